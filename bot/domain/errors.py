@@ -1,0 +1,174 @@
+"""The project's one error tree.
+
+Every error the bot raises on purpose is a :class:`BotError`. Adapters translate library
+exceptions (httpx, zeep) into these with ``raise ... from exc``; the CLI and the Slack
+layer turn them into one sentence for the user.
+
+::
+
+    BotError
+    ├── BadInput                 the user typed something we cannot use (shows usage)
+    ├── ConfigError              the configuration file is wrong (names file and field)
+    ├── NotFound                 no such target (carries "did you mean" suggestions)
+    ├── AmbiguousTarget          a bare name matched several targets
+    ├── InvalidState             the verb is not allowed from the target's current state
+    ├── Unsupported              the provider cannot do this verb at all
+    ├── ProductionRefused        a change on a production environment needs approval
+    └── ProviderError            the provider failed (carries its own code and message)
+        ├── AuthError            credentials refused or token unusable
+        ├── RateLimited          throttled (carries retry_after seconds when known)
+        └── VerificationFailed   the read-back did not show what the action should have done
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class BotError(Exception):
+    """Root of every error the bot raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def user_message(self) -> str:
+        """One sentence for the person who asked."""
+        return self.message
+
+
+class BadInput(BotError):
+    """Input that cannot be used; ``usage`` shows what correct input looks like."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+    def user_message(self) -> str:
+        if self.usage:
+            return f"{self.message}\nUsage: {self.usage}"
+        return self.message
+
+
+class ConfigError(BotError):
+    """The configuration is invalid; the message names the file and the field."""
+
+    exit_code = 2
+
+
+class NotFound(BotError):
+    """No target matched; ``suggestions`` lists close names, best first."""
+
+    def __init__(self, message: str, *, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.suggestions = list(suggestions)
+
+    def user_message(self) -> str:
+        if self.suggestions:
+            return f"{self.message} Did you mean: {', '.join(self.suggestions)}?"
+        return self.message
+
+
+class AmbiguousTarget(BotError):
+    """A bare name matched more than one target; ``candidates`` are qualified targets."""
+
+    def __init__(self, message: str, *, candidates: Sequence[str]) -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)
+
+    def user_message(self) -> str:
+        return f"{self.message} Pick one: {', '.join(self.candidates)}."
+
+
+class InvalidState(BotError):
+    """The verb is not allowed from the current state, which the error names."""
+
+    def __init__(self, message: str, *, current_state: str) -> None:
+        super().__init__(message)
+        self.current_state = current_state
+
+
+class Unsupported(BotError):
+    """The provider has no such verb (e.g. running a journey)."""
+
+
+class ProductionRefused(BotError):
+    """A change on a production environment was asked for outside the approval flow."""
+
+
+class ProviderError(BotError):
+    """A provider call failed.
+
+    ``provider`` names the system ("SFMC", "scrip"), ``code`` is the provider's own error
+    code (errorcode, apifault code, fault code, scrip ``code``) and ``provider_message`` its
+    own message. ``retryable`` says whether trying again later could work.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        code: str | None = None,
+        provider_message: str | None = None,
+        http_status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.code = code
+        self.provider_message = provider_message
+        self.http_status = http_status
+        self.retryable = retryable
+
+    def user_message(self) -> str:
+        detail = []
+        if self.code is not None:
+            detail.append(f"code {self.code}")
+        if self.provider_message and self.provider_message not in self.message:
+            detail.append(self.provider_message)
+        suffix = f" ({self.provider}: {': '.join(detail)})" if detail else ""
+        hint = " Try again in a moment." if self.retryable else ""
+        return f"{self.message}{suffix}.{hint}".replace("..", ".")
+
+
+class AuthError(ProviderError):
+    """Credentials were refused or the token could not be used after one refresh."""
+
+
+class RateLimited(ProviderError):
+    """The provider throttled us; ``retry_after`` is in seconds when the provider said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        code: str | None = None,
+        provider_message: str | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            provider=provider,
+            code=code,
+            provider_message=provider_message,
+            http_status=http_status,
+            retryable=True,
+        )
+        self.retry_after = retry_after
+
+    def user_message(self) -> str:
+        base = super().user_message()
+        if self.retry_after is not None:
+            return f"{base} The provider asks to wait {self.retry_after:g}s."
+        return base
+
+
+class VerificationFailed(ProviderError):
+    """The action was accepted but the read-back does not show the expected state."""

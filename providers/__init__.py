@@ -1,0 +1,1 @@
+"""Provider adapters: SFMC automations (SOAP), SFMC journeys (REST) and scrip.dev (REST)."""

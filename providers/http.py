@@ -1,0 +1,60 @@
+"""Small HTTP helpers shared by the REST adapters."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+#: Explicit timeouts for every provider call (SFMC's sync guidance is 120 s; we stay lower).
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def new_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
+    """An AsyncClient with explicit timeouts and no environment proxies."""
+    return httpx.AsyncClient(
+        timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        trust_env=False,
+        follow_redirects=False,
+    )
+
+
+def retry_after_seconds(response: httpx.Response, body: Any = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta or HTTP date) or a ``retryAfter`` field."""
+    raw = response.headers.get("Retry-After")
+    if raw:
+        raw = raw.strip()
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(raw)
+            except (TypeError, ValueError):
+                return None
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    if isinstance(body, dict):
+        value = body.get("retryAfter")
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The parsed JSON body, or None when the body is empty or not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def normalise_base_url(url: str) -> str:
+    """Accept a bare host or a full URL; return ``scheme://host[:port]/path/`` with one slash."""
+    url = url.strip()
+    if "://" not in url:
+        url = f"https://{url}"
+    return url.rstrip("/") + "/"

@@ -1,0 +1,1 @@
+"""Salesforce Marketing Cloud: Automation Studio (SOAP) and Journey Builder (REST)."""

@@ -1,0 +1,1 @@
+"""Local emulators of the providers (and, later, Slack): real HTTP servers on loopback."""
