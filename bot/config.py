@@ -168,7 +168,9 @@ class SlackSettings(BaseSettings):
 def interpolate(value: Any, environ: Mapping[str, str], path: str = "") -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
     if isinstance(value, dict):
-        return {k: interpolate(v, environ, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {
+            k: interpolate(v, environ, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interpolate(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):

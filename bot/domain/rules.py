@@ -60,7 +60,10 @@ EXPECTED_AFTER: Mapping[TargetKind, Mapping[Verb, frozenset[NormalState]]] = {
 }
 
 _HINTS: Mapping[tuple[Verb, NormalState], str] = {
-    (Verb.RUN, S.PAUSED): "a paused automation must be resumed, running it once does not unpause it",
+    (
+        Verb.RUN,
+        S.PAUSED,
+    ): "a paused automation must be resumed, running it once does not unpause it",
     (Verb.PAUSE, S.PAUSED): "it is already paused",
     (Verb.RESUME, S.ACTIVE): "it is not paused",
     (Verb.RESUME, S.RUNNING): "it is not paused",
@@ -123,9 +126,7 @@ def is_verified(
     kind = after.target.kind
     expected = expected_after(kind, verb)
     if kind is TargetKind.JOURNEY and versions.all_versions:
-        acted_on = {
-            v.version for v in before.versions if v.state in ALLOWED_FROM[kind][verb]
-        }
+        acted_on = {v.version for v in before.versions if v.state in ALLOWED_FROM[kind][verb]}
         now = {v.version: v.state for v in after.versions}
         return bool(acted_on) and all(now.get(n) in expected for n in acted_on)
     if after.state in expected:

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import config_path, load_config, parse_duration
+from bot.domain.errors import ConfigError
+
+GOOD = """
+database_url: sqlite:///automation-bot.db
+default_environment: staging
+environments:
+  staging:
+    production: false
+    sfmc:
+      auth_url: https://mcabc.auth.marketingcloudapis.com/
+      client_id: ${SFMC_CLIENT_ID}
+      client_secret: ${SFMC_CLIENT_SECRET}
+      account_id: 5100001
+    scrip:
+      base_url: https://api.scrip.dev/v1
+      api_key: ${SCRIP_API_KEY}
+      program_id: 6f1c2a9e-0b7d-4c55-9a11-3e2f5b8c7d10
+  prod:
+    production: true
+    approval:
+      approvers: [S0APPROVERS, U0LEAD]
+      required: 1
+      allow_self_approval: false
+      expires_after: 4h
+      approve_reaction: white_check_mark
+      deny_reaction: x
+      channel: C0APPROVALS
+    notify_channel: C0MARKETINGOPS
+    sfmc:
+      auth_url: https://mcabc.auth.marketingcloudapis.com/
+      client_id: prod-client
+      client_secret: ${PROD_SECRET:-fallback-secret}
+      account_id: 5100002
+"""
+
+ENV = {
+    "SFMC_CLIENT_ID": "cid",
+    "SFMC_CLIENT_SECRET": "very-secret-value",
+    "SCRIP_API_KEY": "sk_live_123",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bot.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_design_example_loads_with_interpolation(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), environ=ENV)
+    staging = cfg.environments["staging"]
+    assert staging.sfmc is not None
+    assert staging.sfmc.client_id == "cid"
+    assert staging.sfmc.client_secret.get_secret_value() == "very-secret-value"
+    assert staging.scrip is not None
+    assert staging.scrip.api_key.get_secret_value() == "sk_live_123"
+    prod = cfg.environments["prod"]
+    assert prod.production is True
+    assert prod.approval is not None
+    assert prod.approval.expires_after == timedelta(hours=4)
+    assert prod.sfmc is not None
+    assert prod.sfmc.client_secret.get_secret_value() == "fallback-secret"
+    assert cfg.environment(None)[0] == "staging"
+
+
+def test_secrets_never_printed(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), environ=ENV)
+    dumped = repr(cfg) + str(cfg) + cfg.model_dump_json()
+    assert "very-secret-value" not in dumped
+    assert "sk_live_123" not in dumped
+
+
+def test_missing_env_var_names_field_and_file(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    env = {k: v for k, v in ENV.items() if k != "SFMC_CLIENT_SECRET"}
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ=env)
+    assert str(path) in err.value.message
+    assert "environments.staging.sfmc.client_secret" in err.value.message
+    assert "SFMC_CLIENT_SECRET" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("mutation", "field"),
+    [
+        (("account_id: 5100001", "account_id: abc"), "environments.staging.sfmc.account_id"),
+        (("default_environment: staging", "default_environment: qa"), "default_environment"),
+        (
+            ("      deny_reaction: x", "      deny_reaction: x\n      colour: red"),
+            "environments.prod.approval.colour",
+        ),
+        (("expires_after: 4h", "expires_after: soon"), "environments.prod.approval.expires_after"),
+        (("api_key: ${SCRIP_API_KEY}", "api_key: pk_nope"), "environments.staging.scrip.api_key"),
+        (
+            (
+                "auth_url: https://mcabc.auth.marketingcloudapis.com/\n      client_id: ${",
+                "auth_url: not a url\n      client_id: ${",
+            ),
+            "environments.staging.sfmc.auth_url",
+        ),
+    ],
+)
+def test_invalid_values_name_the_field(
+    tmp_path: Path, mutation: tuple[str, str], field: str
+) -> None:
+    old, new = mutation
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ=ENV)
+    assert field in err.value.message
+    assert str(path) in err.value.message
+    assert err.value.exit_code == 2
+
+
+def test_environment_without_provider_is_refused(tmp_path: Path) -> None:
+    text = "default_environment: a\nenvironments:\n  a:\n    production: false\n"
+    with pytest.raises(ConfigError, match=r"environments\.a.*at least one provider"):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "a: [1, 2"), environ={})
+    with pytest.raises(ConfigError, match="Cannot read configuration file"):
+        load_config(tmp_path / "nope.yaml", environ={})
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(write(tmp_path, "- 1\n- 2\n"), environ={})
+
+
+def test_unknown_environment_lists_known(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD), environ=ENV)
+    with pytest.raises(ConfigError, match="Known environments: prod, staging"):
+        cfg.environment("qa")
+
+
+def test_config_path_precedence(tmp_path: Path) -> None:
+    assert (
+        config_path(tmp_path / "x.yaml", {"AUTOMATION_BOT_CONFIG": "y.yaml"}) == tmp_path / "x.yaml"
+    )
+    assert config_path(None, {"AUTOMATION_BOT_CONFIG": "y.yaml"}) == Path("y.yaml")
+    assert config_path(None, {}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", timedelta(minutes=30)),
+        ("4h", timedelta(hours=4)),
+        ("2d", timedelta(days=2)),
+        (90, timedelta(seconds=90)),
+    ],
+)
+def test_parse_duration(text: object, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
