@@ -57,3 +57,42 @@ def _no_network() -> Iterator[None]:
     mp.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     yield
     mp.undo()
+
+
+# -- the emulators, over real HTTP ----------------------------------------------------
+
+
+class Sandbox:
+    """Both emulators running on loopback, plus a config that points at them."""
+
+    def __init__(self) -> None:
+        from bot.config import config_from_mapping
+        from bot.defaults import sandbox_config
+        from sandbox.scrip import ScripEmulator
+        from sandbox.server import ServerThread
+        from sandbox.sfmc import SfmcEmulator
+
+        self.sfmc = SfmcEmulator()
+        self.scrip = ScripEmulator()
+        self._servers = [ServerThread(self.sfmc.app), ServerThread(self.scrip.app)]
+        for server in self._servers:
+            server.start()
+        self.sfmc_url = self._servers[0].url
+        self.scrip_url = self._servers[1].url
+        self.mapping = sandbox_config(
+            sfmc_url=self.sfmc_url, scrip_url=self.scrip_url, database_url="sqlite://"
+        )
+        self.config = config_from_mapping(self.mapping, source="test sandbox")
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    box = Sandbox()
+    try:
+        yield box
+    finally:
+        box.stop()

@@ -83,6 +83,12 @@ class Target(_Model):
         version = f" v{self.version}" if self.version is not None else ""
         return f"{self.environment}/{self.kind.value}:{self.key}{version}"
 
+    def display(self) -> str:
+        """The label plus the human name when the key alone does not say it."""
+        if self.name and self.name.lower() != self.key.lower():
+            return f'{self.label()} "{self.name}"'
+        return self.label()
+
 
 class Schedule(_Model):
     """An automation's schedule as the provider describes it (iCal recurrence)."""
@@ -211,7 +217,7 @@ class OperationResult(_Model):
 
     def summary(self) -> str:
         head = (
-            f"{self.verb.value} {self.target.label()}: "
+            f"{self.verb.value} {self.target.display()}: "
             f"{self.before.describe()} -> {self.after.describe()}"
         )
         if self.verified:

@@ -23,7 +23,7 @@ LATEST = VersionSelector()
 
 def state(kind: TargetKind, st: NormalState, raw: str = "", **kw: object) -> TargetState:
     target = Target(environment="staging", kind=kind, key="k", name="K", id="id-1")
-    return TargetState(target=target, state=st, raw_status=raw or st.value, **kw)  # type: ignore[arg-type]
+    return TargetState(target=target, state=st, raw_status=raw or st.value, **kw)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Use cases: resolve a target, check the rules, act, verify by reading back."""

@@ -1,0 +1,244 @@
+"""Run one command against the providers and verify the result by reading it back."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.domain import rules
+from bot.domain.commands import (
+    ListCommand,
+    PauseCommand,
+    ResumeCommand,
+    RunCommand,
+    StopCommand,
+    TargetRef,
+)
+from bot.domain.errors import AmbiguousTarget, BadInput, NotFound, ProductionRefused
+from bot.domain.models import (
+    ActionReceipt,
+    OperationResult,
+    TargetKind,
+    TargetState,
+    TargetSummary,
+    ThenAction,
+    Verb,
+    VersionSelector,
+)
+from providers.base import Provider
+
+MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
+
+#: Waits between read-backs while a provider catches up with an accepted action.
+DEFAULT_READBACK_DELAYS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The providers of one configured environment."""
+
+    name: str
+    production: bool
+    providers: Mapping[TargetKind, Provider]
+
+    def provider(self, kind: TargetKind) -> Provider:
+        found = self.providers.get(kind)
+        if found is None:
+            configured = ", ".join(k.value for k in self.providers) or "none"
+            raise BadInput(
+                f"Environment {self.name!r} has no {kind.value} provider configured "
+                f"(configured: {configured})."
+            )
+        return found
+
+
+EnvironmentLookup = Callable[[str | None], Environment]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OperationService:
+    """The use cases shared by the CLI, the console and Slack."""
+
+    def __init__(
+        self,
+        *,
+        environments: EnvironmentLookup,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        readback_delays: Sequence[float] = DEFAULT_READBACK_DELAYS,
+    ) -> None:
+        self._environments = environments
+        self._clock = clock
+        self._sleep = sleep
+        self._readback_delays = tuple(readback_delays) or (0.0,)
+
+    # -- resolution -------------------------------------------------------------------
+
+    async def resolve(self, ref: TargetRef, *, version: int | None = None) -> TargetState:
+        """Find the one target ``ref`` names: by key first, then by exact name."""
+        env = self._environments(ref.environment)
+        kinds = [ref.kind] if ref.kind else list(env.providers)
+        providers = [(kind, env.provider(kind)) for kind in kinds]
+
+        by_key = await asyncio.gather(
+            *(self._get_or_none(p, ref.name, version) for _, p in providers)
+        )
+        hits = [state for state in by_key if state is not None]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise AmbiguousTarget(
+                f"{ref.name!r} is a key in several providers of {env.name}.",
+                candidates=[h.target.label() for h in hits],
+            )
+
+        by_name = await asyncio.gather(*(p.find_by_name(ref.name) for _, p in providers))
+        named: list[tuple[Provider, TargetSummary]] = [
+            (p, s) for (_, p), found in zip(providers, by_name, strict=True) for s in found
+        ]
+        if len(named) == 1:
+            provider, summary = named[0]
+            return await provider.get(summary.key, version=version)
+        if len(named) > 1:
+            raise AmbiguousTarget(
+                f"Several targets in {env.name} are named {ref.name!r}.",
+                candidates=[f"{env.name}/{s.kind.value}:{s.key}" for _, s in named],
+            )
+        suggestions = await self._suggest(ref.name, [p for _, p in providers])
+        where = f"{ref.kind.value} targets" if ref.kind else "any provider"
+        raise NotFound(
+            f"No target {ref.name!r} in {where} of environment {env.name}.",
+            suggestions=suggestions,
+        )
+
+    @staticmethod
+    async def _get_or_none(provider: Provider, key: str, version: int | None) -> TargetState | None:
+        try:
+            return await provider.get(key, version=version)
+        except NotFound:
+            return None
+
+    @staticmethod
+    async def _suggest(text: str, providers: Sequence[Provider]) -> list[str]:
+        """Up to three keys whose key or name is close to ``text``, best first."""
+        found = await asyncio.gather(*(p.search("", limit=500) for p in providers))
+        key_of: dict[str, str] = {}
+        for summaries in found:
+            for s in summaries:
+                key_of.setdefault(s.key.lower(), s.key)
+                key_of.setdefault(s.name.lower(), s.key)
+        needle = text.lower()
+        close = difflib.get_close_matches(needle, list(key_of), n=6, cutoff=0.5)
+        partial = [k for k in key_of if needle in k]
+        keys: list[str] = []
+        for candidate in [*close, *partial]:
+            if key_of[candidate] not in keys:
+                keys.append(key_of[candidate])
+        return keys[:3]
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def status(self, ref: TargetRef, *, version: int | None = None) -> TargetState:
+        return await self.resolve(ref, version=version)
+
+    async def list_targets(self, command: ListCommand) -> list[TargetState]:
+        env = self._environments(command.environment)
+        kinds = [command.kind] if command.kind else list(env.providers)
+        paused_only = command.scope.value == "paused"
+        results = await asyncio.gather(
+            *(env.provider(k).list_states(paused_only=paused_only) for k in kinds)
+        )
+        needle = (command.filter or "").lower()
+        return [
+            state
+            for states in results
+            for state in states
+            if needle in state.target.name.lower() or needle in state.target.key.lower()
+        ]
+
+    # -- actions ----------------------------------------------------------------------
+
+    async def execute(
+        self, command: MutatingCommand, *, allow_production: bool = False
+    ) -> OperationResult:
+        """Check, act, read back. Production needs ``allow_production`` (an approval)."""
+        env = self._environments(command.target.environment)
+        if env.production and not allow_production:
+            raise ProductionRefused(
+                f"{env.name} is a production environment: changes there need an approval "
+                "in Slack. Nothing was changed."
+            )
+        versions = command.versions if not isinstance(command, RunCommand) else VersionSelector()
+        before = await self.resolve(command.target, version=versions.version)
+        kind = before.target.kind
+        provider = env.provider(kind)
+        verb = Verb(command.verb)
+        if (
+            isinstance(command, PauseCommand)
+            and command.options.then is ThenAction.STOP
+            and kind is not TargetKind.JOURNEY
+        ):
+            raise BadInput(
+                f"'then stop' only applies to journeys; {before.target.label()} is a "
+                f"{kind.value}. Use 'then resume' or 'then keep'."
+            )
+        if versions.all_versions and kind is not TargetKind.JOURNEY:
+            raise BadInput("--all-versions only applies to journeys.")
+        rules.check_allowed(verb, before, versions)
+
+        receipt = await self._act(provider, command, before, versions)
+        after = await self._read_back(provider, verb, before, versions)
+        verified = rules.is_verified(verb, before, after, versions)
+        return OperationResult(
+            verb=verb,
+            target=after.target,
+            before=before,
+            after=after,
+            expected=rules.expected_after(kind, verb),
+            verified=verified,
+            request_id=receipt.request_id,
+            provider_message=receipt.message,
+            note=None
+            if verified
+            else "The provider accepted the request but the read-back "
+            "does not show the expected state yet; check again with status.",
+        )
+
+    @staticmethod
+    async def _act(
+        provider: Provider,
+        command: MutatingCommand,
+        before: TargetState,
+        versions: VersionSelector,
+    ) -> ActionReceipt:
+        match command:
+            case PauseCommand():
+                return await provider.pause(before, options=command.options, versions=versions)
+            case ResumeCommand():
+                return await provider.resume(before, versions=versions)
+            case StopCommand():
+                return await provider.stop(before, versions=versions)
+            case RunCommand():
+                return await provider.run(before)
+
+    async def _read_back(
+        self,
+        provider: Provider,
+        verb: Verb,
+        before: TargetState,
+        versions: VersionSelector,
+    ) -> TargetState:
+        after = before
+        for delay in self._readback_delays:
+            if delay:
+                await self._sleep(delay)
+            after = await provider.get(before.target.key, version=before.target.version)
+            if rules.is_verified(verb, before, after, versions):
+                break
+        return after
