@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import zeep.xsd
 
-from bot.domain.errors import AuthError, InvalidState, NotFound, ProviderError, RateLimited
+from bot.domain.errors import InvalidState, NotFound, ProviderError
 from bot.domain.models import (
     ActionReceipt,
     NormalState,
@@ -39,8 +39,7 @@ from bot.domain.models import (
     TargetSummary,
     VersionSelector,
 )
-from providers.http import json_or_none, retry_after_seconds
-from providers.sfmc.auth import SfmcToken, TokenProvider
+from providers.sfmc.auth import TokenProvider
 from providers.sfmc.recurrence import (
     ScheduleError,
     build_spec,
@@ -48,6 +47,7 @@ from providers.sfmc.recurrence import (
     schedule_from_rest,
     system_time,
 )
+from providers.sfmc.rest import SfmcRestClient, segment
 from providers.sfmc.snapshots import InMemoryScheduleSnapshots, ScheduleSnapshots
 from providers.sfmc.soap import DEFAULT_SOAP_TIMEOUT, SimpleFilter, SoapClient, SoapResponse
 
@@ -137,6 +137,7 @@ class SfmcAutomationProvider:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._clock = clock
         self.snapshots: ScheduleSnapshots = snapshots or InMemoryScheduleSnapshots()
+        self._rest = SfmcRestClient(tokens=tokens, http=http, sleep=sleep)
         self.soap = SoapClient(
             tokens=tokens,
             http=http,
@@ -364,62 +365,16 @@ class SfmcAutomationProvider:
         return schedule_from_rest(body.get("schedule"))
 
     async def _rest_automation(self, object_id: str) -> dict[str, Any]:
-        """``GET {rest}/automation/v1/automations/{id}``; on 401 refresh once, retry once."""
-        token = await self._tokens.token()
-        response = await self._rest_get(token.rest_instance_url, object_id, token)
-        if response.status_code == 401:
-            token = await self._tokens.refresh(token)
-            response = await self._rest_get(token.rest_instance_url, object_id, token)
-        data = json_or_none(response)
-        status = response.status_code
-        if status == 200 and isinstance(data, dict):
-            return data
-        code = message = None
-        if isinstance(data, dict):
-            code = _text(data.get("errorcode"))
-            message = _text(data.get("message"))
-        if status == 401:
-            raise AuthError(
-                "SFMC refused the token for the automation REST read",
-                provider=PROVIDER,
-                code=code or "401",
-                provider_message=message,
-                http_status=status,
-            )
-        if status == 429:
-            raise RateLimited(
-                "SFMC is rate limiting REST reads",
-                provider=PROVIDER,
-                code=code or "429",
-                provider_message=message,
-                http_status=status,
-                retry_after=retry_after_seconds(response, data),
-            )
-        raise ProviderError(
-            f"SFMC's automation REST read answered HTTP {status}"
-            + ("" if data is not None or status != 200 else " with a body that was not JSON"),
-            provider=PROVIDER,
-            code=code or str(status),
-            provider_message=message,
-            http_status=status,
-            retryable=status >= 500 or status == 200,
+        """``GET {rest}/automation/v1/automations/{id}`` (the schedule lives only here)."""
+        data = await self._rest.get_json(
+            f"automation/v1/automations/{segment(object_id)}",
+            what="read the automation's schedule over REST",
         )
-
-    async def _rest_get(self, base: str, object_id: str, token: SfmcToken) -> httpx.Response:
-        url = f"{base}automation/v1/automations/{object_id}"
-        headers = {
-            "Authorization": f"Bearer {token.access_token.get_secret_value()}",
-            "Accept": "application/json",
-        }
-        try:
-            return await self._http.get(url, headers=headers, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
+        if not isinstance(data, dict):
             raise ProviderError(
-                "SFMC's automation REST read timed out", provider=PROVIDER, retryable=True
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"Could not reach SFMC REST ({type(exc).__name__})",
+                "SFMC's automation REST read did not return an object",
                 provider=PROVIDER,
+                http_status=200,
                 retryable=True,
-            ) from exc
+            )
+        return data

@@ -262,11 +262,20 @@ async def test_unknown_key_is_not_found(provider: SfmcAutomationProvider) -> Non
 async def test_a_failed_rest_read_does_not_break_get(
     provider: SfmcAutomationProvider, emu: SfmcEmulator
 ) -> None:
-    emu.knobs.set(fail_next_5xx=1, path_filter=REST_PATH)
+    emu.knobs.set(fail_next_5xx=10, path_filter=REST_PATH)
     state = await provider.get("bot-daily")
     assert state.state is NormalState.ACTIVE  # from SOAP
     assert state.schedule is None
     assert "500" in state.details["rest_error"]
+
+
+async def test_a_transient_rest_5xx_is_retried(
+    provider: SfmcAutomationProvider, emu: SfmcEmulator
+) -> None:
+    emu.knobs.set(fail_next_5xx=1, path_filter=REST_PATH)
+    state = await provider.get("bot-daily")
+    assert state.schedule is not None
+    assert "rest_error" not in state.details
 
 
 async def test_rest_401_refreshes_the_token_once(
@@ -440,7 +449,7 @@ async def test_pause_without_a_readable_schedule_refuses(
 ) -> None:
     state = await provider.get("bot-daily")
     state = state.model_copy(update={"schedule": None})
-    emu.knobs.set(fail_next_5xx=1, path_filter=REST_PATH)
+    emu.knobs.set(fail_next_5xx=10, path_filter=REST_PATH)
     with pytest.raises(ProviderError, match="schedule could not be read"):
         await provider.pause(state, options=UNTIMED, versions=ALL)
     assert soap_calls(emu, "Schedule") == []
