@@ -125,6 +125,9 @@ class TargetState(_Model):
     details: dict[str, Any] = Field(default_factory=dict)
 
     def describe(self) -> str:
+        """``paused (4 Paused)``; just ``paused`` when the provider says the same word."""
+        if self.raw_status.lower() == self.state.value:
+            return self.state.value
         return f"{self.state.value} ({self.raw_status})"
 
 

@@ -92,7 +92,7 @@ def _refuse(verb: Verb, state: TargetState, current: NormalState, what: str) -> 
         hint = "no run is in progress"
     suffix = f": {hint}" if hint else ""
     return InvalidState(
-        f"Cannot {verb.value} {what}: it is {current.value} ({state.raw_status}){suffix}.",
+        f"Cannot {verb.value} {what}: it is {state.describe()}{suffix}.",
         current_state=state.raw_status,
     )
 
@@ -112,7 +112,7 @@ def check_allowed(verb: Verb, state: TargetState, versions: VersionSelector) -> 
             )
         return
     if state.state not in allowed:
-        raise _refuse(verb, state, state.state, state.target.label())
+        raise _refuse(verb, state, state.state, state.target.display())
 
 
 def expected_after(kind: TargetKind, verb: Verb) -> frozenset[NormalState]:
