@@ -1,0 +1,186 @@
+"""Operation requests: what someone asked for, its lifecycle, and what the bot recorded.
+
+A request binds one exact :class:`RequestSpec` (target, version, options); approvals (later)
+bind to its fingerprint, so changing anything means a new request. Pure models and rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
+
+
+class RequestStatus(StrEnum):
+    RECEIVED = "received"  # recorded; not yet executed
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    EXECUTING = "executing"  # the provider call is under way (or was, at a crash)
+    SUCCEEDED = "succeeded"  # done and verified by a read-back
+    UNVERIFIED = "unverified"  # accepted, but the read-back did not confirm it
+    FAILED = "failed"  # refused by a rule or the provider; ``error`` says why
+
+
+TERMINAL = frozenset(
+    {
+        RequestStatus.DENIED,
+        RequestStatus.EXPIRED,
+        RequestStatus.SUCCEEDED,
+        RequestStatus.UNVERIFIED,
+        RequestStatus.FAILED,
+    }
+)
+
+#: status -> statuses it may move to. Every write is a conditional transition.
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.RECEIVED: frozenset(
+        {RequestStatus.AWAITING_APPROVAL, RequestStatus.EXECUTING, RequestStatus.FAILED}
+    ),
+    RequestStatus.AWAITING_APPROVAL: frozenset(
+        {RequestStatus.APPROVED, RequestStatus.DENIED, RequestStatus.EXPIRED}
+    ),
+    RequestStatus.APPROVED: frozenset({RequestStatus.EXECUTING, RequestStatus.FAILED}),
+    RequestStatus.EXECUTING: frozenset(
+        {RequestStatus.SUCCEEDED, RequestStatus.UNVERIFIED, RequestStatus.FAILED}
+    ),
+}
+
+
+def can_transition(current: RequestStatus, new: RequestStatus) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+class Via(StrEnum):
+    """Through what a request or a step arrived."""
+
+    COMMAND = "command"
+    MODAL = "modal"
+    BUTTON = "button"
+    REACTION = "reaction"
+    CLI = "cli"
+    CONSOLE = "console"
+    SCHEDULER = "scheduler"
+    SYSTEM = "system"  # e.g. recovery after a restart
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RequestSpec(_Frozen):
+    """Exactly what will be done. An approval is bound to :meth:`fingerprint`."""
+
+    verb: Verb
+    environment: str
+    kind: TargetKind
+    key: str
+    name: str
+    target_id: str
+    version: int | None = None
+    all_versions: bool = False
+    pause: PauseOptions | None = None
+
+    def fingerprint(self) -> str:
+        """A stable hash of every parameter."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+    def target_label(self) -> str:
+        version = " (all versions)" if self.all_versions else ""
+        if self.version is not None and not self.all_versions:
+            version = f" v{self.version}"
+        return f"{self.environment}/{self.kind.value}:{self.key}{version}"
+
+    def describe(self) -> str:
+        """One line: ``pause staging/journey:welcome v3 for 3d, then resume``."""
+        parts = [f"{self.verb.value} {self.target_label()}"]
+        p = self.pause
+        if p is not None:
+            if p.duration is not None:
+                parts.append(f"for {format_timedelta(p.duration)}")
+            elif p.until is not None:
+                parts.append(f"until {p.until.strftime('%Y-%m-%d %H:%M %Z').strip()}")
+            if p.timed:
+                parts.append(f"then {p.then.value}")
+            flags = [
+                name
+                for name, on in (
+                    ("extend waits", p.extend_waits),
+                    ("queue entries", p.queue_entries),
+                )
+                if on
+            ]
+            if flags:
+                parts.append(f"({', '.join(flags)})")
+        return " ".join(parts)
+
+
+def format_timedelta(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    out = "".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n)
+    return out or f"{seconds}s"
+
+
+class OperationRequest(_Frozen):
+    """A request as stored: the builders render it, the service moves it along."""
+
+    id: str
+    spec: RequestSpec
+    status: RequestStatus
+    requested_by: str
+    via: Via
+    reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    channel: str | None = None
+    card_ts: str | None = Field(default=None, description="ts of the request card (thread root)")
+    state_before: str | None = None
+    state_after: str | None = None
+    provider_request_id: str | None = None
+    error: str | None = None
+    pause_ends_at: datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class AuditEvent(_Frozen):
+    """One line of the audit trail."""
+
+    id: int
+    request_id: str | None
+    at: datetime
+    actor: str
+    action: str
+    via: Via
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class PauseRecord(_Frozen):
+    """A pause the bot made and keeps watching (Home tab, reminders, end of pause)."""
+
+    id: int
+    request_id: str
+    environment: str
+    kind: TargetKind
+    key: str
+    name: str
+    version: int | None = None
+    all_versions: bool = False
+    paused_by: str
+    started_at: datetime
+    ends_at: datetime | None = None
+    then: ThenAction = ThenAction.RESUME
+    channel: str | None = None
+    card_ts: str | None = None
+    active: bool = True

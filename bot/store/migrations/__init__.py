@@ -1,0 +1,1 @@
+"""Alembic migrations, packaged with the bot (see :func:`bot.store.db.alembic_config`)."""

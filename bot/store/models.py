@@ -1,0 +1,177 @@
+"""SQLAlchemy 2 ORM tables (DESIGN §3 ``store``, §6).
+
+The rows never leave :mod:`bot.store`: the repository converts them into the domain's
+pydantic models. Enums are stored as their string values (no database enum types, so a
+new status is not a migration), and every timestamp is a timezone-aware UTC ``datetime``
+(:class:`UTCDateTime`), whatever the database keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+#: Deterministic constraint names, identical on SQLite and PostgreSQL (and in migrations).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive value (SQLite keeps no zone) is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC; ValueError for a naive value (a time without a zone is a bug)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given: times must have a zone")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, stored as UTC, read back as UTC on every database.
+
+    PostgreSQL keeps ``timestamp with time zone``; SQLite keeps the UTC wall time as text
+    (so text order is time order) and loses the zone, which is put back on read. Naive
+    values are refused: a time without a zone is a bug waiting to happen.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = to_utc(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
+
+
+class RequestRow(Base):
+    """One operation request (:class:`bot.domain.requests.OperationRequest`)."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    verb: Mapped[str] = mapped_column(String(16))
+    environment: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    target_key: Mapped[str] = mapped_column(String(255))
+    target_name: Mapped[str] = mapped_column(String(255))
+    target_id: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int | None] = mapped_column(Integer)
+    all_versions: Mapped[bool] = mapped_column(Boolean, default=False)
+    pause_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    channel: Mapped[str | None] = mapped_column(String(64))
+    card_ts: Mapped[str | None] = mapped_column(String(64))
+    state_before: Mapped[str | None] = mapped_column(Text)
+    state_after: Mapped[str | None] = mapped_column(Text)
+    provider_request_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    pause_ends_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_requests_card",
+            "channel",
+            "card_ts",
+            unique=True,
+            sqlite_where=text("card_ts IS NOT NULL"),
+            postgresql_where=text("card_ts IS NOT NULL"),
+        ),
+        Index("ix_requests_history", "environment", "kind", "target_key", "created_at"),
+    )
+
+
+class AuditEventRow(Base):
+    """One line of the audit trail (:class:`bot.domain.requests.AuditEvent`)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    environment: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    target_key: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_audit_events_history", "environment", "kind", "target_key", "at"),)
+
+
+class ProcessedSlackEventRow(Base):
+    """A Slack delivery already handled: its key is claimed once (exactly-once)."""
+
+    __tablename__ = "processed_slack_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PauseRow(Base):
+    """A pause the bot watches (:class:`bot.domain.requests.PauseRecord`)."""
+
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), unique=True)
+    environment: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int | None] = mapped_column(Integer)
+    all_versions: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None] = mapped_column(index=True)
+    then_action: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    card_ts: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, index=True, default=True)
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_pauses_active_ends_at", "active", "ends_at"),
+        Index("ix_pauses_target", "environment", "kind", "key", "active"),
+    )

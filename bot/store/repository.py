@@ -1,0 +1,488 @@
+"""The store: requests, the audit trail, Slack delivery keys and pauses (DESIGN §6).
+
+Every method opens its own short transaction and returns the domain's pydantic models
+(never ORM rows). State changes are single conditional ``UPDATE`` statements, so the
+database decides who wins when Slack retries, two approvers click, or two replicas race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
+from bot.domain.requests import (
+    AuditEvent,
+    OperationRequest,
+    PauseRecord,
+    RequestSpec,
+    RequestStatus,
+    Via,
+    can_transition,
+)
+from bot.store.db import create_engine_for, is_memory, upgrade_engine
+from bot.store.models import (
+    AuditEventRow,
+    PauseRow,
+    ProcessedSlackEventRow,
+    RequestRow,
+    as_utc,
+    to_utc,
+)
+
+Clock = Callable[[], datetime]
+
+#: Statuses of requests that were started and not finished (recovery after a restart).
+UNFINISHED = (RequestStatus.RECEIVED, RequestStatus.APPROVED, RequestStatus.EXECUTING)
+
+#: Columns :meth:`Store.transition` may set along with the status.
+TRANSITION_FIELDS = frozenset(
+    {
+        "state_before",
+        "state_after",
+        "provider_request_id",
+        "error",
+        "pause_ends_at",
+        "channel",
+        "card_ts",
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- rows -> domain models -------------------------------------------------------------
+
+
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def _request(row: RequestRow) -> OperationRequest:
+    pause = None if row.pause_options is None else PauseOptions.model_validate(row.pause_options)
+    spec = RequestSpec(
+        verb=Verb(row.verb),
+        environment=row.environment,
+        kind=TargetKind(row.kind),
+        key=row.target_key,
+        name=row.target_name,
+        target_id=row.target_id,
+        version=row.version,
+        all_versions=row.all_versions,
+        pause=pause,
+    )
+    return OperationRequest(
+        id=row.id,
+        spec=spec,
+        status=RequestStatus(row.status),
+        requested_by=row.requested_by,
+        via=Via(row.via),
+        reason=row.reason,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        channel=row.channel,
+        card_ts=row.card_ts,
+        state_before=row.state_before,
+        state_after=row.state_after,
+        provider_request_id=row.provider_request_id,
+        error=row.error,
+        pause_ends_at=_opt_utc(row.pause_ends_at),
+    )
+
+
+def _event(row: AuditEventRow) -> AuditEvent:
+    return AuditEvent(
+        id=row.id,
+        request_id=row.request_id,
+        at=as_utc(row.at),
+        actor=row.actor,
+        action=row.action,
+        via=Via(row.via),
+        detail=dict(row.detail or {}),
+    )
+
+
+def _pause(row: PauseRow) -> PauseRecord:
+    return PauseRecord(
+        id=row.id,
+        request_id=row.request_id,
+        environment=row.environment,
+        kind=TargetKind(row.kind),
+        key=row.key,
+        name=row.name,
+        version=row.version,
+        all_versions=row.all_versions,
+        paused_by=row.paused_by,
+        started_at=as_utc(row.started_at),
+        ends_at=_opt_utc(row.ends_at),
+        then=ThenAction(row.then_action),
+        channel=row.channel,
+        card_ts=row.card_ts,
+        active=row.active,
+    )
+
+
+def allowed_sources(to: RequestStatus) -> frozenset[RequestStatus]:
+    """Every status the state machine lets move to ``to``."""
+    return frozenset(s for s in RequestStatus if can_transition(s, to))
+
+
+class Store:
+    """Async repository over one engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # An in-memory SQLite database is one shared connection: take turns on it.
+        url = engine.url
+        self._lock = asyncio.Lock() if is_memory(url) else None
+        self._needs_schema = False
+
+    @classmethod
+    def from_url(cls, database_url: str, *, clock: Clock = utcnow) -> Store:
+        """A store on ``database_url``, whose schema must be migrated already
+        (:func:`bot.store.db.upgrade`). An in-memory database (``sqlite://``) starts empty:
+        its schema is created on first use."""
+        store = cls(create_engine_for(database_url), clock=clock)
+        store._needs_schema = is_memory(database_url)
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def now(self) -> datetime:
+        return to_utc(self._clock())
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        """One session in one transaction, committed on success."""
+        lock = self._lock
+        if lock is not None:
+            await lock.acquire()
+        try:
+            if self._needs_schema:
+                await upgrade_engine(self.engine)
+                self._needs_schema = False
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            if lock is not None:
+                lock.release()
+
+    # -- requests --------------------------------------------------------------------
+
+    async def create_request(
+        self,
+        *,
+        spec: RequestSpec,
+        requested_by: str,
+        via: Via,
+        reason: str | None,
+        channel: str | None,
+        status: RequestStatus = RequestStatus.RECEIVED,
+    ) -> OperationRequest:
+        now = self.now()
+        row = RequestRow(
+            id=uuid.uuid4().hex,
+            status=status.value,
+            verb=spec.verb.value,
+            environment=spec.environment,
+            kind=spec.kind.value,
+            target_key=spec.key,
+            target_name=spec.name,
+            target_id=spec.target_id,
+            version=spec.version,
+            all_versions=spec.all_versions,
+            pause_options=None if spec.pause is None else spec.pause.model_dump(mode="json"),
+            fingerprint=spec.fingerprint(),
+            requested_by=requested_by,
+            via=via.value,
+            reason=reason,
+            created_at=now,
+            updated_at=now,
+            channel=channel,
+        )
+        async with self._tx() as session:
+            session.add(row)
+        return _request(row)
+
+    async def get_request(self, request_id: str) -> OperationRequest | None:
+        async with self._tx() as session:
+            row = await session.get(RequestRow, request_id)
+            return None if row is None else _request(row)
+
+    async def transition(
+        self,
+        request_id: str,
+        *,
+        to: RequestStatus,
+        expected: Collection[RequestStatus] | None = None,
+        **fields: Any,
+    ) -> OperationRequest | None:
+        """Move the request to ``to`` if its status is still one of ``expected``.
+
+        ``expected`` defaults to every status the state machine lets move to ``to``; it
+        may only narrow that set. One conditional ``UPDATE``: when another writer moved the
+        request first (or it does not exist), nothing changes and the answer is None.
+        """
+        unknown = set(fields) - TRANSITION_FIELDS
+        if unknown:
+            raise ValueError(
+                f"transition() cannot set {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(TRANSITION_FIELDS))}"
+            )
+        sources = allowed_sources(to)
+        allowed = sources if expected is None else frozenset(expected)
+        refused = allowed - sources
+        if refused:
+            names = ", ".join(sorted(s.value for s in refused))
+            raise ValueError(f"the state machine does not allow {names} -> {to.value}")
+        if not allowed:
+            raise ValueError(f"no status may move to {to.value}")
+        values: dict[str, Any] = dict(fields)
+        if values.get("pause_ends_at") is not None:
+            values["pause_ends_at"] = to_utc(values["pause_ends_at"])
+        stmt = (
+            update(RequestRow)
+            .where(
+                RequestRow.id == request_id,
+                RequestRow.status.in_(sorted(s.value for s in allowed)),
+            )
+            .values(status=to.value, updated_at=self.now(), **values)
+            .returning(RequestRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _request(row)
+
+    async def set_card(self, request_id: str, *, channel: str, card_ts: str) -> OperationRequest:
+        """Remember the request card (thread root). LookupError for an unknown request."""
+        stmt = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id)
+            .values(channel=channel, card_ts=card_ts, updated_at=self.now())
+            .returning(RequestRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            if row is None:
+                raise LookupError(f"no request {request_id}")
+            return _request(row)
+
+    async def find_by_card(self, *, channel: str, card_ts: str) -> OperationRequest | None:
+        stmt = select(RequestRow).where(
+            RequestRow.channel == channel, RequestRow.card_ts == card_ts
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _request(row)
+
+    async def unfinished_requests(self) -> list[OperationRequest]:
+        """Requests received, approved or executing, oldest first (recovery at start-up)."""
+        stmt = (
+            select(RequestRow)
+            .where(RequestRow.status.in_([s.value for s in UNFINISHED]))
+            .order_by(RequestRow.created_at, RequestRow.id)
+        )
+        async with self._tx() as session:
+            return [_request(row) for row in (await session.execute(stmt)).scalars()]
+
+    # -- audit trail ---------------------------------------------------------------------
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        via: Via,
+        request_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        environment: str | None = None,
+        kind: TargetKind | str | None = None,
+        target_key: str | None = None,
+    ) -> AuditEvent:
+        """Append to the audit trail; the target columns default to the request's."""
+        async with self._tx() as session:
+            if request_id is not None and None in (environment, kind, target_key):
+                found = (
+                    await session.execute(
+                        select(
+                            RequestRow.environment, RequestRow.kind, RequestRow.target_key
+                        ).where(RequestRow.id == request_id)
+                    )
+                ).one_or_none()
+                if found is not None:
+                    environment = environment if environment is not None else found[0]
+                    kind = kind if kind is not None else found[1]
+                    target_key = target_key if target_key is not None else found[2]
+            row = AuditEventRow(
+                request_id=request_id,
+                at=self.now(),
+                actor=actor,
+                action=action,
+                via=via.value,
+                detail=dict(detail or {}),
+                environment=environment,
+                kind=None if kind is None else str(kind),
+                target_key=target_key,
+            )
+            session.add(row)
+            await session.flush()
+            return _event(row)
+
+    async def history(
+        self, *, environment: str, kind: TargetKind | str, target_key: str, limit: int = 50
+    ) -> list[AuditEvent]:
+        """The audit trail of one target, newest first."""
+        stmt = (
+            select(AuditEventRow)
+            .where(
+                AuditEventRow.environment == environment,
+                AuditEventRow.kind == str(kind),
+                AuditEventRow.target_key == target_key,
+            )
+            .order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc())
+            .limit(limit)
+        )
+        async with self._tx() as session:
+            return [_event(row) for row in (await session.execute(stmt)).scalars()]
+
+    async def audit_since(self, since: datetime | None) -> list[AuditEvent]:
+        """Every audit event at or after ``since`` (all of them for None), oldest first."""
+        stmt = select(AuditEventRow).order_by(AuditEventRow.at, AuditEventRow.id)
+        if since is not None:
+            stmt = stmt.where(AuditEventRow.at >= to_utc(since))
+        async with self._tx() as session:
+            return [_event(row) for row in (await session.execute(stmt)).scalars()]
+
+    # -- Slack deliveries (exactly-once) -------------------------------------------------
+
+    async def claim_event(self, key: str) -> bool:
+        """True the first time ``key`` is seen (in any process), False for a duplicate."""
+        values = {"key": key, "received_at": self.now()}
+        dialect = self.engine.dialect.name
+        try:
+            async with self._tx() as session:
+                if dialect in ("postgresql", "sqlite"):
+                    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+                    stmt = (
+                        ins(ProcessedSlackEventRow)
+                        .values(**values)
+                        .on_conflict_do_nothing(index_elements=["key"])
+                        .returning(ProcessedSlackEventRow.key)
+                    )
+                    return (await session.execute(stmt)).first() is not None
+                await session.execute(insert(ProcessedSlackEventRow).values(**values))
+                return True
+        except IntegrityError:
+            return False
+
+    async def prune_events(self, older_than: datetime) -> int:
+        """Forget delivery keys received before ``older_than``; how many were removed."""
+        stmt = delete(ProcessedSlackEventRow).where(
+            ProcessedSlackEventRow.received_at < to_utc(older_than)
+        )
+        async with self._tx() as session:
+            result = await session.execute(stmt)
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- pauses --------------------------------------------------------------------------
+
+    async def open_pause(
+        self, *, request: OperationRequest, started_at: datetime, ends_at: datetime | None
+    ) -> PauseRecord:
+        """Start watching the pause made by ``request``. Idempotent: a request has at most
+        one pause, and asking again returns the one already recorded."""
+        spec = request.spec
+        then = spec.pause.then if spec.pause is not None else ThenAction.RESUME
+        existing = await self.pause_for_request(request.id)
+        if existing is not None:
+            return existing
+        row = PauseRow(
+            request_id=request.id,
+            environment=spec.environment,
+            kind=spec.kind.value,
+            key=spec.key,
+            name=spec.name,
+            version=spec.version,
+            all_versions=spec.all_versions,
+            paused_by=request.requested_by,
+            started_at=to_utc(started_at),
+            ends_at=None if ends_at is None else to_utc(ends_at),
+            then_action=then.value,
+            channel=request.channel,
+            card_ts=request.card_ts,
+            active=True,
+        )
+        try:
+            async with self._tx() as session:
+                session.add(row)
+                await session.flush()
+                return _pause(row)
+        except IntegrityError:
+            existing = await self.pause_for_request(request.id)
+            if existing is None:
+                raise
+            return existing
+
+    async def close_pause(self, pause_id: int, *, reason: str) -> PauseRecord | None:
+        """Mark an active pause closed; None when it was not active (someone else won)."""
+        stmt = (
+            update(PauseRow)
+            .where(PauseRow.id == pause_id, PauseRow.active.is_(True))
+            .values(active=False, closed_at=self.now(), close_reason=reason)
+            .returning(PauseRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _pause(row)
+
+    async def active_pauses(self, *, environment: str | None = None) -> list[PauseRecord]:
+        """Active pauses, the soonest to end first, open-ended ones last."""
+        stmt = select(PauseRow).where(PauseRow.active.is_(True))
+        if environment is not None:
+            stmt = stmt.where(PauseRow.environment == environment)
+        stmt = stmt.order_by(PauseRow.ends_at.asc().nulls_last(), PauseRow.id)
+        async with self._tx() as session:
+            return [_pause(row) for row in (await session.execute(stmt)).scalars()]
+
+    async def pause_for_request(self, request_id: str) -> PauseRecord | None:
+        stmt = select(PauseRow).where(PauseRow.request_id == request_id)
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _pause(row)
+
+    async def active_pause_for_target(
+        self, *, environment: str, kind: TargetKind | str, key: str
+    ) -> PauseRecord | None:
+        """The active pause on a target (the latest one, should there be several)."""
+        stmt = (
+            select(PauseRow)
+            .where(
+                PauseRow.active.is_(True),
+                PauseRow.environment == environment,
+                PauseRow.kind == str(kind),
+                PauseRow.key == key,
+            )
+            .order_by(PauseRow.started_at.desc(), PauseRow.id.desc())
+            .limit(1)
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().first()
+            return None if row is None else _pause(row)

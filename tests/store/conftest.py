@@ -1,0 +1,54 @@
+"""Store fixtures: every test here runs on SQLite, and on PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.store.db import upgrade
+from bot.store.repository import Store
+from tests.db import DATABASE_PARAMS, isolated_database
+
+
+class FakeClock:
+    """A controllable clock: starts at a fixed instant, moves only when told."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta = timedelta(seconds=1)) -> datetime:
+        self.now += delta
+        return self.now
+
+
+@pytest.fixture(params=DATABASE_PARAMS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty (unmigrated) database: a SQLite file, or a fresh PostgreSQL schema."""
+    with isolated_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(migrated_url: str, clock: FakeClock) -> AsyncIterator[Store]:
+    store = Store.from_url(migrated_url, clock=clock)
+    try:
+        yield store
+    finally:
+        await store.close()

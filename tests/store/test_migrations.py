@@ -1,0 +1,153 @@
+"""Alembic migrations: from empty to head and back, and the ORM matches the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from bot.store import db
+from bot.store.models import Base
+
+TABLES = {"requests", "audit_events", "processed_slack_events", "pauses"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = db.create_sync_engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_head_revision() -> None:
+    assert db.head_revision() == "0001"
+
+
+def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
+    assert db.current_revision(database_url) is None
+    assert db.is_up_to_date(database_url) is False
+
+    db.upgrade(database_url)
+    assert db.current_revision(database_url) == db.head_revision()
+    assert db.is_up_to_date(database_url) is True
+    assert _tables(database_url) >= TABLES
+
+    db.upgrade(database_url)  # idempotent
+    assert db.is_up_to_date(database_url) is True
+
+    db.downgrade(database_url, "base")
+    assert db.current_revision(database_url) is None
+    assert db.is_up_to_date(database_url) is False
+    assert _tables(database_url) & TABLES == set()
+
+    db.upgrade(database_url)
+    assert db.is_up_to_date(database_url) is True
+
+
+def test_orm_matches_migrated_schema(database_url: str) -> None:
+    db.upgrade(database_url)
+    engine = db.create_sync_engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diffs = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    assert diffs == []
+
+
+def test_indexes_are_created(database_url: str) -> None:
+    db.upgrade(database_url)
+    engine = db.create_sync_engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            card = {ix["name"]: ix for ix in insp.get_indexes("requests")}["uq_requests_card"]
+            pauses = {ix["name"] for ix in insp.get_indexes("pauses")}
+            audit = {ix["name"] for ix in insp.get_indexes("audit_events")}
+    finally:
+        engine.dispose()
+    assert card["unique"]
+    assert card["column_names"] == ["channel", "card_ts"]
+    assert {"ix_pauses_active_ends_at", "ix_pauses_ends_at", "ix_pauses_active"} <= pauses
+    assert {"ix_audit_events_request_id", "ix_audit_events_history"} <= audit
+
+
+def test_offline_sql_renders() -> None:
+    """`alembic upgrade --sql` works without a database (for DBAs who review DDL)."""
+    import contextlib
+    import io
+
+    from alembic import command
+
+    buffer = io.StringIO()
+    config = db.alembic_config("postgresql+psycopg://u@localhost/x")
+    config.output_buffer = buffer
+    with contextlib.redirect_stdout(buffer):
+        command.upgrade(config, "head", sql=True)
+    sql = buffer.getvalue()
+    assert "CREATE TABLE requests" in sql
+    assert "CREATE UNIQUE INDEX uq_requests_card" in sql
+    assert "WHERE card_ts IS NOT NULL" in sql
+
+
+@pytest.mark.parametrize(
+    ("given", "sync", "async_"),
+    [
+        ("sqlite:///bot.db", "sqlite:///bot.db", "sqlite+aiosqlite:///bot.db"),
+        ("sqlite+aiosqlite:///a/b.db", "sqlite:///a/b.db", "sqlite+aiosqlite:///a/b.db"),
+        ("sqlite://", "sqlite://", "sqlite+aiosqlite://"),
+        (
+            "postgresql://u:p%40ss@h:5432/d",
+            "postgresql+psycopg://u:p%40ss@h:5432/d",
+            "postgresql+psycopg://u:p%40ss@h:5432/d",
+        ),
+        (
+            "postgresql+psycopg://u@h/d?sslmode=require",
+            "postgresql+psycopg://u@h/d?sslmode=require",
+            "postgresql+psycopg://u@h/d?sslmode=require",
+        ),
+        ("postgres://u@h/d", "postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+    ],
+)
+def test_urls(given: str, sync: str, async_: str) -> None:
+    assert db.sync_url(given) == sync
+    assert db.async_url(given) == async_
+
+
+def test_unsupported_url() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        db.sync_url("mysql://u@h/d")
+
+
+def test_memory_detection(tmp_path: Path) -> None:
+    assert db.is_memory("sqlite://")
+    assert db.is_memory("sqlite:///:memory:")
+    assert not db.is_memory(f"sqlite:///{tmp_path / 'x.db'}")
+    assert not db.is_memory("postgresql+psycopg://u@h/d")
+
+
+async def test_sqlite_engine_pragmas(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    engine = db.create_engine_for(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar()
+            assert timeout == db.SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        await engine.dispose()
+
+
+def test_migrations_ship_in_the_package() -> None:
+    assert (db.MIGRATIONS_DIR / "env.py").is_file()
+    assert (db.MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert (db.MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert db.MIGRATIONS_DIR.parent.name == "store"
