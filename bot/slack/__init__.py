@@ -1,0 +1,1 @@
+"""Slack surface: ids, metadata carried in Slack, and pure Block Kit builders."""

@@ -1,0 +1,563 @@
+"""Block Kit messages: request cards, thread replies and ephemeral answers (pure functions).
+
+Every builder returns a :class:`Message`: a plain-text ``text`` fallback plus blocks built
+from ``slack_sdk.models.blocks`` objects (``to_dict()`` validates them). Slack's limits
+(reference slack-and-chatops.md §2.12) are kept whatever the input: text that people or
+providers supply is escaped (``&``, ``<``, ``>``) and shortened with an ellipsis; our own
+mentions (``<@U…>``) and dates (``<!date^…>``) are left as markup.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.domain.help import help_text
+from bot.domain.models import TargetState, TargetSummary, ThenAction, Verb
+from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, format_timedelta
+from bot.slack.ids import CardAction, CardBlock, PickerAction
+from bot.slack.metadata import ButtonValue
+
+__all__ = [
+    "BUTTON_TEXT_MAX",
+    "FIELD_MAX",
+    "HEADER_MAX",
+    "MESSAGE_BLOCKS_MAX",
+    "PICKER_MAX",
+    "TEXT_MAX",
+    "Message",
+    "button",
+    "context",
+    "error_message",
+    "escape",
+    "executing_reply",
+    "header",
+    "help_message",
+    "history_message",
+    "list_message",
+    "mention",
+    "picker_message",
+    "progress_reply",
+    "request_card",
+    "result_reply",
+    "section",
+    "slack_date",
+    "status_message",
+    "step_message",
+    "time_left",
+    "truncate",
+]
+
+MESSAGE_BLOCKS_MAX: Final = 50
+TEXT_MAX: Final = 3000  # section text; also our cap for the fallback ``text``
+FIELD_MAX: Final = 2000  # one section field
+HEADER_MAX: Final = 150
+BUTTON_TEXT_MAX: Final = 75
+CONTEXT_ELEMENTS_MAX: Final = 10
+PICKER_MAX: Final = 25
+
+_REASON_MAX = 500  # a reason as shown on a card
+_ERROR_MAX = 1000
+_LIST_ITEMS_MAX = 40
+_HISTORY_ITEMS_MAX = 40
+_ELLIPSIS = "…"
+_SLACK_USER_RE = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message as ``chat.postMessage`` / ``respond`` take it."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+# -- text helpers ---------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape Slack's three control characters in text we did not write."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, never inside an ``&…;`` entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + _ELLIPSIS
+
+
+def _user(text: str, limit: int) -> str:
+    """User- or provider-supplied text, escaped and shortened to fit ``limit``."""
+    return truncate(escape(text), limit)
+
+
+def mention(actor: str) -> str:
+    """``<@U…>`` for a Slack user id; anything else (``scheduler``, ``cli:alice``) as text."""
+    if _SLACK_USER_RE.fullmatch(actor):
+        return f"<@{actor}>"
+    return _user(actor, 100)
+
+
+def slack_date(when: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+    """Slack's localised date markup with a UTC fallback."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(aware.timestamp())}^{fmt}|{fallback}>"
+
+
+def _span(minutes: int) -> str:
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m"
+
+
+def time_left(ends_at: datetime | None, *, now: datetime) -> str:
+    """``2d 4h left``, ``ends in 35m``, ``ending now``, ``overdue by 5m`` or ``no end set``."""
+    if ends_at is None:
+        return "no end set"
+    seconds = (ends_at - now).total_seconds()
+    if seconds > 0:
+        minutes = math.ceil(seconds / 60)
+        return f"ends in {minutes}m" if minutes < 60 else f"{_span(minutes)} left"
+    if seconds > -60:
+        return "ending now"
+    return f"overdue by {_span(int(-seconds // 60))}"
+
+
+def section(text: str, **kwargs: Any) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, TEXT_MAX)), **kwargs)
+
+
+def context(*texts: str, block_id: str | None = None) -> ContextBlock:
+    elements = [MarkdownTextObject(text=truncate(t, FIELD_MAX)) for t in texts if t]
+    return ContextBlock(elements=elements[:CONTEXT_ELEMENTS_MAX], block_id=block_id)
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=truncate(text, HEADER_MAX), emoji=True))
+
+
+def button(
+    text: str,
+    *,
+    action_id: str,
+    value: str | None = None,
+    style: str | None = None,
+    confirm: ConfirmObject | None = None,
+) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=truncate(text, BUTTON_TEXT_MAX), emoji=True),
+        action_id=action_id,
+        value=value,
+        style=style,
+        confirm=confirm,
+    )
+
+
+def _dicts(blocks: Iterable[Block]) -> list[dict[str, Any]]:
+    out = [block.to_dict() for block in blocks]
+    assert len(out) <= MESSAGE_BLOCKS_MAX, "a message holds at most 50 blocks"
+    return out
+
+
+def _message(text: str, blocks: Iterable[Block]) -> Message:
+    return Message(text=truncate(text, TEXT_MAX), blocks=_dicts(blocks))
+
+
+def _chunks(lines: Iterable[str], limit: int = TEXT_MAX) -> list[str]:
+    """Join lines into texts of at most ``limit`` characters (a long line is shortened)."""
+    chunks: list[str] = []
+    current = ""
+    for raw in lines:
+        line = truncate(raw, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# -- request cards --------------------------------------------------------------------------
+
+_VERB_HEAD: Final[dict[Verb, str]] = {
+    Verb.PAUSE: ":double_vertical_bar: Pause",
+    Verb.RESUME: ":arrow_forward: Resume",
+    Verb.STOP: ":black_square_for_stop: Stop",
+    Verb.RUN: ":rocket: Run once",
+}
+
+_GERUND: Final[dict[Verb, str]] = {
+    Verb.PAUSE: "Pausing",
+    Verb.RESUME: "Resuming",
+    Verb.STOP: "Stopping",
+    Verb.RUN: "Running",
+}
+
+_PAST: Final[dict[Verb, str]] = {
+    Verb.PAUSE: "Paused",
+    Verb.RESUME: "Resumed",
+    Verb.STOP: "Stopped",
+    Verb.RUN: "Started a run of",
+}
+
+_THEN_TEXT: Final[dict[ThenAction, str]] = {
+    ThenAction.RESUME: "it resumes",
+    ThenAction.STOP: "the journey version is stopped for good",
+    ThenAction.KEEP: "it stays paused; the bot reminds",
+}
+
+
+def _verb_head(verb: Verb) -> str:
+    return _VERB_HEAD.get(verb, verb.value.capitalize())
+
+
+def _state_text(state: str | None) -> str:
+    return f"*{_user(state, 200)}*" if state else "*unknown*"
+
+
+def _status_line(request: OperationRequest) -> str:
+    after = _state_text(request.state_after)
+    match request.status:
+        case RequestStatus.RECEIVED:
+            return "Received"
+        case RequestStatus.AWAITING_APPROVAL:
+            return ":raised_hand: Waiting for approval"
+        case RequestStatus.APPROVED:
+            return ":ballot_box_with_check: Approved"
+        case RequestStatus.DENIED:
+            return ":no_entry_sign: Denied"
+        case RequestStatus.EXPIRED:
+            return ":hourglass: Expired: it was not approved in time"
+        case RequestStatus.EXECUTING:
+            return ":hourglass_flowing_sand: Working…"
+        case RequestStatus.SUCCEEDED:
+            return f":white_check_mark: Done — verified {after}"
+        case RequestStatus.UNVERIFIED:
+            return f":warning: Sent, but the read-back shows {after}"
+        case RequestStatus.FAILED:
+            return f":x: Failed: {_user(request.error or 'no reason given', _ERROR_MAX)}"
+
+
+def _field(title: str, value: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(f"*{title}*\n{value}", FIELD_MAX))
+
+
+def _card_fields(request: OperationRequest, *, now: datetime) -> list[MarkdownTextObject]:
+    spec = request.spec
+    fields = [
+        _field("Target", f"`{_user(spec.target_label(), 300)}`\n{_user(spec.name, 300)}"),
+        _field("Environment", _user(spec.environment, 100)),
+        _field("What will happen", _user(spec.describe(), 1000)),
+        _field("Asked by", mention(request.requested_by)),
+    ]
+    if request.reason:
+        fields.append(_field("Reason", _user(request.reason, _REASON_MAX)))
+    if request.state_before or request.state_after:
+        before = _user(request.state_before or "unknown", 200)
+        after = _user(request.state_after, 200) if request.state_after else "…"
+        fields.append(_field("State", f"{before} → {after}"))
+    pause = spec.pause
+    if spec.verb is Verb.PAUSE and pause is not None and pause.timed:
+        if request.pause_ends_at is not None:
+            end = request.pause_ends_at
+            fields.append(_field("Ends", f"{slack_date(end)} ({time_left(end, now=now)})"))
+        elif pause.until is not None:
+            fields.append(_field("Ends", slack_date(pause.until)))
+        elif pause.duration is not None:
+            length = format_timedelta(pause.duration)
+            fields.append(_field("Lasts", f"{length}, counted from when it is done"))
+        fields.append(_field("Then", _THEN_TEXT[pause.then]))
+    return fields
+
+
+def _card_buttons(request: OperationRequest) -> list[ButtonElement]:
+    spec = request.spec
+    if request.status is RequestStatus.SUCCEEDED and spec.verb is Verb.PAUSE:
+        confirm = ConfirmObject(
+            title="Resume now?",
+            text=truncate(f"Resume {escape(spec.target_label())} now?", 300),
+            confirm="Resume",
+            deny="Cancel",
+        )
+        value = ButtonValue(request_id=request.id).dump()
+        return [
+            button(
+                "Resume now",
+                action_id=CardAction.RESUME_NOW,
+                value=value,
+                style="primary",
+                confirm=confirm,
+            )
+        ]
+    succeeded_other = request.status is RequestStatus.SUCCEEDED and spec.verb in (
+        Verb.RESUME,
+        Verb.STOP,
+        Verb.RUN,
+    )
+    if succeeded_other or request.status is RequestStatus.FAILED:
+        value = _target_button_value(request)
+        return [button("Pause…", action_id=CardAction.OPEN_PAUSE_MODAL, value=value)]
+    return []
+
+
+def _target_button_value(request: OperationRequest) -> str:
+    spec = request.spec
+    try:
+        return ButtonValue(
+            request_id=request.id,
+            environment=spec.environment,
+            kind=spec.kind,
+            key=spec.key,
+            version=spec.version,
+        ).dump()
+    except ValueError:  # an oversized key or environment: the request id alone will do
+        return ButtonValue(request_id=request.id).dump()
+
+
+def request_card(request: OperationRequest, *, now: datetime) -> Message:
+    """The card for one operation, kept current with ``chat.update``."""
+    spec = request.spec
+    status = _status_line(request)
+    blocks: list[Block] = [
+        header(f"{_verb_head(spec.verb)}: {spec.name or spec.key}"),
+        SectionBlock(fields=_card_fields(request, now=now)),
+        context(
+            status,
+            f"Request `{_user(request.id, 100)}` · via {request.via.value}"
+            f" · updated {slack_date(request.updated_at)}",
+            block_id=CardBlock.STATUS,
+        ),
+    ]
+    buttons = _card_buttons(request)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons, block_id=CardBlock.ACTIONS))
+    verb = _verb_head(spec.verb).split(" ", 1)[-1]
+    text = f"{verb} {escape(spec.target_label())}: {status}"
+    return _message(text, blocks)
+
+
+# -- thread replies -------------------------------------------------------------------------
+
+
+def step_message(text: str) -> Message:
+    """One step in a card's thread; ``text`` is our own mrkdwn (escape user parts first)."""
+    return _message(text, [section(text)])
+
+
+def executing_reply(request: OperationRequest) -> Message:
+    spec = request.spec
+    gerund = _GERUND.get(spec.verb, spec.verb.value.capitalize())
+    return step_message(f"{gerund} {_user(spec.target_label(), 500)}…")
+
+
+def result_reply(request: OperationRequest) -> Message:
+    """The outcome: verified state, an unverified warning, or the provider's error."""
+    spec = request.spec
+    label = f"`{_user(spec.target_label(), 500)}`"
+    after = _state_text(request.state_after)
+    match request.status:
+        case RequestStatus.SUCCEEDED:
+            past = _PAST.get(spec.verb, spec.verb.value)
+            text = f":white_check_mark: {past} {label}. Verified: it is now {after}."
+        case RequestStatus.UNVERIFIED:
+            text = (
+                f":warning: The {spec.verb.value} of {label} was sent, but the read-back shows"
+                f" {after}. Check it before relying on it."
+            )
+        case RequestStatus.FAILED:
+            error = _user(request.error or "no reason given", _ERROR_MAX)
+            text = f":x: Could not {spec.verb.value} {label}: {error}"
+        case _:
+            text = _status_line(request)
+    return step_message(text)
+
+
+def progress_reply(done: int, total: int, what: str, *, noun: str = "versions") -> Message:
+    """``pausing 3 of 5 versions…``."""
+    done = max(0, min(done, total))
+    return step_message(f"{_user(what, 200)} {done} of {total} {_user(noun, 100)}…")
+
+
+# -- ephemeral answers ----------------------------------------------------------------------
+
+
+def _state_lines(state: TargetState) -> list[str]:
+    target = state.target
+    lines = [f"*{_user(target.name, 300)}*  `{_user(target.label(), 300)}`"]
+    lines.append(f"State: *{_user(state.describe(), 300)}*")
+    if state.schedule and state.schedule.ical_recur:
+        lines.append(f"Schedule: `{_user(state.schedule.ical_recur, 300)}`")
+    if state.next_run:
+        lines.append(f"Next run: {slack_date(state.next_run)}")
+    if state.last_run:
+        lines.append(f"Last run: {slack_date(state.last_run)}")
+    if state.population is not None:
+        lines.append(f"Population: {state.population}")
+    if state.execution_status:
+        lines.append(f"Execution: {_user(state.execution_status, 300)}")
+    if state.versions:
+        versions = ", ".join(f"v{v.version} {v.state.value}" for v in state.versions)
+        lines.append(f"Versions: {_user(versions, 1000)}")
+    return lines
+
+
+def status_message(state: TargetState) -> Message:
+    lines = _state_lines(state)
+    text = f"{state.target.label()}: {state.describe()}"
+    return _message(escape(text), [section("\n".join(lines))])
+
+
+def _overflow(more: int, hint: str) -> ContextBlock:
+    return context(f"…and {more} more. {hint}")
+
+
+def list_message(states: Sequence[TargetState], *, title: str) -> Message:
+    """One line per target; past what fits, "…and N more"."""
+    head = section(f"*{_user(title, 500)}*")
+    if not states:
+        return _message(escape(title), [head, context("Nothing matched.")])
+    blocks: list[Block] = [head]
+    shown = states[:_LIST_ITEMS_MAX]
+    for state in shown:
+        t = state.target
+        blocks.append(
+            section(
+                f"*{_user(t.name, 300)}*  `{_user(t.label(), 300)}`\n{_user(state.describe(), 300)}"
+            )
+        )
+    if len(states) > len(shown):
+        blocks.append(_overflow(len(states) - len(shown), "Narrow it with a kind or a filter."))
+    return _message(f"{escape(title)} ({len(states)})", blocks)
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    if not detail:
+        return ""
+    text = ", ".join(f"{k}={v}" for k, v in detail.items())
+    return f" · {_user(text, 300)}"
+
+
+def history_message(target_label: str, events: Sequence[AuditEvent]) -> Message:
+    """The audit trail of one target, newest first."""
+    title = f"History of `{_user(target_label, 300)}`"
+    if not events:
+        return _message(
+            f"History of {escape(target_label)}: nothing yet",
+            [section(title), context("The bot has not acted on this target yet.")],
+        )
+    ordered = sorted(events, key=lambda e: (e.at, e.id), reverse=True)
+    shown = ordered[:_HISTORY_ITEMS_MAX]
+    lines = [
+        f"{slack_date(e.at)} · {mention(e.actor)} · *{_user(e.action, 100)}* via {e.via.value}"
+        + (f" · request `{_user(e.request_id, 100)}`" if e.request_id else "")
+        + _detail(e.detail)
+        for e in shown
+    ]
+    blocks: list[Block] = [section(title)]
+    blocks.extend(section(chunk) for chunk in _chunks(lines)[: MESSAGE_BLOCKS_MAX - 2])
+    if len(ordered) > len(shown):
+        blocks.append(_overflow(len(ordered) - len(shown), "Only the newest are shown."))
+    return _message(f"History of {escape(target_label)} ({len(events)} events)", blocks)
+
+
+def help_message(topic: Verb | None = None) -> Message:
+    text = escape(help_text(topic))
+    blocks = [section(chunk) for chunk in _chunks(text.split("\n"))]
+    return _message(text.split("\n", 1)[0], blocks[:MESSAGE_BLOCKS_MAX])
+
+
+def error_message(text: str, usage: str | None = None) -> Message:
+    """A refusal or failure in one sentence, with the usage line for bad input."""
+    body = f":warning: {_user(text, 2000)}"
+    blocks: list[Block] = [section(body)]
+    if usage:
+        blocks.append(context(f"Usage: `{_user(usage, 900)}`"))
+    fallback = body if not usage else f"{body}\nUsage: {escape(usage)}"
+    return _message(fallback, blocks)
+
+
+def _candidate_label(candidate: TargetSummary) -> str:
+    if candidate.name and candidate.name.lower() != candidate.key.lower():
+        return f"{candidate.kind.value} · {candidate.name} ({candidate.key})"
+    return f"{candidate.kind.value} · {candidate.key}"
+
+
+def _picker_value(candidate: TargetSummary, *, environment: str | None, command: str) -> str | None:
+    try:
+        return ButtonValue(
+            environment=environment, kind=candidate.kind, key=candidate.key, command=command
+        ).dump()
+    except ValueError:  # too long to carry: the user types the qualified target instead
+        return None
+
+
+def picker_message(
+    candidates: Sequence[TargetSummary],
+    *,
+    original_text: str,
+    query: str | None = None,
+    environment: str | None = None,
+) -> Message:
+    """The "several targets match" picker: one button per candidate re-runs the command.
+
+    ``query`` is the name that matched several targets (default: the whole command).
+    """
+    shown_query = _user(query if query is not None else original_text, 200)
+    head = f"Several targets match '{shown_query}': pick one"
+    blocks: list[Block] = [section(head)]
+    shown = candidates[:PICKER_MAX]
+    for candidate in shown:
+        status = f" · {_user(candidate.raw_status, 100)}" if candidate.raw_status else ""
+        ref = f"{candidate.kind.value}:{_user(candidate.key, 300)}"
+        text = f"*{_user(candidate.name, 300)}*  `{ref}`{status}"
+        value = _picker_value(candidate, environment=environment, command=original_text)
+        accessory = None
+        if value is not None:
+            accessory = button(
+                truncate(f"Pick {_candidate_label(candidate)}", BUTTON_TEXT_MAX),
+                action_id=PickerAction.CHOOSE,
+                value=value,
+            )
+        blocks.append(section(text, accessory=accessory))
+    if len(candidates) > len(shown):
+        blocks.append(
+            _overflow(
+                len(candidates) - len(shown),
+                escape("Or type a qualified target: `<env>/<kind>:<key>`."),
+            )
+        )
+    fallback = (
+        head + ": " + ", ".join(f"{c.kind.value}:{escape(c.key)}" for c in candidates[:PICKER_MAX])
+    )
+    return _message(fallback, blocks)
