@@ -28,7 +28,7 @@ from bot.domain.commands import (
     StatusCommand,
     StopCommand,
 )
-from bot.domain.errors import BadInput, BotError
+from bot.domain.errors import BadInput, BotError, ConfigError
 from bot.domain.grammar import parse_command
 from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
@@ -203,6 +203,94 @@ def demo(
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+@app.command("console")
+def console_cmd(
+    config: ConfigOption = None,
+    user: Annotated[str, typer.Option("--user", help="Slack user id to act as")] = "U0CONSOLE",
+) -> None:
+    """The bot in a terminal: the same commands, cards and threads printed as text."""
+    from bot.console import ConsoleNotifier, read_stdin, run_console
+    from bot.runtime import build_runtime
+    from bot.store import Store, upgrade
+
+    def write(text: str) -> None:
+        typer.echo(text)
+
+    try:
+        with _config(config) as (cfg, embedded):
+            if embedded:
+                typer.echo(
+                    "(embedded defaults: the built-in sandbox providers, state resets every run)"
+                )
+            upgrade(cfg.database_url)
+
+            async def main_loop() -> None:
+                store = Store.from_url(cfg.database_url)
+                runtime = build_runtime(cfg, store=store, notifier=ConsoleNotifier(write))
+                try:
+                    await run_console(runtime, read=read_stdin, write=write, user=user)
+                finally:
+                    await runtime.aclose()
+
+            asyncio.run(main_loop())
+    except BotError as exc:
+        typer.echo(render.error_line(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@app.command("serve")
+def serve_cmd(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Interface for the HTTP server")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for /slack/events, /healthz, /metrics")] = 3000,
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Apply database migrations before starting")
+    ] = False,
+) -> None:
+    """Run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)."""
+    from bot.config import SlackSettings
+    from bot.logging import configure_logging
+    from bot.serve import serve
+    from bot.store import is_up_to_date, upgrade
+
+    configure_logging()
+    try:
+        slack = SlackSettings()
+        with _config(config) as (cfg, embedded):
+            if embedded:
+                typer.echo("(embedded defaults: the built-in sandbox providers)", err=True)
+            if migrate:
+                upgrade(cfg.database_url)
+            elif not is_up_to_date(cfg.database_url):
+                raise ConfigError(
+                    f"The database at {cfg.database_url} is not migrated to this version. "
+                    "Run `automation-bot db upgrade` (or start with --migrate)."
+                )
+            asyncio.run(serve(cfg, slack, host=host, port=port))
+    except BotError as exc:
+        typer.echo(render.error_line(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply every migration to the configured database."""
+    from bot.store import current_revision, upgrade
+
+    path = config_path(config)
+    try:
+        url = load_config(path).database_url if path else "sqlite:///automation-bot.db"
+    except BotError as exc:
+        typer.echo(render.error_line(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+    upgrade(url)
+    typer.echo(f"Database is at revision {current_revision(url)}.")
 
 
 config_app = typer.Typer(help="Configuration helpers.", no_args_is_help=True)

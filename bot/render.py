@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.domain.errors import BotError, ProviderError
-from bot.domain.models import OperationResult, TargetState
+from bot.domain.models import OperationResult, TargetState, Verb
+from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus
+from bot.service.notify import Note, NoteKind
 
 
 def _when(value: datetime | None) -> str | None:
@@ -54,3 +56,61 @@ def error_line(error: BotError) -> str:
     if isinstance(error, ProviderError):
         prefix = f"{error.provider} error"
     return f"{prefix}: {error.user_message()}"
+
+
+def card_text(request: OperationRequest) -> str:
+    """The request card as plain text (console)."""
+    spec = request.spec
+    lines = [
+        f"[{request.status.value.upper()}] {spec.describe()}",
+        f'  target: {spec.target_label()} "{spec.name}"',
+        f"  asked by: {request.requested_by} via {request.via.value}",
+    ]
+    if request.reason:
+        lines.append(f"  reason: {request.reason}")
+    if request.state_before or request.state_after:
+        lines.append(f"  state: {request.state_before or '?'} -> {request.state_after or '?'}")
+    if request.pause_ends_at:
+        then = spec.pause.then.value if spec.pause else "resume"
+        lines.append(f"  ends: {_when(request.pause_ends_at)}, then {then}")
+    if request.error:
+        lines.append(f"  error: {request.error}")
+    return "\n".join(lines)
+
+
+def note_text(request: OperationRequest, note: Note) -> str:
+    """One thread reply as plain text (console)."""
+    spec = request.spec
+    match note.kind:
+        case NoteKind.EXECUTING:
+            return f"{_ING[spec.verb]} {spec.target_label()}…"
+        case NoteKind.PROGRESS:
+            return f"{note.text} {note.done} of {note.total}…"
+        case NoteKind.RESULT:
+            if request.status is RequestStatus.SUCCEEDED:
+                return f"Done: {request.state_after} (verified by reading it back)."
+            if request.status is RequestStatus.UNVERIFIED:
+                return (
+                    f"Sent, but the read-back shows {request.state_after}; check again with status."
+                )
+            return f"Failed: {request.error}"
+        case _:
+            return note.text
+
+
+_ING = {
+    Verb.PAUSE: "Pausing",
+    Verb.RESUME: "Resuming",
+    Verb.STOP: "Stopping",
+    Verb.RUN: "Running",
+}
+
+
+def history_lines(label: str, events: Sequence[AuditEvent]) -> str:
+    if not events:
+        return f"No history for {label}."
+    out = [f"History of {label} (newest first):"]
+    for e in events:
+        detail = ", ".join(f"{k}={v}" for k, v in e.detail.items() if v is not None)
+        out.append(f"  {_when(e.at)}  {e.action:<12} {e.actor} via {e.via.value}  {detail}")
+    return "\n".join(out)

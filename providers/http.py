@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -13,12 +14,17 @@ import httpx
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-def new_async_client(*, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
+def new_async_client(
+    *,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+) -> httpx.AsyncClient:
     """An AsyncClient with explicit timeouts and no environment proxies."""
     return httpx.AsyncClient(
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         trust_env=False,
         follow_redirects=False,
+        event_hooks=event_hooks,
     )
 
 

@@ -23,6 +23,10 @@ layer turn them into one sentence for the user.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.domain.models import TargetSummary
 
 
 class BotError(Exception):
@@ -74,11 +78,25 @@ class NotFound(BotError):
 
 
 class AmbiguousTarget(BotError):
-    """A bare name matched more than one target; ``candidates`` are qualified targets."""
+    """A bare name matched more than one target; ``candidates`` are qualified targets.
 
-    def __init__(self, message: str, *, candidates: Sequence[str]) -> None:
+    ``matches`` carries the matching targets themselves (for a picker), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        candidates: Sequence[str],
+        environment: str | None = None,
+        query: str | None = None,
+        matches: Sequence[TargetSummary] = (),
+    ) -> None:
         super().__init__(message)
         self.candidates = list(candidates)
+        self.environment = environment
+        self.query = query
+        self.matches = list(matches)
 
     def user_message(self) -> str:
         return f"{self.message} Pick one: {', '.join(self.candidates)}."

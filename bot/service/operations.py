@@ -17,7 +17,13 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import AmbiguousTarget, BadInput, NotFound, ProductionRefused
+from bot.domain.errors import (
+    AmbiguousTarget,
+    BadInput,
+    BotError,
+    NotFound,
+    ProductionRefused,
+)
 from bot.domain.models import (
     ActionReceipt,
     OperationResult,
@@ -96,6 +102,18 @@ class OperationService:
             raise AmbiguousTarget(
                 f"{ref.name!r} is a key in several providers of {env.name}.",
                 candidates=[h.target.label() for h in hits],
+                environment=env.name,
+                query=ref.name,
+                matches=[
+                    TargetSummary(
+                        kind=h.target.kind,
+                        key=h.target.key,
+                        name=h.target.name,
+                        id=h.target.id,
+                        raw_status=h.raw_status,
+                    )
+                    for h in hits
+                ],
             )
 
         by_name = await asyncio.gather(*(p.find_by_name(ref.name) for _, p in providers))
@@ -109,6 +127,9 @@ class OperationService:
             raise AmbiguousTarget(
                 f"Several targets in {env.name} are named {ref.name!r}.",
                 candidates=[f"{env.name}/{s.kind.value}:{s.key}" for _, s in named],
+                environment=env.name,
+                query=ref.name,
+                matches=[s for _, s in named],
             )
         suggestions = await self._suggest(ref.name, [p for _, p in providers])
         where = f"{ref.kind.value} targets" if ref.kind else "any provider"
@@ -144,6 +165,25 @@ class OperationService:
 
     # -- reads ------------------------------------------------------------------------
 
+    async def search(
+        self, environment: str | None, text: str, *, limit: int = 50, within: float = 2.0
+    ) -> list[TargetSummary]:
+        """Targets of every provider whose key or name contains ``text``.
+
+        Providers that do not answer within ``within`` seconds are left out (a picker must answer
+        inside Slack's 3 seconds).
+        """
+        env = self._environments(environment)
+
+        async def one(provider: Provider) -> list[TargetSummary]:
+            try:
+                return await asyncio.wait_for(provider.search(text, limit=limit), within)
+            except (TimeoutError, BotError):
+                return []
+
+        found = await asyncio.gather(*(one(p) for p in env.providers.values()))
+        return [s for summaries in found for s in summaries][:limit]
+
     async def status(self, ref: TargetRef, *, version: int | None = None) -> TargetState:
         return await self.resolve(ref, version=version)
 
@@ -164,21 +204,22 @@ class OperationService:
 
     # -- actions ----------------------------------------------------------------------
 
-    async def execute(
+    async def check(
         self, command: MutatingCommand, *, allow_production: bool = False
-    ) -> OperationResult:
-        """Check, act, read back. Production needs ``allow_production`` (an approval)."""
+    ) -> TargetState:
+        """Resolve the target and apply every rule; return the state it starts from.
+
+        Production environments need ``allow_production`` (an approval).
+        """
         env = self._environments(command.target.environment)
         if env.production and not allow_production:
             raise ProductionRefused(
                 f"{env.name} is a production environment: changes there need an approval "
                 "in Slack. Nothing was changed."
             )
-        versions = command.versions if not isinstance(command, RunCommand) else VersionSelector()
+        versions = self._versions(command)
         before = await self.resolve(command.target, version=versions.version)
         kind = before.target.kind
-        provider = env.provider(kind)
-        verb = Verb(command.verb)
         if (
             isinstance(command, PauseCommand)
             and command.options.then is ThenAction.STOP
@@ -190,8 +231,15 @@ class OperationService:
             )
         if versions.all_versions and kind is not TargetKind.JOURNEY:
             raise BadInput("--all-versions only applies to journeys.")
-        rules.check_allowed(verb, before, versions)
+        rules.check_allowed(Verb(command.verb), before, versions)
+        return before
 
+    async def perform(self, command: MutatingCommand, before: TargetState) -> OperationResult:
+        """Act on a checked target and read it back."""
+        env = self._environments(before.target.environment)
+        provider = env.provider(before.target.kind)
+        verb = Verb(command.verb)
+        versions = self._versions(command)
         receipt = await self._act(provider, command, before, versions)
         after = await self._read_back(provider, verb, before, versions)
         verified = rules.is_verified(verb, before, after, versions)
@@ -200,15 +248,26 @@ class OperationService:
             target=after.target,
             before=before,
             after=after,
-            expected=rules.expected_after(kind, verb),
+            expected=rules.expected_after(before.target.kind, verb),
             verified=verified,
             request_id=receipt.request_id,
             provider_message=receipt.message,
             note=None
             if verified
-            else "The provider accepted the request but the read-back "
-            "does not show the expected state yet; check again with status.",
+            else "The provider accepted the request but the read-back does not show the "
+            "expected state yet; check again with status.",
         )
+
+    async def execute(
+        self, command: MutatingCommand, *, allow_production: bool = False
+    ) -> OperationResult:
+        """Check, act, read back."""
+        before = await self.check(command, allow_production=allow_production)
+        return await self.perform(command, before)
+
+    @staticmethod
+    def _versions(command: MutatingCommand) -> VersionSelector:
+        return VersionSelector() if isinstance(command, RunCommand) else command.versions
 
     @staticmethod
     async def _act(

@@ -1,0 +1,138 @@
+"""``automation-bot serve``: one ASGI app whose lifespan builds the bot in its own loop.
+
+The same app serves production (uvicorn) and the scenario tests (a loopback thread):
+``/slack/events`` (HTTP mode), ``/healthz`` and ``/metrics``; in Socket Mode the Slack
+traffic arrives over the socket instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.config import BotConfig, SlackSettings
+from bot.domain.errors import ConfigError
+from bot.metrics import Metrics
+from bot.runtime import Runtime, build_runtime
+from bot.slack.app import create_slack_app, create_web_client, fetch_identity
+from bot.slack.handlers import SlackHandlers
+from bot.slack.notifier import SlackNotifier
+from bot.store import Store
+
+log = structlog.get_logger(__name__)
+
+SLACK_EVENTS_PATH = "/slack/events"
+
+
+@dataclass
+class Bot:
+    """The running bot, built inside the server's event loop."""
+
+    runtime: Runtime
+    handlers: SlackHandlers
+    slack_app: AsyncApp
+
+
+def check_slack_settings(slack: SlackSettings) -> None:
+    if slack.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set: the bot needs its xoxb- token.")
+    if slack.slack_signing_secret is None and slack.slack_app_token is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode verifies every request with it "
+            "(or set SLACK_APP_TOKEN for Socket Mode)."
+        )
+
+
+async def build_bot(config: BotConfig, slack: SlackSettings, *, metrics: Metrics) -> Bot:
+    check_slack_settings(slack)
+    assert slack.slack_bot_token is not None
+    store = Store.from_url(config.database_url)
+    client = create_web_client(
+        token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
+    )
+    notifier = SlackNotifier(client=client, store=store)
+    runtime = build_runtime(config, store=store, notifier=notifier, metrics=metrics)
+    handlers = SlackHandlers(runtime=runtime, notifier=notifier, metrics=metrics)
+    identity = await fetch_identity(client)
+    secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
+    slack_app = create_slack_app(
+        handlers=handlers, store=store, client=client, signing_secret=secret, identity=identity
+    )
+    return Bot(runtime=runtime, handlers=handlers, slack_app=slack_app)
+
+
+def create_asgi_app(config: BotConfig, slack: SlackSettings, *, metrics: Metrics) -> Starlette:
+    """The bot as an ASGI app; everything is built and torn down by its lifespan."""
+    socket_mode = slack.slack_app_token is not None
+    holder: dict[str, Bot] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        bot = await build_bot(config, slack, metrics=metrics)
+        holder["bot"] = bot
+        recovery = asyncio.create_task(bot.runtime.requests.recover())
+        socket_handler = None
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert slack.slack_app_token is not None
+            socket_handler = AsyncSocketModeHandler(
+                bot.slack_app, slack.slack_app_token.get_secret_value()
+            )
+            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("bot_started", mode="socket" if socket_mode else "http")
+        try:
+            yield
+        finally:
+            if socket_handler is not None:
+                await socket_handler.close_async()  # type: ignore[no-untyped-call]
+            await bot.handlers.drain()
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recovery
+            await bot.runtime.aclose()
+            holder.clear()
+
+    async def events(request: Request) -> Response:
+        from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+        bot = holder.get("bot")
+        if bot is None:
+            return PlainTextResponse("starting", status_code=503)
+        with metrics.ack_latency.labels(kind="slack").time():
+            return await AsyncSlackRequestHandler(bot.slack_app).handle(request)
+
+    async def healthz(_: Request) -> Response:
+        ok = "bot" in holder
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if not socket_mode:
+        routes.append(Route(SLACK_EVENTS_PATH, events, methods=["POST"]))
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def serve(config: BotConfig, slack: SlackSettings, *, host: str, port: int) -> None:
+    check_slack_settings(slack)
+    app = create_asgi_app(config, slack, metrics=Metrics())
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    )
+    log.info("serving", host=host, port=port)
+    await server.serve()

@@ -1,0 +1,314 @@
+"""The request use case: request -> (approval) -> execute -> verify -> notify -> record.
+
+Everything that must survive a restart is written to the store before the next step, and
+every status change is a conditional transition, so a request executes at most once however
+many replicas, retries or double clicks there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from bot.domain.commands import (
+    PauseCommand,
+    ResumeCommand,
+    RunCommand,
+    StopCommand,
+    TargetRef,
+)
+from bot.domain.errors import BotError
+from bot.domain.models import (
+    NormalState,
+    OperationResult,
+    TargetState,
+    Verb,
+    VersionSelector,
+)
+from bot.domain.requests import OperationRequest, RequestSpec, RequestStatus, Via
+from bot.metrics import Metrics
+from bot.service.notify import Note, NoteKind, Notifier
+from bot.service.operations import MutatingCommand, OperationService
+from bot.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def spec_for(command: MutatingCommand, state: TargetState) -> RequestSpec:
+    """The exact parameters of a checked command, bound to the resolved target."""
+    versions = command.versions if not isinstance(command, RunCommand) else VersionSelector()
+    version = None if versions.all_versions else (versions.version or state.target.version)
+    return RequestSpec(
+        verb=Verb(command.verb),
+        environment=state.target.environment,
+        kind=state.target.kind,
+        key=state.target.key,
+        name=state.target.name,
+        target_id=state.target.id,
+        version=version,
+        all_versions=versions.all_versions,
+        pause=command.options if isinstance(command, PauseCommand) else None,
+    )
+
+
+def command_for(spec: RequestSpec) -> MutatingCommand:
+    """The command that carries out ``spec`` exactly (never re-resolved by name)."""
+    target = TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key)
+    versions = VersionSelector(
+        version=None if spec.all_versions else spec.version, all_versions=spec.all_versions
+    )
+    match spec.verb:
+        case Verb.PAUSE:
+            assert spec.pause is not None
+            return PauseCommand(target=target, options=spec.pause, versions=versions)
+        case Verb.RESUME:
+            return ResumeCommand(target=target, versions=versions)
+        case Verb.STOP:
+            return StopCommand(target=target, versions=versions)
+        case Verb.RUN:
+            return RunCommand(target=target)
+    raise ValueError(f"not a mutating verb: {spec.verb}")
+
+
+class RequestService:
+    """Creates requests, executes them exactly once, and keeps card and thread current."""
+
+    def __init__(
+        self,
+        *,
+        operations: OperationService,
+        store: Store,
+        notifier: Notifier,
+        clock: Callable[[], datetime] = _utcnow,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._ops = operations
+        self._store = store
+        self._notifier = notifier
+        self._clock = clock
+
+    @property
+    def operations(self) -> OperationService:
+        return self._ops
+
+    # -- intake -------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        command: MutatingCommand,
+        *,
+        requester: str,
+        via: Via,
+        channel: str | None,
+    ) -> OperationRequest:
+        """Check the command now (errors reach the requester, nothing is recorded), then
+        record it, post its card and carry it out."""
+        before = await self._ops.check(command)
+        spec = spec_for(command, before)
+        reason = command.options.reason if isinstance(command, PauseCommand) else None
+        request = await self._store.create_request(
+            spec=spec, requested_by=requester, via=via, reason=reason, channel=channel
+        )
+        await self._store.record(
+            actor=requester,
+            action="requested",
+            via=via,
+            request_id=request.id,
+            detail={"spec": spec.describe(), "state": before.describe()},
+        )
+        request = await self._post_card(request)
+        return await self.execute(request.id, actor=requester, via=via)
+
+    # -- execution ----------------------------------------------------------------------
+
+    async def execute(self, request_id: str, *, actor: str, via: Via) -> OperationRequest:
+        """Carry out a received or approved request, once. A caller that loses the race
+        gets the request as the winner left it."""
+        request = await self._store.transition(request_id, to=RequestStatus.EXECUTING)
+        if request is None:
+            current = await self._store.get_request(request_id)
+            if current is None:
+                raise LookupError(f"no request {request_id}")
+            return current
+        await self._store.record(actor=actor, action="executing", via=via, request_id=request.id)
+        await self._safely(self._notifier.update_card(request))
+        await self._safely(self._notifier.reply(request, Note(kind=NoteKind.EXECUTING)))
+
+        command = command_for(request.spec)
+        try:
+            before = await self._ops.check(command, allow_production=True)
+            result = await self._ops.perform(command, before)
+        except BotError as exc:
+            return await self._fail(request, exc, actor=actor, via=via)
+        return await self._settle(request, result, actor=actor, via=via)
+
+    async def _fail(
+        self, request: OperationRequest, exc: BotError, *, actor: str, via: Via
+    ) -> OperationRequest:
+        message = exc.user_message()
+        failed = await self._store.transition(request.id, to=RequestStatus.FAILED, error=message)
+        failed = failed or await self._require(request.id)
+        await self._store.record(
+            actor=actor,
+            action="failed",
+            via=via,
+            request_id=request.id,
+            detail={"error": message, "type": type(exc).__name__},
+        )
+        log.info("request_failed", request_id=request.id, error=message)
+        self._count(failed, "failed")
+        await self._tell(failed)
+        return failed
+
+    async def _settle(
+        self, request: OperationRequest, result: OperationResult, *, actor: str, via: Via
+    ) -> OperationRequest:
+        spec = request.spec
+        ends_at = None
+        if spec.verb is Verb.PAUSE and spec.pause is not None and result.verified:
+            ends_at = spec.pause.ends_at(self._clock())
+        status = RequestStatus.SUCCEEDED if result.verified else RequestStatus.UNVERIFIED
+        settled = await self._store.transition(
+            request.id,
+            to=status,
+            state_before=result.before.describe(),
+            state_after=result.after.describe(),
+            provider_request_id=result.request_id,
+            pause_ends_at=ends_at,
+        )
+        settled = settled or await self._require(request.id)
+        await self._store.record(
+            actor=actor,
+            action="verified" if result.verified else "unverified",
+            via=via,
+            request_id=request.id,
+            detail={
+                "before": result.before.describe(),
+                "after": result.after.describe(),
+                "provider_request_id": result.request_id,
+                "provider_message": result.provider_message,
+            },
+        )
+        self._count(settled, status.value)
+        await self._track_pause(settled, result)
+        await self._tell(settled)
+        return settled
+
+    async def _track_pause(self, request: OperationRequest, result: OperationResult) -> None:
+        """Open a pause record after a verified pause; close it when the target moved on."""
+        if not result.verified:
+            return
+        spec = request.spec
+        if spec.verb is Verb.PAUSE:
+            existing = await self._store.active_pause_for_target(
+                environment=spec.environment, kind=spec.kind, key=spec.key
+            )
+            if existing is not None:
+                await self._store.close_pause(existing.id, reason="paused again")
+            await self._store.open_pause(
+                request=request, started_at=self._clock(), ends_at=request.pause_ends_at
+            )
+        elif result.after.state is not NormalState.PAUSED:
+            existing = await self._store.active_pause_for_target(
+                environment=spec.environment, kind=spec.kind, key=spec.key
+            )
+            if existing is not None:
+                await self._store.close_pause(existing.id, reason=f"{spec.verb.value} by bot")
+
+    # -- recovery -----------------------------------------------------------------------
+
+    async def recover(self) -> list[OperationRequest]:
+        """After a restart: finish what was recorded but not done.
+
+        Received or approved requests are executed. A request caught mid-execution is not
+        sent again (the provider may already have acted): its target is read back and the
+        request settled on what the read-back shows.
+        """
+        done: list[OperationRequest] = []
+        for request in await self._store.unfinished_requests():
+            if request.status in (RequestStatus.RECEIVED, RequestStatus.APPROVED):
+                done.append(await self.execute(request.id, actor="bot", via=Via.SYSTEM))
+            elif request.status is RequestStatus.EXECUTING:
+                done.append(await self._settle_interrupted(request))
+        return done
+
+    async def _settle_interrupted(self, request: OperationRequest) -> OperationRequest:
+        from bot.domain import rules
+
+        spec = request.spec
+        versions = VersionSelector(
+            version=None if spec.all_versions else spec.version, all_versions=spec.all_versions
+        )
+        try:
+            after = await self._ops.resolve(
+                TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key),
+                version=versions.version,
+            )
+        except BotError as exc:
+            return await self._fail(request, exc, actor="bot", via=Via.SYSTEM)
+        expected = rules.expected_after(spec.kind, spec.verb)
+        verified = after.state in expected
+        await self._safely(
+            self._notifier.reply(
+                request,
+                Note(
+                    kind=NoteKind.INFO,
+                    text="The bot restarted while this was running; it was not sent again. "
+                    f"Read back now: {after.describe()}.",
+                ),
+            )
+        )
+        result = OperationResult(
+            verb=spec.verb,
+            target=after.target,
+            before=after,
+            after=after,
+            expected=expected,
+            verified=verified,
+            note="settled after a restart",
+        )
+        return await self._settle(request, result, actor="bot", via=Via.SYSTEM)
+
+    # -- notifications ------------------------------------------------------------------
+
+    def _count(self, request: OperationRequest, outcome: str) -> None:
+        if self._metrics is not None:
+            spec = request.spec
+            self._metrics.requests.labels(
+                verb=spec.verb.value, kind=spec.kind.value, outcome=outcome
+            ).inc()
+
+    async def _post_card(self, request: OperationRequest) -> OperationRequest:
+        try:
+            ref = await self._notifier.post_card(request)
+        except Exception:
+            log.exception("card_post_failed", request_id=request.id)
+            return request
+        if ref is None:
+            return request
+        return await self._store.set_card(request.id, channel=ref.channel, card_ts=ref.ts)
+
+    async def _tell(self, request: OperationRequest) -> None:
+        await self._safely(self._notifier.update_card(request))
+        await self._safely(self._notifier.reply(request, Note(kind=NoteKind.RESULT)))
+
+    @staticmethod
+    async def _safely(call: Awaitable[None]) -> None:
+        """Slack being down must not lose an operation: the store is the truth."""
+        try:
+            await call
+        except Exception:
+            log.exception("notify_failed")
+
+    async def _require(self, request_id: str) -> OperationRequest:
+        current = await self._store.get_request(request_id)
+        if current is None:
+            raise LookupError(f"no request {request_id}")
+        return current

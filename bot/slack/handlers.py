@@ -1,0 +1,373 @@
+"""What each Slack interaction does, after the listener has acked and parsed it.
+
+Listeners (``bot.slack.listeners``) stay thin: ack, parse, call one method here, which
+calls the service and renders the answer with the pure builders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.commands import (
+    Command,
+    HelpCommand,
+    HistoryCommand,
+    ListCommand,
+    OpenPauseModal,
+    PauseCommand,
+    ResumeCommand,
+    RunCommand,
+    StatusCommand,
+    StopCommand,
+    TargetRef,
+)
+from bot.domain.errors import AmbiguousTarget, BadInput, BotError
+from bot.domain.grammar import format_command, parse_command
+from bot.domain.models import TargetKind, TargetSummary, VersionSelector
+from bot.domain.requests import Via
+from bot.metrics import Metrics
+from bot.runtime import Runtime
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
+from bot.slack.modal import parse_pause_submission, pause_modal, target_options
+from bot.slack.notifier import SlackNotifier
+
+log = structlog.get_logger(__name__)
+
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_slash_text(text: str, *, now: datetime) -> Command | Message:
+    """The typed command, or the error message to ack with (pure, fast: runs before ack)."""
+    try:
+        return parse_command(html.unescape(text or ""), now=now)
+    except BadInput as exc:
+        return blocks.error_message(exc.message, exc.usage)
+
+
+class SlackHandlers:
+    """The bot's Slack behaviour, one method per interaction."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        notifier: SlackNotifier,
+        clock: Clock = _utcnow,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._rt = runtime
+        self.notifier = notifier
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- work after the ack ------------------------------------------------------------
+
+    def spawn(
+        self,
+        work: Coroutine[Any, Any, None],
+        *,
+        respond: AsyncRespond | None,
+        user: str,
+        channel: str | None,
+    ) -> None:
+        """Run ``work`` after the ack, tracked; any failure reaches the user, never Bolt."""
+        task = asyncio.create_task(self._guard(work, respond=respond, user=user, channel=channel))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(
+        self,
+        work: Coroutine[Any, Any, None],
+        *,
+        respond: AsyncRespond | None,
+        user: str,
+        channel: str | None,
+    ) -> None:
+        try:
+            await work
+        except BotError as exc:
+            usage = exc.usage if isinstance(exc, BadInput) else None
+            message = blocks.error_message(exc.user_message(), usage)
+            await self._say_quietly(respond, message, user=user, channel=channel)
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:10]
+            log.error("unhandled_error", error_id=error_id, exc_info=exc)
+            message = blocks.error_message(
+                f"Something went wrong on our side (error id {error_id}). "
+                "What was recorded is safe; check the card or try again."
+            )
+            await self._say_quietly(respond, message, user=user, channel=channel)
+
+    async def _say_quietly(
+        self, respond: AsyncRespond | None, message: Message, *, user: str, channel: str | None
+    ) -> None:
+        try:
+            await self._say_somewhere(respond, message, user=user, channel=channel)
+        except Exception:
+            log.exception("error_reply_failed")
+
+    async def drain(self, within: float = 30.0) -> None:
+        """Let work in flight finish (shutdown); what does not is recovered at next start."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- /automation ---------------------------------------------------------------------
+
+    async def run_command(
+        self, command: Command, *, user: str, channel: str | None, respond: AsyncRespond
+    ) -> None:
+        """Answer a parsed command (status/list/history ephemerally; actions via a card)."""
+        self._count(str(command.verb), Via.COMMAND)
+        ops = self._rt.operations
+        try:
+            match command:
+                case StatusCommand(target=ref):
+                    await self._say(respond, blocks.status_message(await ops.status(ref)))
+                case ListCommand():
+                    states = await ops.list_targets(command)
+                    title = f"{command.scope.value.capitalize()} targets" + (
+                        f" matching '{command.filter}'" if command.filter else ""
+                    )
+                    await self._say(respond, blocks.list_message(states, title=title))
+                case HistoryCommand(target=ref):
+                    state = await ops.resolve(ref)
+                    t = state.target
+                    events = await self._rt.store.history(
+                        environment=t.environment, kind=t.kind, target_key=t.key
+                    )
+                    await self._say(respond, blocks.history_message(t.label(), events))
+                case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
+                    await self._rt.requests.submit(
+                        command, requester=user, via=Via.COMMAND, channel=channel
+                    )
+                case HelpCommand(topic=topic):
+                    await self._say(respond, blocks.help_message(topic))
+                case OpenPauseModal():  # handled before the ack; nothing to do here
+                    pass
+        except AmbiguousTarget as exc:
+            await self._say(
+                respond,
+                blocks.picker_message(
+                    exc.matches,
+                    original_text=_command_text(command),
+                    query=exc.query,
+                    environment=exc.environment,
+                ),
+            )
+        except BotError as exc:
+            usage = exc.usage if isinstance(exc, BadInput) else None
+            await self._say(respond, blocks.error_message(exc.user_message(), usage))
+
+    # -- buttons -------------------------------------------------------------------------
+
+    async def resume_request(
+        self, value: str, *, user: str, channel: str | None, respond: AsyncRespond | None
+    ) -> None:
+        """ "Resume now" on a card or the Home tab: resume the target of that request."""
+        try:
+            button = ButtonValue.parse(value)
+            if button.request_id is None:
+                raise BadInput("This button no longer points at a request.")
+            original = await self._rt.store.get_request(button.request_id)
+            if original is None:
+                raise BadInput("That request is no longer known to the bot.")
+            spec = original.spec
+            command = ResumeCommand(
+                target=TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key),
+                versions=VersionSelector(
+                    version=None if spec.all_versions else spec.version,
+                    all_versions=spec.all_versions,
+                ),
+            )
+            await self._rt.requests.submit(
+                command,
+                requester=user,
+                via=Via.BUTTON,
+                channel=original.channel or channel,
+            )
+        except BotError as exc:
+            await self._say_somewhere(
+                respond, blocks.error_message(exc.user_message()), user=user, channel=channel
+            )
+
+    async def choose_target(
+        self, value: str, *, user: str, channel: str | None, respond: AsyncRespond
+    ) -> None:
+        """The picker: re-run the original command for the chosen target."""
+        try:
+            button = ButtonValue.parse(value)
+            if button.command is None or button.kind is None or button.key is None:
+                raise BadInput("This choice no longer carries its command; type it again.")
+            command = parse_command(button.command, now=self.now())
+            target = TargetRef(environment=button.environment, kind=button.kind, name=button.key)
+            if not hasattr(command, "target"):
+                raise BadInput("This choice no longer carries its command; type it again.")
+            command = command.model_copy(update={"target": target})
+        except BotError as exc:
+            await self._say(respond, blocks.error_message(exc.user_message()))
+            return
+        await respond(delete_original=True)
+        await self.run_command(command, user=user, channel=channel, respond=respond)
+
+    # -- the pause modal -----------------------------------------------------------------
+
+    def modal_view(
+        self,
+        context: ModalContext,
+        *,
+        selected: TargetSummary | None = None,
+        selected_kind: TargetKind | None = None,
+    ) -> dict[str, Any]:
+        config = self._rt.config
+        return pause_modal(
+            context=context,
+            environments=list(config.environments),
+            default_environment=config.default_environment,
+            selected=selected,
+            selected_kind=selected_kind,
+        )
+
+    def modal_context(
+        self, *, user: str, channel: str | None, thread_ts: str | None = None, value: str | None
+    ) -> ModalContext:
+        """The modal's context; a button's target (if any) prefills it."""
+        env = kind = key = None
+        version = None
+        if value:
+            try:
+                button = ButtonValue.parse(value)
+                env, kind, key, version = (
+                    button.environment,
+                    button.kind,
+                    button.key,
+                    button.version,
+                )
+            except BadInput:
+                pass
+        return ModalContext(
+            user_id=user,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            environment=env,
+            kind=kind,
+            key=key,
+            version=version,
+        )
+
+    async def open_modal(
+        self, client: AsyncWebClient, *, trigger_id: str, context: ModalContext
+    ) -> None:
+        await client.views_open(trigger_id=trigger_id, view=self.modal_view(context))
+
+    async def target_suggestions(self, *, environment: str | None, query: str) -> dict[str, Any]:
+        """The options of the target picker (must answer inside 3 s)."""
+        env = self._rt.config.environment(environment)[0]
+        found = await self._rt.operations.search(env, query, limit=100)
+        return target_options(found, environment=env)
+
+    async def refresh_modal(
+        self,
+        client: AsyncWebClient,
+        *,
+        view: dict[str, Any],
+        environment: str | None = None,
+        chosen: str | None = None,
+    ) -> None:
+        """Redraw the modal after the environment or the target changed."""
+        context = ModalContext.parse(view.get("private_metadata"))
+        selected = None
+        if environment is not None:
+            context = context.model_copy(
+                update={"environment": environment, "kind": None, "key": None}
+            )
+        if chosen is not None:
+            choice = TargetChoice.parse(chosen)
+            context = context.model_copy(
+                update={"environment": choice.environment, "kind": choice.kind, "key": choice.key}
+            )
+            selected = TargetSummary(
+                kind=choice.kind, key=choice.key, name=choice.key, id=choice.key
+            )
+        await client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=self.modal_view(context, selected=selected),
+        )
+
+    def check_submission(
+        self, view: dict[str, Any]
+    ) -> tuple[PauseCommand, ModalContext] | dict[str, str]:
+        """Validate a modal submission (pure and fast: runs before the ack)."""
+        context = ModalContext.parse(view.get("private_metadata"))
+        values = view.get("state", {}).get("values", {})
+        parsed = parse_pause_submission(values, context=context, now=self.now())
+        if isinstance(parsed, dict):
+            return parsed
+        return parsed, context
+
+    async def submit_modal(self, command: PauseCommand, context: ModalContext) -> None:
+        self._count(str(command.verb), Via.MODAL)
+        _, env = self._rt.config.environment(command.target.environment)
+        channel = context.channel_id or env.notify_channel or context.user_id
+        try:
+            await self._rt.requests.submit(
+                command, requester=context.user_id, via=Via.MODAL, channel=channel
+            )
+        except BotError as exc:
+            await self._say_somewhere(
+                None,
+                blocks.error_message(exc.user_message()),
+                user=context.user_id,
+                channel=channel,
+            )
+
+    # -- home ------------------------------------------------------------------------------
+
+    async def home_opened(self, user: str) -> None:
+        await self.notifier.publish_home(user)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _count(self, verb: str, via: Via) -> None:
+        if self._metrics is not None:
+            self._metrics.commands.labels(verb=verb, via=via.value).inc()
+
+    @staticmethod
+    async def _say(respond: AsyncRespond, message: Message) -> None:
+        await respond(response_type="ephemeral", replace_original=False, **message.to_dict())
+
+    async def _say_somewhere(
+        self, respond: AsyncRespond | None, message: Message, *, user: str, channel: str | None
+    ) -> None:
+        """Ephemeral through response_url when there is one, else in the channel."""
+        if respond is not None:
+            await self._say(respond, message)
+            return
+        if channel:
+            await self.notifier.ephemeral(channel=channel, user=user, message=message)
+            return
+        log.warning("no_place_to_answer", user=user, text=message.text)
+
+
+def _command_text(command: Command) -> str:
+    return format_command(command)

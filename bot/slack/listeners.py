@@ -1,0 +1,217 @@
+"""Bolt listeners: ack, parse, call one handler method. Nothing else lives here."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.commands import HelpCommand, OpenPauseModal
+from bot.domain.errors import BotError
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from bot.slack.handlers import SlackHandlers, parse_slash_text
+from bot.slack.ids import (
+    SLASH_COMMAND,
+    CardAction,
+    HomeAction,
+    ModalAction,
+    ModalBlock,
+    ModalCallback,
+    PickerAction,
+)
+from bot.slack.metadata import ModalContext
+from bot.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+
+def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
+    """Attach every listener of the bot to ``app``."""
+
+    @app.middleware
+    async def dedupe_events(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
+        """Events API deliveries are retried by Slack: handle each event_id once."""
+        body = req.body
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await store.claim_event(f"event:{event_id}"):
+            log.info(
+                "duplicate_event", event_id=event_id, retry=req.headers.get("x-slack-retry-num")
+            )
+            return BoltResponse(status=200, body="")
+        structlog.contextvars.bind_contextvars(slack_request=uuid.uuid4().hex[:12])
+        try:
+            return await next()  # type: ignore[no-any-return]
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    @app.command(SLASH_COMMAND)
+    async def on_command(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        parsed = parse_slash_text(command.get("text", ""), now=handlers.now())
+        if isinstance(parsed, Message):
+            await ack(response_type="ephemeral", **parsed.to_dict())
+            return
+        if isinstance(parsed, HelpCommand):
+            await ack(response_type="ephemeral", **blocks.help_message(parsed.topic).to_dict())
+            return
+        await ack()
+        user, channel = command["user_id"], command.get("channel_id")
+        if isinstance(parsed, OpenPauseModal):
+            context = handlers.modal_context(user=user, channel=channel, value=None)
+            work = handlers.open_modal(client, trigger_id=command["trigger_id"], context=context)
+        else:
+            work = handlers.run_command(parsed, user=user, channel=channel, respond=respond)
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.action(CardAction.RESUME_NOW)
+    async def on_card_resume(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.resume_request(
+            action.get("value", ""), user=user, channel=channel, respond=respond
+        )
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.action(HomeAction.RESUME_NOW)
+    async def on_home_resume(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = body["user"]["id"]
+        work = handlers.resume_request(
+            action.get("value", ""), user=user, channel=None, respond=None
+        )
+        handlers.spawn(work, respond=None, user=user, channel=None)
+
+    @app.action(CardAction.OPEN_PAUSE_MODAL)
+    @app.action(HomeAction.OPEN_PAUSE_MODAL)
+    async def on_open_modal(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        message = body.get("message") or {}
+        user, channel = body["user"]["id"], _channel(body)
+        context = handlers.modal_context(
+            user=user,
+            channel=channel,
+            thread_ts=message.get("thread_ts") or message.get("ts"),
+            value=action.get("value"),
+        )
+        work = handlers.open_modal(client, trigger_id=body["trigger_id"], context=context)
+        handlers.spawn(work, respond=None, user=user, channel=channel)
+
+    @app.action(PickerAction.CHOOSE)
+    async def on_pick(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.choose_target(
+            action.get("value", ""), user=user, channel=channel, respond=respond
+        )
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.options(ModalAction.TARGET)
+    async def on_target_options(ack: AsyncAck, body: dict[str, Any]) -> None:
+        environment = _selected_environment(body.get("view") or {})
+        options = await handlers.target_suggestions(
+            environment=environment, query=body.get("value", "")
+        )
+        await ack(**options)
+
+    @app.action(ModalAction.TARGET)
+    async def on_target_chosen(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        chosen = (action.get("selected_option") or {}).get("value")
+        work = handlers.refresh_modal(client, view=body["view"], chosen=chosen)
+        handlers.spawn(work, respond=None, user=body["user"]["id"], channel=None)
+
+    @app.action(ModalAction.ENVIRONMENT)
+    async def on_environment_chosen(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        environment = (action.get("selected_option") or {}).get("value")
+        work = handlers.refresh_modal(client, view=body["view"], environment=environment)
+        handlers.spawn(work, respond=None, user=body["user"]["id"], channel=None)
+
+    @app.view(ModalCallback.PAUSE)
+    async def on_modal_submit(ack: AsyncAck, view: dict[str, Any]) -> None:
+        checked = handlers.check_submission(view)
+        if isinstance(checked, dict):
+            await ack(response_action="errors", errors=checked)
+            return
+        await ack()
+        command, context = checked
+        handlers.spawn(
+            handlers.submit_modal(command, context),
+            respond=None,
+            user=context.user_id,
+            channel=context.channel_id,
+        )
+
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            user = event["user"]
+            handlers.spawn(handlers.home_opened(user), respond=None, user=user, channel=None)
+
+    @app.error
+    async def on_error(
+        error: Exception, body: dict[str, Any], respond: AsyncRespond | None = None
+    ) -> None:
+        """Known errors become a message where the user is; unknown ones get an error id."""
+        if isinstance(error, BotError):
+            message = blocks.error_message(error.user_message())
+            log.info("user_error", error=error.user_message())
+        else:
+            error_id = uuid.uuid4().hex[:10]
+            log.error("unhandled_error", error_id=error_id, exc_info=error)
+            message = blocks.error_message(
+                f"Something went wrong on our side (error id {error_id}). Nothing more was done."
+            )
+        if respond is not None and _has_response_url(body):
+            try:
+                await respond(
+                    response_type="ephemeral", replace_original=False, **message.to_dict()
+                )
+            except Exception:
+                log.exception("error_reply_failed")
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel") or {}
+    if isinstance(channel, dict) and channel.get("id"):
+        return str(channel["id"])
+    container = body.get("container") or {}
+    value = container.get("channel_id")
+    return str(value) if value else None
+
+
+def _has_response_url(body: dict[str, Any]) -> bool:
+    if body.get("response_url"):
+        return True
+    urls = body.get("response_urls") or []
+    return bool(urls)
+
+
+def _selected_environment(view: dict[str, Any]) -> str | None:
+    """The environment currently chosen in the modal (typed input wins over the context)."""
+    values = (view.get("state") or {}).get("values") or {}
+    chosen = (values.get(ModalBlock.ENVIRONMENT) or {}).get(ModalAction.ENVIRONMENT) or {}
+    option = chosen.get("selected_option")
+    if option:
+        return str(option["value"])
+    try:
+        return ModalContext.parse(view.get("private_metadata")).environment
+    except BotError:
+        return None

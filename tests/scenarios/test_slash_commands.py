@@ -1,0 +1,138 @@
+"""Slash commands through the real endpoint, signed like Slack signs them."""
+
+from __future__ import annotations
+
+import time
+
+from bot.domain.requests import RequestStatus
+from sandbox.sfmc import STAGING_MID
+from tests.scenarios.conftest import BotUnderTest, wait_for
+
+
+def _card_texts(bot: BotUnderTest) -> list[str]:
+    return [c.get("text", "") for c in bot.cards()]
+
+
+def test_pause_posts_a_card_and_a_verified_thread(bot: BotUnderTest) -> None:
+    delivery = bot.driver.slash_command("pause automation:daily-welcome-send for 3d")
+    assert delivery.status_code == 200
+    card = wait_for(lambda: bot.cards(), what="a card")[0]
+    thread = wait_for(
+        lambda: [t for t in bot.thread_texts("C0OPS", card["ts"]) if "verified" in t.lower()],
+        what="the verified reply",
+    )
+    assert thread
+    latest = bot.slack.message("C0OPS", card["ts"])
+    assert "Done" in latest["text"] or "verified" in str(latest["blocks"]).lower()
+    assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+
+
+def test_status_answers_ephemerally(bot: BotUnderTest) -> None:
+    bot.driver.slash_command("status journey:welcome-series")
+    texts = wait_for(bot.reply_texts, what="an ephemeral answer")
+    assert "welcome-series" in texts[0]
+    assert bot.replies()[0]["response_type"] == "ephemeral"
+    assert bot.cards() == []
+
+
+def test_bad_input_is_acked_with_usage(bot: BotUnderTest) -> None:
+    delivery = bot.driver.slash_command("pause journey:x for 3 fortnights")
+    assert delivery.status_code == 200
+    body = delivery.json()
+    assert body["response_type"] == "ephemeral"
+    assert "Usage" in str(body) or "usage" in str(body)
+    assert bot.cards() == []
+
+
+def test_help_is_instant(bot: BotUnderTest) -> None:
+    delivery = bot.driver.slash_command("help pause")
+    assert delivery.status_code == 200
+    assert "pause" in delivery.text
+
+
+def test_unknown_target_gets_suggestions(bot: BotUnderTest) -> None:
+    bot.driver.slash_command("pause hourly-lead-sinc")
+    texts = wait_for(bot.reply_texts, what="an error")
+    assert "hourly-lead-sync" in texts[0]
+    assert bot.cards() == []
+
+
+def test_refused_transition_names_the_state(bot: BotUnderTest) -> None:
+    bot.driver.slash_command("resume journey:cart-abandonment")
+    texts = wait_for(bot.reply_texts, what="an error")
+    assert "Published" in texts[0]
+
+
+def test_bad_signature_and_stale_timestamp_are_refused(bot: BotUnderTest) -> None:
+    wrong = bot.driver.slash_command("pause hourly-lead-sync", signing_secret_override="nope")
+    stale = bot.driver.slash_command("pause hourly-lead-sync", timestamp_offset=-600)
+    assert wrong.status_code == 401
+    assert stale.status_code == 401
+    time.sleep(0.3)
+    assert bot.cards() == []
+    assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6
+
+
+def test_slow_provider_still_acks_fast(bot: BotUnderTest) -> None:
+    bot.providers.sfmc.knobs.set(latency_ms=5000)
+    delivery = bot.driver.slash_command("pause automation:hourly-lead-sync for 1d")
+    assert delivery.status_code == 200
+    assert delivery.elapsed_s < 1.0
+    bot.providers.sfmc.knobs.reset()
+
+
+def test_production_is_refused_without_a_card(bot: BotUnderTest) -> None:
+    bot.driver.slash_command("pause prod/daily-welcome-send for 1d")
+    texts = wait_for(bot.reply_texts, what="a refusal")
+    assert "approval" in texts[0]
+    assert bot.cards() == []
+
+
+def test_restart_between_request_and_completion_picks_up(bot: BotUnderTest) -> None:
+    import asyncio
+
+    from bot.domain.commands import PauseCommand, TargetRef
+    from bot.domain.models import PauseOptions, TargetKind
+    from bot.domain.requests import Via
+    from bot.service.operations import OperationService
+    from bot.service.requests import spec_for
+    from bot.store import Store
+    from providers.registry import ProviderRegistry
+
+    async def record_only() -> str:
+        registry = ProviderRegistry(bot.config)
+        store = Store.from_url(bot.config.database_url)
+        try:
+            ops = OperationService(environments=registry.environment)
+            command = PauseCommand(
+                target=TargetRef(kind=TargetKind.AUTOMATION, name="hourly-lead-sync"),
+                options=PauseOptions(),
+            )
+            before = await ops.check(command)
+            request = await store.create_request(
+                spec=spec_for(command, before),
+                requested_by="U0ALICE",
+                via=Via.COMMAND,
+                reason=None,
+                channel=None,
+            )
+            return request.id
+        finally:
+            await registry.aclose()
+            await store.close()
+
+    request_id = asyncio.run(record_only())
+    bot.restart()
+
+    async def status() -> RequestStatus | None:
+        from bot.store import Store
+
+        store = Store.from_url(bot.config.database_url)
+        try:
+            request = await store.get_request(request_id)
+            return request.status if request else None
+        finally:
+            await store.close()
+
+    wait_for(lambda: asyncio.run(status()) is RequestStatus.SUCCEEDED, what="recovery")
+    assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 4
