@@ -143,6 +143,7 @@ def sandbox_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     sfmc_port: Annotated[int, typer.Option(help="SFMC emulator port")] = 8701,
     scrip_port: Annotated[int, typer.Option(help="scrip emulator port")] = 8702,
+    slack_port: Annotated[int, typer.Option(help="Slack Web API emulator port")] = 8703,
     write_config: Annotated[
         Path | None, typer.Option(help="Write a config file pointing at the emulators")
     ] = None,
@@ -150,7 +151,9 @@ def sandbox_cmd(
     """Run the provider emulators until interrupted."""
     from sandbox.run import running_sandbox
 
-    with running_sandbox(host=host, sfmc_port=sfmc_port, scrip_port=scrip_port) as urls:
+    with running_sandbox(
+        host=host, sfmc_port=sfmc_port, scrip_port=scrip_port, slack_port=slack_port
+    ) as urls:
         cfg = sandbox_config(
             sfmc_url=urls.sfmc, scrip_url=urls.scrip, database_url="sqlite:///automation-bot.db"
         )
@@ -160,6 +163,10 @@ def sandbox_cmd(
             typer.echo(f"Wrote {write_config}")
         typer.echo(f"SFMC emulator:  {urls.sfmc}  (auth, SOAP, REST; control at /_sandbox/)")
         typer.echo(f"scrip emulator: {urls.scrip}/v1")
+        typer.echo(
+            f"Slack emulator: {urls.slack}/api/  (for `serve`: SLACK_API_URL={urls.slack}/api/ "
+            "SLACK_BOT_TOKEN=xoxb-sandbox SLACK_SIGNING_SECRET=<any>)"
+        )
         typer.echo("Config for these emulators:\n" + text)
         typer.echo("Press Ctrl-C to stop.")
         stop = threading.Event()
@@ -252,12 +259,13 @@ def serve_cmd(
     """Run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)."""
     from bot.config import SlackSettings
     from bot.logging import configure_logging
-    from bot.serve import serve
+    from bot.serve import check_slack_settings, serve
     from bot.store import is_up_to_date, upgrade
 
     configure_logging()
     try:
         slack = SlackSettings()
+        check_slack_settings(slack)
         with _config(config) as (cfg, embedded):
             if embedded:
                 typer.echo("(embedded defaults: the built-in sandbox providers)", err=True)

@@ -21,7 +21,11 @@ def _cli(*args: str) -> list[str]:
 def sandbox_config(tmp_path: Path) -> Iterator[Path]:
     config = tmp_path / "sandbox.yaml"
     proc = subprocess.Popen(
-        _cli("sandbox", "--sfmc-port", "0", "--scrip-port", "0", "--write-config", str(config)),
+        _cli(
+            "sandbox",
+            *("--sfmc-port", "0", "--scrip-port", "0", "--slack-port", "0"),
+            *("--write-config", str(config)),
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
