@@ -85,7 +85,7 @@ def note_text(request: OperationRequest, note: Note) -> str:
         case NoteKind.EXECUTING:
             return f"{_ING[spec.verb]} {spec.target_label()}…"
         case NoteKind.PROGRESS:
-            return f"{note.text} {note.done} of {note.total}…"
+            return f"{note.text} {note.done} of {note.total} {note.noun}…"
         case NoteKind.RESULT:
             if request.status is RequestStatus.SUCCEEDED:
                 return f"Done: {request.state_after} (verified by reading it back)."

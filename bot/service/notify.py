@@ -31,6 +31,7 @@ class Note(BaseModel):
     text: str = ""
     done: int | None = None
     total: int | None = None
+    noun: str = "versions"
 
 
 class CardRef(BaseModel):

@@ -62,6 +62,8 @@ class Environment:
 
 
 EnvironmentLookup = Callable[[str | None], Environment]
+#: Told ``(attempt, attempts)`` before each read-back after the first one.
+Progress = Callable[[int, int], Awaitable[None]]
 
 
 def _utcnow() -> datetime:
@@ -234,14 +236,20 @@ class OperationService:
         rules.check_allowed(Verb(command.verb), before, versions)
         return before
 
-    async def perform(self, command: MutatingCommand, before: TargetState) -> OperationResult:
-        """Act on a checked target and read it back."""
+    async def perform(
+        self,
+        command: MutatingCommand,
+        before: TargetState,
+        *,
+        progress: Progress | None = None,
+    ) -> OperationResult:
+        """Act on a checked target and read it back (``progress`` hears about slow read-backs)."""
         env = self._environments(before.target.environment)
         provider = env.provider(before.target.kind)
         verb = Verb(command.verb)
         versions = self._versions(command)
         receipt = await self._act(provider, command, before, versions)
-        after = await self._read_back(provider, verb, before, versions)
+        after = await self._read_back(provider, verb, before, versions, progress)
         verified = rules.is_verified(verb, before, after, versions)
         return OperationResult(
             verb=verb,
@@ -292,10 +300,14 @@ class OperationService:
         verb: Verb,
         before: TargetState,
         versions: VersionSelector,
+        progress: Progress | None = None,
     ) -> TargetState:
         after = before
-        for delay in self._readback_delays:
+        total = len(self._readback_delays)
+        for attempt, delay in enumerate(self._readback_delays, start=1):
             if delay:
+                if progress is not None:
+                    await progress(attempt, total)
                 await self._sleep(delay)
             after = await provider.get(before.target.key, version=before.target.version)
             if rules.is_verified(verb, before, after, versions):

@@ -142,9 +142,20 @@ class RequestService:
         await self._safely(self._notifier.reply(request, Note(kind=NoteKind.EXECUTING)))
 
         command = command_for(request.spec)
+
+        async def progress(attempt: int, attempts: int) -> None:
+            note = Note(
+                kind=NoteKind.PROGRESS,
+                text="Waiting for the provider to show the change: read-back",
+                done=attempt,
+                total=attempts,
+                noun="tries",
+            )
+            await self._safely(self._notifier.reply(request, note))
+
         try:
             before = await self._ops.check(command, allow_production=True)
-            result = await self._ops.perform(command, before)
+            result = await self._ops.perform(command, before, progress=progress)
         except BotError as exc:
             return await self._fail(request, exc, actor=actor, via=via)
         return await self._settle(request, result, actor=actor, via=via)

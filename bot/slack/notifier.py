@@ -61,7 +61,9 @@ class SlackNotifier:
             case NoteKind.RESULT:
                 message = blocks.result_reply(request)
             case NoteKind.PROGRESS:
-                message = blocks.progress_reply(note.done or 0, note.total or 0, note.text)
+                message = blocks.progress_reply(
+                    note.done or 0, note.total or 0, note.text, noun=note.noun
+                )
             case _:
                 message = blocks.step_message(note.text)
         await self._client.chat_postMessage(

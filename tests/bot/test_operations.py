@@ -205,8 +205,15 @@ async def test_unverified_when_read_back_does_not_change() -> None:
     service = OperationService(
         environments=lambda _: env, sleep=_no_sleep, readback_delays=(0, 0.1, 0.2)
     )
-    result = await service.execute(PauseCommand(target=ref("k1")))
+    seen: list[tuple[int, int]] = []
+
+    async def progress(attempt: int, attempts: int) -> None:
+        seen.append((attempt, attempts))
+
+    command = PauseCommand(target=ref("k1"))
+    result = await service.perform(command, await service.check(command), progress=progress)
+    assert seen == [(2, 3), (3, 3)]
     assert not result.verified
     assert "NOT verified" in result.summary()
     assert result.note is not None
-    assert stuck.reads == 1 + 3  # resolve, then one read per read-back attempt
+    assert stuck.reads == 1 + 3  # resolve (check), then one read per read-back attempt
