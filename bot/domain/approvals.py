@@ -1,0 +1,167 @@
+"""Approval rules for production requests (pure).
+
+Who counts (the approver set, checked at the moment of the vote), whether the requester
+may approve their own request, how many approvals are needed, that any approver's deny
+ends the request, and whether a policy can ever be satisfied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.domain.errors import ConfigError
+from bot.domain.requests import Via
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class Outcome(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Vote(_Frozen):
+    """One person's current vote on one request."""
+
+    voter: str
+    decision: Decision
+    via: Via
+    at: datetime
+
+
+def is_group_id(slack_id: str) -> bool:
+    """Slack user-group ids start with S; user ids with U or W."""
+    return slack_id.startswith("S")
+
+
+class ApprovalPolicy(_Frozen):
+    """The approval settings of one production environment."""
+
+    environment: str
+    approvers: frozenset[str] = Field(description="user ids and user-group ids")
+    required: int = Field(default=1, ge=1)
+    allow_self_approval: bool = False
+    expires_after: timedelta = timedelta(hours=4)
+    approve_reaction: str = "white_check_mark"
+    deny_reaction: str = "x"
+    channel: str | None = None
+    requesters: frozenset[str] | None = None
+
+    @property
+    def user_ids(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if not is_group_id(a))
+
+    @property
+    def group_ids(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if is_group_id(a))
+
+    def expires_at(self, created: datetime) -> datetime:
+        return created + self.expires_after
+
+    def may_request(self, user: str, groups_of_user: Iterable[str] = ()) -> bool:
+        if self.requesters is None:
+            return True
+        return user in self.requesters or bool(set(groups_of_user) & self.requesters)
+
+    def check_satisfiable(self, group_members: Mapping[str, Iterable[str]] | None = None) -> None:
+        """Refuse a policy that can never be satisfied (names the environment and why).
+
+        Without group membership (start-up), each group counts as one unknown person;
+        with it (``group_members``), people are counted once.
+        """
+        people: set[str] = set(self.user_ids)
+        unknown_groups = 0
+        for group in self.group_ids:
+            if group_members is not None and group in group_members:
+                people |= set(group_members[group])
+            else:
+                unknown_groups += 1
+        possible = len(people) + unknown_groups
+        if possible == 0:
+            raise ConfigError(
+                f"environments.{self.environment}.approval: no approvers are listed, so no "
+                "production request could ever be approved."
+            )
+        if self.required > possible:
+            raise ConfigError(
+                f"environments.{self.environment}.approval: required is {self.required} but "
+                f"only {possible} approver(s) are listed; no request could ever be approved."
+            )
+        if self.allow_self_approval:
+            return
+        requesters = {r for r in self.requesters if not is_group_id(r)} if self.requesters else None
+        if requesters:
+            worst = min(len(people - {r}) + unknown_groups for r in requesters)
+            who = "some allowed requesters"
+        else:
+            worst = possible - 1 if people else possible
+            who = "a requester who is also an approver"
+        if self.required > worst:
+            raise ConfigError(
+                f"environments.{self.environment}.approval: required is {self.required} but "
+                f"{who} would leave only {worst} other approver(s), and self-approval is "
+                "off. Add approvers, lower required, or set allow_self_approval."
+            )
+
+    def eligible_approvers(self, requester: str, members: Iterable[str]) -> set[str]:
+        """Everyone who could approve ``requester``'s request, given group ``members``."""
+        people = set(self.user_ids) | set(members)
+        if not self.allow_self_approval:
+            people.discard(requester)
+        return people
+
+
+class Tally(_Frozen):
+    outcome: Outcome
+    approvals: tuple[Vote, ...] = ()
+    denials: tuple[Vote, ...] = ()
+    required: int = 1
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.required - len(self.approvals))
+
+
+def tally(policy: ApprovalPolicy, votes: Iterable[Vote]) -> Tally:
+    """Any deny ends it; otherwise approved once ``required`` people approved."""
+    ordered = sorted(votes, key=lambda v: v.at)
+    approvals = tuple(v for v in ordered if v.decision is Decision.APPROVE)
+    denials = tuple(v for v in ordered if v.decision is Decision.DENY)
+    if denials:
+        outcome = Outcome.DENIED
+    elif len(approvals) >= policy.required:
+        outcome = Outcome.APPROVED
+    else:
+        outcome = Outcome.PENDING
+    return Tally(outcome=outcome, approvals=approvals, denials=denials, required=policy.required)
+
+
+def refusal(policy: ApprovalPolicy, *, voter: str, requester: str, is_approver: bool) -> str | None:
+    """Why ``voter`` may not vote (one sentence), or None when the vote counts."""
+    if not is_approver:
+        return (
+            "Only approvers for "
+            f"{policy.environment} can approve or deny this request; your vote was not counted."
+        )
+    if voter == requester and not policy.allow_self_approval:
+        return (
+            "You asked for this change, so you cannot approve it yourself; another approver has to."
+        )
+    return None
+
+
+def normalise_reaction(name: str) -> str:
+    """``+1::skin-tone-2`` -> ``+1``; colons stripped."""
+    return name.strip(":").split("::", 1)[0]

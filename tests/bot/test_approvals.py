@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.approvals import (
+    ApprovalPolicy,
+    Decision,
+    Outcome,
+    Vote,
+    normalise_reaction,
+    refusal,
+    tally,
+)
+from bot.domain.errors import ConfigError
+from bot.domain.requests import Via
+
+T0 = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def policy(**kw: object) -> ApprovalPolicy:
+    base: dict[str, object] = {"environment": "prod", "approvers": frozenset({"U1", "U2"})}
+    base.update(kw)
+    return ApprovalPolicy(**base)  # type: ignore[arg-type]
+
+
+def vote(voter: str, decision: Decision, minutes: int = 0) -> Vote:
+    return Vote(voter=voter, decision=decision, via=Via.BUTTON, at=T0 + timedelta(minutes=minutes))
+
+
+def test_one_approval_is_enough_by_default() -> None:
+    assert tally(policy(), []).outcome is Outcome.PENDING
+    assert tally(policy(), [vote("U1", Decision.APPROVE)]).outcome is Outcome.APPROVED
+
+
+def test_quorum_of_two() -> None:
+    p = policy(required=2, approvers=frozenset({"U1", "U2", "U3"}))
+    one = tally(p, [vote("U1", Decision.APPROVE)])
+    assert one.outcome is Outcome.PENDING
+    assert one.missing == 1
+    assert tally(p, [vote("U1", Decision.APPROVE), vote("U2", Decision.APPROVE, 1)]).outcome is (
+        Outcome.APPROVED
+    )
+
+
+def test_any_deny_ends_it() -> None:
+    p = policy(required=2, approvers=frozenset({"U1", "U2", "U3"}))
+    votes = [vote("U1", Decision.APPROVE), vote("U2", Decision.DENY, 1)]
+    assert tally(p, votes).outcome is Outcome.DENIED
+
+
+def test_refusals() -> None:
+    p = policy()
+    assert refusal(p, voter="U9", requester="U1", is_approver=False) is not None
+    assert "yourself" in (refusal(p, voter="U1", requester="U1", is_approver=True) or "")
+    assert refusal(p, voter="U2", requester="U1", is_approver=True) is None
+    allowed = policy(allow_self_approval=True)
+    assert refusal(allowed, voter="U1", requester="U1", is_approver=True) is None
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"approvers": frozenset()}, "no approvers"),
+        ({"required": 3}, "only 2 approver"),
+        ({"approvers": frozenset({"U1"})}, "self-approval is off"),
+        (
+            {"approvers": frozenset({"U1", "U2"}), "required": 2, "requesters": frozenset({"U1"})},
+            "some allowed requesters",
+        ),
+    ],
+)
+def test_unsatisfiable_policies_are_refused(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        policy(**kw).check_satisfiable()
+    assert "environments.prod.approval" in err.value.message
+
+
+def test_satisfiable_policies_pass() -> None:
+    policy().check_satisfiable()
+    policy(approvers=frozenset({"U1"}), allow_self_approval=True).check_satisfiable()
+    policy(approvers=frozenset({"S0GROUP"})).check_satisfiable()
+    policy(approvers=frozenset({"U1"}), requesters=frozenset({"U7"})).check_satisfiable()
+
+
+def test_group_membership_counts_people_once() -> None:
+    p = policy(approvers=frozenset({"U1", "S0G"}), required=2)
+    p.check_satisfiable({"S0G": ["U1", "U2", "U3"]})
+    with pytest.raises(ConfigError):
+        p.check_satisfiable({"S0G": ["U1"]})
+
+
+def test_eligible_approvers_exclude_requester() -> None:
+    p = policy(approvers=frozenset({"U1", "S0G"}))
+    assert p.eligible_approvers("U1", ["U2", "U1"]) == {"U2"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [("white_check_mark", "white_check_mark"), ("+1::skin-tone-2", "+1"), (":x:", "x")],
+)
+def test_normalise_reaction(raw: str, name: str) -> None:
+    assert normalise_reaction(raw) == name
