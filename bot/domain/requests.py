@@ -148,6 +148,7 @@ class OperationRequest(_Frozen):
     provider_request_id: str | None = None
     error: str | None = None
     pause_ends_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, description="when a pending approval expires")
 
     @property
     def terminal(self) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -106,6 +107,7 @@ class RequestRow(Base):
     provider_request_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
     pause_ends_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # when a pending approval expires
 
     __table_args__ = (
         Index(
@@ -117,6 +119,7 @@ class RequestRow(Base):
             postgresql_where=text("card_ts IS NOT NULL"),
         ),
         Index("ix_requests_history", "environment", "kind", "target_key", "created_at"),
+        Index("ix_requests_status_expires_at", "status", "expires_at"),
     )
 
 
@@ -175,3 +178,23 @@ class PauseRow(Base):
         Index("ix_pauses_active_ends_at", "active", "ends_at"),
         Index("ix_pauses_target", "environment", "kind", "key", "active"),
     )
+
+
+class ApprovalVoteRow(Base):
+    """One person's vote on one request (:class:`bot.domain.approvals.Vote`).
+
+    One row per (request, voter): voting again changes it, withdrawing stamps
+    ``withdrawn_at`` (the row stays, so a later vote by the same person revives it).
+    """
+
+    __tablename__ = "approval_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    voter: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[str] = mapped_column(String(16))
+    via: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("request_id", "voter"),)

@@ -1,4 +1,5 @@
-"""The store: requests, the audit trail, Slack delivery keys and pauses (DESIGN §6).
+"""The store: requests, approval votes, the audit trail, Slack delivery keys and pauses
+(DESIGN §6).
 
 Every method opens its own short transaction and returns the domain's pydantic models
 (never ORM rows). State changes are single conditional ``UPDATE`` statements, so the
@@ -14,12 +15,13 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.domain.approvals import Decision, Vote
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
@@ -32,6 +34,7 @@ from bot.domain.requests import (
 )
 from bot.store.db import create_engine_for, is_memory, upgrade_engine
 from bot.store.models import (
+    ApprovalVoteRow,
     AuditEventRow,
     PauseRow,
     ProcessedSlackEventRow,
@@ -53,6 +56,7 @@ TRANSITION_FIELDS = frozenset(
         "provider_request_id",
         "error",
         "pause_ends_at",
+        "expires_at",
         "channel",
         "card_ts",
     }
@@ -99,6 +103,13 @@ def _request(row: RequestRow) -> OperationRequest:
         provider_request_id=row.provider_request_id,
         error=row.error,
         pause_ends_at=_opt_utc(row.pause_ends_at),
+        expires_at=_opt_utc(row.expires_at),
+    )
+
+
+def _vote(row: ApprovalVoteRow) -> Vote:
+    return Vote(
+        voter=row.voter, decision=Decision(row.decision), via=Via(row.via), at=as_utc(row.at)
     )
 
 
@@ -193,7 +204,9 @@ class Store:
         reason: str | None,
         channel: str | None,
         status: RequestStatus = RequestStatus.RECEIVED,
+        expires_at: datetime | None = None,
     ) -> OperationRequest:
+        """Record a new request; ``expires_at`` is when a pending approval expires."""
         now = self.now()
         row = RequestRow(
             id=uuid.uuid4().hex,
@@ -214,6 +227,7 @@ class Store:
             created_at=now,
             updated_at=now,
             channel=channel,
+            expires_at=None if expires_at is None else to_utc(expires_at),
         )
         async with self._tx() as session:
             session.add(row)
@@ -253,8 +267,9 @@ class Store:
         if not allowed:
             raise ValueError(f"no status may move to {to.value}")
         values: dict[str, Any] = dict(fields)
-        if values.get("pause_ends_at") is not None:
-            values["pause_ends_at"] = to_utc(values["pause_ends_at"])
+        for name in ("pause_ends_at", "expires_at"):
+            if values.get(name) is not None:
+                values[name] = to_utc(values[name])
         stmt = (
             update(RequestRow)
             .where(
@@ -301,6 +316,97 @@ class Store:
         )
         async with self._tx() as session:
             return [_request(row) for row in (await session.execute(stmt)).scalars()]
+
+    async def due_expiries(self, now: datetime, *, limit: int = 100) -> list[OperationRequest]:
+        """Requests awaiting approval whose ``expires_at`` is at or before ``now``, the
+        oldest expiry first (at most ``limit``). Moving them on is the caller's conditional
+        transition: an approval that lands first wins."""
+        stmt = (
+            select(RequestRow)
+            .where(
+                RequestRow.status == RequestStatus.AWAITING_APPROVAL.value,
+                RequestRow.expires_at <= to_utc(now),
+            )
+            .order_by(RequestRow.expires_at, RequestRow.id)
+            .limit(limit)
+        )
+        async with self._tx() as session:
+            return [_request(row) for row in (await session.execute(stmt)).scalars()]
+
+    # -- approval votes ------------------------------------------------------------------
+
+    async def cast_vote(
+        self, request_id: str, *, voter: str, decision: Decision, via: Via
+    ) -> tuple[Vote, bool]:
+        """Record ``voter``'s vote on a request: their current vote, and whether it changed.
+
+        One row per (request, voter), written by a single ``INSERT ... ON CONFLICT DO
+        UPDATE``: a new vote is inserted; a different decision, or any vote after a
+        withdrawal, replaces it (decision, via, time); the same active decision again
+        changes nothing (False). Concurrent identical casts: exactly one True.
+        LookupError for an unknown request.
+        """
+        dialect = self.engine.dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = ins(ApprovalVoteRow).values(
+            request_id=request_id,
+            voter=voter,
+            decision=decision.value,
+            via=via.value,
+            at=self.now(),
+            withdrawn_at=None,
+        )
+        new = values.excluded
+        upsert = values.on_conflict_do_update(
+            index_elements=["request_id", "voter"],
+            set_={"decision": new.decision, "via": new.via, "at": new.at, "withdrawn_at": None},
+            where=or_(
+                ApprovalVoteRow.decision != new.decision,
+                ApprovalVoteRow.withdrawn_at.is_not(None),
+            ),
+        ).returning(ApprovalVoteRow)
+        current = select(ApprovalVoteRow).where(
+            ApprovalVoteRow.request_id == request_id, ApprovalVoteRow.voter == voter
+        )
+        try:
+            async with self._tx() as session:
+                row = (await session.execute(upsert)).scalars().one_or_none()
+                if row is not None:
+                    return _vote(row), True
+                return _vote((await session.execute(current)).scalars().one()), False
+        except IntegrityError as exc:  # the foreign key: no such request
+            raise LookupError(f"no request {request_id}") from exc
+
+    async def withdraw_vote(self, request_id: str, *, voter: str, decision: Decision) -> bool:
+        """Withdraw ``voter``'s active vote if it is ``decision`` (a removed approve
+        reaction withdraws only an approval). True if a vote was withdrawn."""
+        stmt = (
+            update(ApprovalVoteRow)
+            .where(
+                ApprovalVoteRow.request_id == request_id,
+                ApprovalVoteRow.voter == voter,
+                ApprovalVoteRow.decision == decision.value,
+                ApprovalVoteRow.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=self.now())
+            .returning(ApprovalVoteRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def votes(self, request_id: str) -> list[Vote]:
+        """The active (not withdrawn) votes on a request, oldest first."""
+        stmt = (
+            select(ApprovalVoteRow)
+            .where(
+                ApprovalVoteRow.request_id == request_id,
+                ApprovalVoteRow.withdrawn_at.is_(None),
+            )
+            .order_by(ApprovalVoteRow.at, ApprovalVoteRow.id)
+        )
+        async with self._tx() as session:
+            return [_vote(row) for row in (await session.execute(stmt)).scalars()]
 
     # -- audit trail ---------------------------------------------------------------------
 

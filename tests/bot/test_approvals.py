@@ -22,7 +22,7 @@ T0 = datetime(2026, 11, 23, 12, tzinfo=UTC)
 def policy(**kw: object) -> ApprovalPolicy:
     base: dict[str, object] = {"environment": "prod", "approvers": frozenset({"U1", "U2"})}
     base.update(kw)
-    return ApprovalPolicy(**base)  # type: ignore[arg-type]
+    return ApprovalPolicy.model_validate(base)
 
 
 def vote(voter: str, decision: Decision, minutes: int = 0) -> Vote:

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from bot.store import db
 from bot.store.models import Base
 
-TABLES = {"requests", "audit_events", "processed_slack_events", "pauses"}
+TABLES = {"requests", "audit_events", "processed_slack_events", "pauses", "approval_votes"}
 
 
 def _tables(url: str) -> set[str]:
@@ -25,7 +25,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0001"
+    assert db.head_revision() == "0002"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
@@ -150,4 +150,5 @@ def test_migrations_ship_in_the_package() -> None:
     assert (db.MIGRATIONS_DIR / "env.py").is_file()
     assert (db.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert (db.MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert (db.MIGRATIONS_DIR / "versions" / "0002_approvals.py").is_file()
     assert db.MIGRATIONS_DIR.parent.name == "store"
