@@ -12,6 +12,7 @@ layer turn them into one sentence for the user.
     ├── NotFound                 no such target (carries "did you mean" suggestions)
     ├── AmbiguousTarget          a bare name matched several targets
     ├── InvalidState             the verb is not allowed from the target's current state
+    │   └── TargetBusy           another request is changing the same target right now
     ├── Unsupported              the provider cannot do this verb at all
     ├── ProductionRefused        a change on a production environment needs approval
     └── ProviderError            the provider failed (carries its own code and message)
@@ -108,6 +109,13 @@ class InvalidState(BotError):
     def __init__(self, message: str, *, current_state: str) -> None:
         super().__init__(message)
         self.current_state = current_state
+
+
+class TargetBusy(InvalidState):
+    """Another request is changing the same target right now."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, current_state="busy")
 
 
 class Unsupported(BotError):

@@ -73,6 +73,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+#: Statuses during which a request is changing its target (see migration 0003).
+IN_FLIGHT_SQL = "status IN ('received', 'executing')"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
@@ -120,6 +124,16 @@ class RequestRow(Base):
         ),
         Index("ix_requests_history", "environment", "kind", "target_key", "created_at"),
         Index("ix_requests_status_expires_at", "status", "expires_at"),
+        # One request at a time changes a target: a second one is refused, not run twice.
+        Index(
+            "uq_requests_in_flight_target",
+            "environment",
+            "kind",
+            "target_key",
+            unique=True,
+            sqlite_where=text(IN_FLIGHT_SQL),
+            postgresql_where=text(IN_FLIGHT_SQL),
+        ),
     )
 
 

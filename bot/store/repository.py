@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.approvals import Decision, Vote
+from bot.domain.errors import TargetBusy
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
@@ -150,6 +151,13 @@ def allowed_sources(to: RequestStatus) -> frozenset[RequestStatus]:
     return frozenset(s for s in RequestStatus if can_transition(s, to))
 
 
+def _busy(what: str) -> TargetBusy:
+    return TargetBusy(
+        f"Another request is already changing {what}; wait for it to finish (see its card), "
+        "then try again."
+    )
+
+
 class Store:
     """Async repository over one engine (SQLite or PostgreSQL)."""
 
@@ -229,8 +237,11 @@ class Store:
             channel=channel,
             expires_at=None if expires_at is None else to_utc(expires_at),
         )
-        async with self._tx() as session:
-            session.add(row)
+        try:
+            async with self._tx() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise _busy(spec.target_label()) from exc
         return _request(row)
 
     async def get_request(self, request_id: str) -> OperationRequest | None:
@@ -280,9 +291,12 @@ class Store:
             .returning(RequestRow)
             .execution_options(synchronize_session=False)
         )
-        async with self._tx() as session:
-            row = (await session.execute(stmt)).scalars().one_or_none()
-            return None if row is None else _request(row)
+        try:
+            async with self._tx() as session:
+                row = (await session.execute(stmt)).scalars().one_or_none()
+                return None if row is None else _request(row)
+        except IntegrityError as exc:
+            raise _busy(f"request {request_id}'s target") from exc
 
     async def set_card(self, request_id: str, *, channel: str, card_ts: str) -> OperationRequest:
         """Remember the request card (thread root). LookupError for an unknown request."""
