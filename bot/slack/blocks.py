@@ -78,6 +78,7 @@ _LIST_ITEMS_MAX = 40
 _HISTORY_ITEMS_MAX = 40
 _ELLIPSIS = "…"
 _SLACK_USER_RE = re.compile(r"[UW][A-Z0-9]{2,}")
+_SAYS_WHAT_FAILED = re.compile(r"(could not|cannot|can't) ", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +340,7 @@ def _target_button_value(request: OperationRequest) -> str:
             environment=spec.environment,
             kind=spec.kind,
             key=spec.key,
+            name=spec.name or None,
             version=spec.version,
         ).dump()
     except ValueError:  # an oversized key or environment: the request id alone will do
@@ -397,7 +399,10 @@ def result_reply(request: OperationRequest) -> Message:
             )
         case RequestStatus.FAILED:
             error = _user(request.error or "no reason given", _ERROR_MAX)
-            text = f":x: Could not {spec.verb.value} {label}: {error}"
+            if _SAYS_WHAT_FAILED.match(error):  # "Could not pause journey 'x' (v1): ..."
+                text = f":x: {error}"
+            else:
+                text = f":x: Could not {spec.verb.value} {label}: {error}"
         case _:
             text = _status_line(request)
     return step_message(text)

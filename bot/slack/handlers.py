@@ -7,6 +7,7 @@ calls the service and renders the answer with the pure builders.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import uuid
 from collections.abc import Callable, Coroutine
@@ -70,12 +71,17 @@ class SlackHandlers:
         notifier: SlackNotifier,
         clock: Clock = _utcnow,
         metrics: Metrics | None = None,
+        max_in_flight: int = 32,
     ) -> None:
         self._metrics = metrics
         self._rt = runtime
         self.notifier = notifier
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+        # Work after the ack waits for one of these slots: a burst of commands queues here
+        # (cheaply) instead of piling thousands of calls into the HTTP pools and the
+        # database, which would starve the event loop and so the acks.
+        self._slots = asyncio.Semaphore(max_in_flight)
 
     # -- work after the ack ------------------------------------------------------------
 
@@ -101,7 +107,8 @@ class SlackHandlers:
         channel: str | None,
     ) -> None:
         try:
-            await work
+            async with self._slots:
+                await work
         except BotError as exc:
             usage = exc.usage if isinstance(exc, BadInput) else None
             message = blocks.error_message(exc.user_message(), usage)
@@ -114,6 +121,8 @@ class SlackHandlers:
                 "What was recorded is safe; check the card or try again."
             )
             await self._say_quietly(respond, message, user=user, channel=channel)
+        finally:
+            work.close()  # never started (cancelled while queued): close it cleanly
 
     async def _say_quietly(
         self, respond: AsyncRespond | None, message: Message, *, user: str, channel: str | None
@@ -251,27 +260,19 @@ class SlackHandlers:
         self, *, user: str, channel: str | None, thread_ts: str | None = None, value: str | None
     ) -> ModalContext:
         """The modal's context; a button's target (if any) prefills it."""
-        env = kind = key = None
-        version = None
+        button: ButtonValue | None = None
         if value:
-            try:
+            with contextlib.suppress(BadInput):  # a button without a target: an empty modal
                 button = ButtonValue.parse(value)
-                env, kind, key, version = (
-                    button.environment,
-                    button.kind,
-                    button.key,
-                    button.version,
-                )
-            except BadInput:
-                pass
         return ModalContext(
             user_id=user,
             channel_id=channel,
             thread_ts=thread_ts,
-            environment=env,
-            kind=kind,
-            key=key,
-            version=version,
+            environment=button.environment if button else None,
+            kind=button.kind if button else None,
+            key=button.key if button else None,
+            name=button.name if button else None,
+            version=button.version if button else None,
         )
 
     async def open_modal(

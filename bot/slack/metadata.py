@@ -35,6 +35,13 @@ _Key = Annotated[str, Field(min_length=1, max_length=255)]
 _SlackId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+def _shorten_name(value: str | None) -> str | None:
+    """A target's display name, only ever shown as a label: shortening it loses nothing."""
+    if value is not None and len(value) > _NAME_MAX:
+        return value[: _NAME_MAX - 1] + "…"
+    return value
+
+
 class _Carried(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -72,8 +79,14 @@ class ButtonValue(_Carried):
     environment: _Env | None = None
     kind: TargetKind | None = None
     key: _Key | None = None
+    name: str | None = None
     version: Annotated[int, Field(ge=1)] | None = None
     command: Annotated[str, Field(max_length=1500)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _short_name(cls, value: str | None) -> str | None:
+        return _shorten_name(value)
 
     @model_validator(mode="after")
     def _request_or_target(self) -> Self:
@@ -103,10 +116,7 @@ class ModalContext(_Carried):
     @field_validator("name")
     @classmethod
     def _short_name(cls, value: str | None) -> str | None:
-        # Only shown as the prefilled option's label: shortening it loses nothing.
-        if value is not None and len(value) > _NAME_MAX:
-            return value[: _NAME_MAX - 1] + "…"
-        return value
+        return _shorten_name(value)
 
 
 class TargetChoice(BaseModel):
