@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.domain.approvals import ApprovalPolicy, normalise_reaction
 from bot.domain.errors import ConfigError
 
 CONFIG_ENV_VAR = "AUTOMATION_BOT_CONFIG"
@@ -134,6 +135,40 @@ class BotConfig(BaseSettings):
                     f"environment name {name!r} must be lowercase letters, digits, - or _"
                 )
         return v
+
+    @model_validator(mode="after")
+    def _approvals_satisfiable(self) -> BotConfig:
+        for name, env in self.environments.items():
+            if env.production and env.approval is None:
+                raise ValueError(
+                    f"environments.{name}: a production environment needs an approval "
+                    "section (approvers, required), or no change there could ever be approved"
+                )
+            policy = self.approval_policy(name)
+            if policy is not None:
+                try:
+                    policy.check_satisfiable()
+                except ConfigError as exc:
+                    raise ValueError(exc.message) from None
+        return self
+
+    def approval_policy(self, name: str) -> ApprovalPolicy | None:
+        """The approval rules of a production environment (None elsewhere)."""
+        env = self.environments.get(name)
+        if env is None or not env.production or env.approval is None:
+            return None
+        a = env.approval
+        return ApprovalPolicy(
+            environment=name,
+            approvers=frozenset(a.approvers),
+            required=a.required,
+            allow_self_approval=a.allow_self_approval,
+            expires_after=a.expires_after,
+            approve_reaction=normalise_reaction(a.approve_reaction),
+            deny_reaction=normalise_reaction(a.deny_reaction),
+            channel=a.channel,
+            requesters=frozenset(a.requesters) if a.requesters is not None else None,
+        )
 
     @model_validator(mode="after")
     def _default_exists(self) -> BotConfig:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot import render
+from bot.domain.approvals import ApprovalView
 from bot.domain.commands import (
     HelpCommand,
     HistoryCommand,
@@ -47,13 +48,17 @@ class ConsoleNotifier:
         self._write = write
         self._next = 0
 
-    async def post_card(self, request: OperationRequest) -> CardRef | None:
+    async def post_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> CardRef | None:
         self._next += 1
-        self._write("┌ card\n" + _indent(render.card_text(request)))
+        self._write("┌ card\n" + _indent(render.card_text(request, approval)))
         return CardRef(channel=CONSOLE_CHANNEL, ts=f"{self._next}.000000")
 
-    async def update_card(self, request: OperationRequest) -> None:
-        self._write("┌ card updated\n" + _indent(render.card_text(request)))
+    async def update_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> None:
+        self._write("┌ card updated\n" + _indent(render.card_text(request, approval)))
 
     async def reply(self, request: OperationRequest, note: Note) -> None:
         self._write("│ ↳ " + render.note_text(request, note))

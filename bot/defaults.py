@@ -35,7 +35,11 @@ def sandbox_config(*, sfmc_url: str, scrip_url: str, database_url: str) -> dict[
             "staging": {"production": False, "sfmc": sfmc(STAGING_MID), "scrip": scrip},
             "prod": {
                 "production": True,
-                "approval": {"approvers": ["U0LEAD"], "required": 1},
+                "approval": {
+                    "approvers": ["S0APPROVERS", "U0ADMIN"],
+                    "required": 1,
+                    "channel": "C0APPROVALS",
+                },
                 "sfmc": sfmc(PROD_MID),
             },
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.domain.approvals import ApprovalView
 from bot.domain.errors import BotError, ProviderError
 from bot.domain.models import OperationResult, TargetState, Verb
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus
@@ -58,7 +59,7 @@ def error_line(error: BotError) -> str:
     return f"{prefix}: {error.user_message()}"
 
 
-def card_text(request: OperationRequest) -> str:
+def card_text(request: OperationRequest, approval: ApprovalView | None = None) -> str:
     """The request card as plain text (console)."""
     spec = request.spec
     lines = [
@@ -73,6 +74,13 @@ def card_text(request: OperationRequest) -> str:
     if request.pause_ends_at:
         then = spec.pause.then.value if spec.pause else "resume"
         lines.append(f"  ends: {_when(request.pause_ends_at)}, then {then}")
+    if approval is not None:
+        lines.append(
+            f"  approval: {len(approval.approvals)} of {approval.required} from "
+            f"{', '.join(approval.approvers)}, until {_when(approval.expires_at)}"
+        )
+        for vote in approval.votes:
+            lines.append(f"    {vote.decision.value}d by {vote.voter} at {_when(vote.at)}")
     if request.error:
         lines.append(f"  error: {request.error}")
     return "\n".join(lines)
@@ -86,6 +94,12 @@ def note_text(request: OperationRequest, note: Note) -> str:
             return f"{_ING[spec.verb]} {spec.target_label()}…"
         case NoteKind.PROGRESS:
             return f"{note.text} {note.done} of {note.total} {note.noun}…"
+        case NoteKind.APPROVAL_NEEDED:
+            return f"Approval needed: {note.total} approval(s) before this runs."
+        case NoteKind.VOTE:
+            return f"{note.actor}: {note.decision} {note.text}".strip()
+        case NoteKind.DECISION:
+            return note.text
         case NoteKind.RESULT:
             if request.status is RequestStatus.SUCCEEDED:
                 return f"Done: {request.state_after} (verified by reading it back)."

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import BotConfig
 from bot.metrics import Metrics
+from bot.service.approvals import ApprovalService
+from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
 from bot.service.operations import OperationService
 from bot.service.requests import RequestService
 from bot.store.repository import Store
 from providers.http import new_async_client
 from providers.registry import ProviderRegistry
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -25,6 +32,7 @@ class Runtime:
     store: Store
     operations: OperationService
     requests: RequestService
+    approvals: ApprovalService
 
     async def aclose(self) -> None:
         await self.registry.aclose()
@@ -36,8 +44,12 @@ def build_runtime(
     *,
     store: Store,
     notifier: Notifier,
+    directory: Directory | None = None,
     metrics: Metrics | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Runtime:
+    directory = directory or StaticDirectory()
+    now = clock or _utcnow
     hooks: dict[str, list[Callable[..., Any]]] | None = None
     if metrics is not None:
         hooks = {
@@ -45,9 +57,22 @@ def build_runtime(
             "response": [metrics.on_provider_response],
         }
     registry = ProviderRegistry(config, http=new_async_client(event_hooks=hooks))
-    operations = OperationService(environments=registry.environment)
+    operations = OperationService(environments=registry.environment, clock=now)
     requests = RequestService(
-        operations=operations, store=store, notifier=notifier, metrics=metrics
+        operations=operations,
+        store=store,
+        notifier=notifier,
+        metrics=metrics,
+        policies=config.approval_policy,
+        directory=directory,
+        clock=now,
+    )
+    approvals = ApprovalService(
+        store=store,
+        requests=requests,
+        policies=config.approval_policy,
+        directory=directory,
+        clock=now,
     )
     return Runtime(
         config=config,
@@ -55,4 +80,5 @@ def build_runtime(
         store=store,
         operations=operations,
         requests=requests,
+        approvals=approvals,
     )

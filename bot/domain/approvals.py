@@ -165,3 +165,39 @@ def refusal(policy: ApprovalPolicy, *, voter: str, requester: str, is_approver: 
 def normalise_reaction(name: str) -> str:
     """``+1::skin-tone-2`` -> ``+1``; colons stripped."""
     return name.strip(":").split("::", 1)[0]
+
+
+class ApprovalView(_Frozen):
+    """What a card shows about a production request's approval."""
+
+    environment: str
+    required: int
+    approvers: tuple[str, ...]
+    votes: tuple[Vote, ...] = ()
+    expires_at: datetime | None = None
+    allow_self_approval: bool = False
+    approve_reaction: str = "white_check_mark"
+    deny_reaction: str = "x"
+
+    @property
+    def approvals(self) -> tuple[Vote, ...]:
+        return tuple(v for v in self.votes if v.decision is Decision.APPROVE)
+
+    @property
+    def denials(self) -> tuple[Vote, ...]:
+        return tuple(v for v in self.votes if v.decision is Decision.DENY)
+
+    @classmethod
+    def of(
+        cls, policy: ApprovalPolicy, votes: Iterable[Vote], expires_at: datetime | None
+    ) -> ApprovalView:
+        return cls(
+            environment=policy.environment,
+            required=policy.required,
+            approvers=tuple(sorted(policy.approvers)),
+            votes=tuple(sorted(votes, key=lambda v: v.at)),
+            expires_at=expires_at,
+            allow_self_approval=policy.allow_self_approval,
+            approve_reaction=policy.approve_reaction,
+            deny_reaction=policy.deny_reaction,
+        )

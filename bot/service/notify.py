@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.domain.approvals import ApprovalView
 from bot.domain.requests import OperationRequest
 
 
@@ -19,6 +20,9 @@ class NoteKind(StrEnum):
     EXECUTING = "executing"  # "Pausing staging/journey:welcome v3…"
     RESULT = "result"  # the verified outcome, or the failure
     PROGRESS = "progress"  # "pausing 3 of 5 versions…"
+    APPROVAL_NEEDED = "approval_needed"  # who must approve, how many, until when
+    VOTE = "vote"  # "<@U> approved (1 of 2)" / denied / withdrew
+    DECISION = "decision"  # approved, denied or expired: what happens now
     INFO = "info"  # anything else worth a line in the thread
 
 
@@ -32,6 +36,8 @@ class Note(BaseModel):
     done: int | None = None
     total: int | None = None
     noun: str = "versions"
+    actor: str | None = None  # a Slack user id (votes, decisions)
+    decision: str | None = None  # approve | deny | withdraw-approve | withdraw-deny
 
 
 class CardRef(BaseModel):
@@ -44,12 +50,16 @@ class CardRef(BaseModel):
 
 
 class Notifier(Protocol):
-    async def post_card(self, request: OperationRequest) -> CardRef | None:
+    async def post_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> CardRef | None:
         """Post the request's card; None when the request has no channel to post in."""
         ...
 
-    async def update_card(self, request: OperationRequest) -> None:
-        """Edit the card in place to show the request as it is now."""
+    async def update_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> None:
+        """Edit the card in place to show the request (and its approval) as it is now."""
         ...
 
     async def reply(self, request: OperationRequest, note: Note) -> None:
@@ -60,10 +70,14 @@ class Notifier(Protocol):
 class NullNotifier:
     """Tells nobody (CLI use, tests)."""
 
-    async def post_card(self, request: OperationRequest) -> CardRef | None:
+    async def post_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> CardRef | None:
         return None
 
-    async def update_card(self, request: OperationRequest) -> None:
+    async def update_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> None:
         return None
 
     async def reply(self, request: OperationRequest, note: Note) -> None:

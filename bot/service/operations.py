@@ -86,6 +86,10 @@ class OperationService:
         self._sleep = sleep
         self._readback_delays = tuple(readback_delays) or (0.0,)
 
+    def environment(self, name: str | None) -> Environment:
+        """The named (or default) environment; ConfigError for an unknown one."""
+        return self._environments(name)
+
     # -- resolution -------------------------------------------------------------------
 
     async def resolve(self, ref: TargetRef, *, version: int | None = None) -> TargetState:

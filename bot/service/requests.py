@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from bot.domain.approvals import ApprovalPolicy, ApprovalView
 from bot.domain.commands import (
     PauseCommand,
     ResumeCommand,
@@ -19,7 +20,7 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import BotError
+from bot.domain.errors import BotError, ProductionRefused
 from bot.domain.models import (
     NormalState,
     OperationResult,
@@ -29,6 +30,7 @@ from bot.domain.models import (
 )
 from bot.domain.requests import OperationRequest, RequestSpec, RequestStatus, Via
 from bot.metrics import Metrics
+from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Note, NoteKind, Notifier
 from bot.service.operations import MutatingCommand, OperationService
 from bot.store.repository import Store
@@ -87,8 +89,12 @@ class RequestService:
         notifier: Notifier,
         clock: Callable[[], datetime] = _utcnow,
         metrics: Metrics | None = None,
+        policies: Callable[[str], ApprovalPolicy | None] = lambda _: None,
+        directory: Directory | None = None,
     ) -> None:
         self._metrics = metrics
+        self._policies = policies
+        self._directory: Directory = directory or StaticDirectory()
         self._ops = operations
         self._store = store
         self._notifier = notifier
@@ -109,10 +115,16 @@ class RequestService:
         channel: str | None,
     ) -> OperationRequest:
         """Check the command now (errors reach the requester, nothing is recorded), then
-        record it, post its card and carry it out."""
-        before = await self._ops.check(command)
+        record it, post its card and carry it out, or, on production, ask for approval."""
+        env = self._ops.environment(command.target.environment)
+        policy = self._policies(env.name) if env.production else None
+        before = await self._ops.check(command, allow_production=policy is not None)
         spec = spec_for(command, before)
         reason = command.options.reason if isinstance(command, PauseCommand) else None
+        if policy is not None:
+            return await self._ask_approval(
+                spec, policy, requester=requester, via=via, channel=channel, reason=reason
+            )
         request = await self._store.create_request(
             spec=spec, requested_by=requester, via=via, reason=reason, channel=channel
         )
@@ -126,6 +138,67 @@ class RequestService:
         request = await self._post_card(request)
         return await self.execute(request.id, actor=requester, via=via)
 
+    async def _ask_approval(
+        self,
+        spec: RequestSpec,
+        policy: ApprovalPolicy,
+        *,
+        requester: str,
+        via: Via,
+        channel: str | None,
+        reason: str | None,
+    ) -> OperationRequest:
+        members = await self.approver_members(policy)
+        if not policy.may_request(requester, ()):
+            raise ProductionRefused(
+                f"You are not among the people who may ask for changes in {policy.environment}. "
+                "Nothing was changed."
+            )
+        if len(policy.eligible_approvers(requester, members)) < policy.required:
+            raise ProductionRefused(
+                f"{policy.environment} needs {policy.required} approval(s) from someone other "
+                "than you, and not enough approvers are available. Nothing was changed."
+            )
+        now = self._clock()
+        request = await self._store.create_request(
+            spec=spec,
+            requested_by=requester,
+            via=via,
+            reason=reason,
+            channel=channel or policy.channel,
+            status=RequestStatus.AWAITING_APPROVAL,
+            expires_at=policy.expires_at(now),
+        )
+        await self._store.record(
+            actor=requester,
+            action="requested",
+            via=via,
+            request_id=request.id,
+            detail={"spec": spec.describe(), "approval": f"{policy.required} needed"},
+        )
+        request = await self._post_card(request)
+        await self._safely(
+            self._notifier.reply(
+                request, Note(kind=NoteKind.APPROVAL_NEEDED, total=policy.required)
+            )
+        )
+        return request
+
+    async def approver_members(self, policy: ApprovalPolicy) -> frozenset[str]:
+        """Every user in the policy's approver groups (read now: membership can change)."""
+        members: set[str] = set()
+        for group in sorted(policy.group_ids):
+            members |= await self._directory.members(group)
+        return frozenset(members)
+
+    async def approval_view(self, request: OperationRequest) -> ApprovalView | None:
+        """What the card shows about the request's approval (None: no approval involved)."""
+        policy = self._policies(request.spec.environment)
+        if policy is None or request.expires_at is None:
+            return None
+        votes = await self._store.votes(request.id)
+        return ApprovalView.of(policy, votes, request.expires_at)
+
     # -- execution ----------------------------------------------------------------------
 
     async def execute(self, request_id: str, *, actor: str, via: Via) -> OperationRequest:
@@ -138,7 +211,7 @@ class RequestService:
                 raise LookupError(f"no request {request_id}")
             return current
         await self._store.record(actor=actor, action="executing", via=via, request_id=request.id)
-        await self._safely(self._notifier.update_card(request))
+        await self.show(request)
         await self._safely(self._notifier.reply(request, Note(kind=NoteKind.EXECUTING)))
 
         command = command_for(request.spec)
@@ -298,7 +371,7 @@ class RequestService:
 
     async def _post_card(self, request: OperationRequest) -> OperationRequest:
         try:
-            ref = await self._notifier.post_card(request)
+            ref = await self._notifier.post_card(request, await self.approval_view(request))
         except Exception:
             log.exception("card_post_failed", request_id=request.id)
             return request
@@ -306,8 +379,15 @@ class RequestService:
             return request
         return await self._store.set_card(request.id, channel=ref.channel, card_ts=ref.ts)
 
+    async def show(self, request: OperationRequest) -> None:
+        """Edit the card to show the request as it is now."""
+        await self._safely(self._notifier.update_card(request, await self.approval_view(request)))
+
+    async def note(self, request: OperationRequest, note: Note) -> None:
+        await self._safely(self._notifier.reply(request, note))
+
     async def _tell(self, request: OperationRequest) -> None:
-        await self._safely(self._notifier.update_card(request))
+        await self.show(request)
         await self._safely(self._notifier.reply(request, Note(kind=NoteKind.RESULT)))
 
     @staticmethod

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.domain.approvals import ApprovalView
 from bot.domain.help import help_text
 from bot.domain.models import TargetState, TargetSummary, ThenAction, Verb
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, format_timedelta
@@ -347,7 +348,9 @@ def _target_button_value(request: OperationRequest) -> str:
         return ButtonValue(request_id=request.id).dump()
 
 
-def request_card(request: OperationRequest, *, now: datetime) -> Message:
+def request_card(
+    request: OperationRequest, *, now: datetime, approval: ApprovalView | None = None
+) -> Message:
     """The card for one operation, kept current with ``chat.update``."""
     spec = request.spec
     status = _status_line(request)

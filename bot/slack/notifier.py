@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.approvals import ApprovalView
 from bot.domain.requests import OperationRequest
 from bot.service.notify import CardRef, Note, NoteKind
 from bot.slack import blocks
@@ -33,19 +34,23 @@ class SlackNotifier:
         self._clock = clock
         self._home_viewers: set[str] = set()
 
-    async def post_card(self, request: OperationRequest) -> CardRef | None:
+    async def post_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> CardRef | None:
         if not request.channel:
             return None
-        message = blocks.request_card(request, now=self._clock())
+        message = blocks.request_card(request, now=self._clock(), approval=approval)
         response = await self._client.chat_postMessage(
             channel=request.channel, text=message.text, blocks=message.blocks
         )
         return CardRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    async def update_card(self, request: OperationRequest) -> None:
+    async def update_card(
+        self, request: OperationRequest, approval: ApprovalView | None = None
+    ) -> None:
         if not (request.channel and request.card_ts):
             return
-        message = blocks.request_card(request, now=self._clock())
+        message = blocks.request_card(request, now=self._clock(), approval=approval)
         await self._client.chat_update(
             channel=request.channel, ts=request.card_ts, text=message.text, blocks=message.blocks
         )

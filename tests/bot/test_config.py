@@ -161,3 +161,28 @@ def test_config_path_precedence(tmp_path: Path) -> None:
 )
 def test_parse_duration(text: object, expected: timedelta) -> None:
     assert parse_duration(text) == expected
+
+
+def test_production_needs_a_satisfiable_approval_policy(tmp_path: Path) -> None:
+    no_policy = GOOD.replace(
+        """    approval:
+      approvers: [S0APPROVERS, U0LEAD]
+      required: 1
+      allow_self_approval: false
+      expires_after: 4h
+      approve_reaction: white_check_mark
+      deny_reaction: x
+      channel: C0APPROVALS
+""",
+        "",
+    )
+    with pytest.raises(ConfigError, match=r"environments\.prod: a production environment needs"):
+        load_config(write(tmp_path, no_policy), environ=ENV)
+    lonely = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD]")
+    with pytest.raises(ConfigError, match=r"environments\.prod\.approval: required is 1"):
+        load_config(write(tmp_path, lonely), environ=ENV)
+    cfg = load_config(write(tmp_path, GOOD), environ=ENV)
+    policy = cfg.approval_policy("prod")
+    assert policy is not None
+    assert policy.approvers == {"S0APPROVERS", "U0LEAD"}
+    assert cfg.approval_policy("staging") is None

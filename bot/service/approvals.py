@@ -1,0 +1,279 @@
+"""Production approvals: votes by button or reaction, quorum, deny, expiry, execution.
+
+Every vote is checked at the moment it is cast (approver set, self-approval), recorded once
+per person, and the request moves on only through conditional transitions, so two
+approvers clicking at once, Slack retries and several bot processes still lead to exactly
+one execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from bot.domain.approvals import (
+    ApprovalPolicy,
+    Decision,
+    Outcome,
+    normalise_reaction,
+    refusal,
+    tally,
+)
+from bot.domain.errors import BadInput, BotError
+from bot.domain.requests import OperationRequest, RequestStatus, Via
+from bot.service.directory import Directory
+from bot.service.notify import Note, NoteKind
+from bot.service.requests import RequestService, command_for
+from bot.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class VoteAnswer:
+    """What happened to a vote; ``message`` is for the voter alone (None: nothing to say)."""
+
+    counted: bool
+    message: str | None
+    request: OperationRequest | None
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        requests: RequestService,
+        policies: Callable[[str], ApprovalPolicy | None],
+        directory: Directory,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._store = store
+        self._requests = requests
+        self._policies = policies
+        self._directory = directory
+        self._clock = clock
+
+    # -- votes ----------------------------------------------------------------------------
+
+    async def vote(
+        self, *, request_id: str, voter: str, decision: Decision, via: Via
+    ) -> VoteAnswer:
+        """A vote from a button (or a reaction already matched to its request)."""
+        request = await self._store.get_request(request_id)
+        if request is None:
+            return VoteAnswer(False, "That request is no longer known to the bot.", None)
+        policy = self._policies(request.spec.environment)
+        if policy is None:
+            return VoteAnswer(False, "This request does not need an approval.", request)
+        if request.status is not RequestStatus.AWAITING_APPROVAL:
+            return VoteAnswer(False, _already(request), request)
+        if request.expires_at is not None and self._clock() >= request.expires_at:
+            expired = await self._expire(request)
+            return VoteAnswer(False, _already(expired or request), expired or request)
+
+        is_approver = await self._is_approver(policy, voter)
+        why_not = refusal(
+            policy, voter=voter, requester=request.requested_by, is_approver=is_approver
+        )
+        if why_not is not None:
+            await self._store.record(
+                actor=voter,
+                action="vote_refused",
+                via=via,
+                request_id=request.id,
+                detail={"decision": decision.value, "why": why_not},
+            )
+            if via is Via.REACTION and not is_approver:
+                await self._note_once(request, voter)
+            return VoteAnswer(False, why_not, request)
+
+        _, changed = await self._store.cast_vote(
+            request.id, voter=voter, decision=decision, via=via
+        )
+        if not changed:
+            return VoteAnswer(False, f"Your {decision.value} was already counted.", request)
+        await self._store.record(
+            actor=voter, action=f"{decision.value}d", via=via, request_id=request.id
+        )
+        votes = await self._store.votes(request.id)
+        result = tally(policy, votes)
+        await self._requests.note(
+            request,
+            Note(
+                kind=NoteKind.VOTE,
+                actor=voter,
+                decision=decision.value,
+                done=len(result.approvals),
+                total=policy.required,
+            ),
+        )
+        await self._requests.show(request)
+        match result.outcome:
+            case Outcome.DENIED:
+                await self._decide(request, RequestStatus.DENIED, actor=voter, via=via)
+            case Outcome.APPROVED:
+                await self._approve(request, actor=voter, via=via)
+            case Outcome.PENDING:
+                pass
+        return VoteAnswer(True, None, await self._store.get_request(request.id))
+
+    async def vote_by_reaction(
+        self, *, channel: str, card_ts: str, voter: str, reaction: str
+    ) -> VoteAnswer | None:
+        """A reaction on a card; None when it is not a card or not an approval emoji."""
+        request = await self._store.find_by_card(channel=channel, card_ts=card_ts)
+        if request is None:
+            return None
+        policy = self._policies(request.spec.environment)
+        decision = _decision(policy, reaction)
+        if policy is None or decision is None:
+            return None
+        return await self.vote(
+            request_id=request.id, voter=voter, decision=decision, via=Via.REACTION
+        )
+
+    async def withdraw_by_reaction(
+        self, *, channel: str, card_ts: str, voter: str, reaction: str
+    ) -> bool:
+        """Removing an approval (or deny) reaction before the decision withdraws that vote."""
+        request = await self._store.find_by_card(channel=channel, card_ts=card_ts)
+        if request is None or request.status is not RequestStatus.AWAITING_APPROVAL:
+            return False
+        policy = self._policies(request.spec.environment)
+        decision = _decision(policy, reaction)
+        if policy is None or decision is None:
+            return False
+        if not await self._store.withdraw_vote(request.id, voter=voter, decision=decision):
+            return False
+        await self._store.record(
+            actor=voter,
+            action="withdrew",
+            via=Via.REACTION,
+            request_id=request.id,
+            detail={"decision": decision.value},
+        )
+        votes = await self._store.votes(request.id)
+        await self._requests.note(
+            request,
+            Note(
+                kind=NoteKind.VOTE,
+                actor=voter,
+                decision=f"withdraw-{decision.value}",
+                done=len(tally(policy, votes).approvals),
+                total=policy.required,
+            ),
+        )
+        await self._requests.show(request)
+        return True
+
+    # -- decisions ------------------------------------------------------------------------
+
+    async def _approve(self, request: OperationRequest, *, actor: str, via: Via) -> None:
+        approved = await self._store.transition(request.id, to=RequestStatus.APPROVED)
+        if approved is None:
+            return  # another approver's vote (or process) got there first
+        await self._store.record(actor=actor, action="approved", via=via, request_id=request.id)
+        await self._requests.note(
+            approved,
+            Note(kind=NoteKind.DECISION, actor=actor, decision="approved", text="Approved."),
+        )
+        await self._requests.execute(approved.id, actor=actor, via=via)
+
+    async def _decide(
+        self, request: OperationRequest, status: RequestStatus, *, actor: str, via: Via
+    ) -> OperationRequest | None:
+        decided = await self._store.transition(request.id, to=status)
+        if decided is None:
+            return None
+        await self._store.record(actor=actor, action=status.value, via=via, request_id=request.id)
+        text = {
+            RequestStatus.DENIED: "Denied: nothing was changed.",
+            RequestStatus.EXPIRED: "Expired before enough approvals: nothing was changed.",
+        }[status]
+        await self._requests.note(
+            decided, Note(kind=NoteKind.DECISION, actor=actor, decision=status.value, text=text)
+        )
+        await self._requests.show(decided)
+        return decided
+
+    async def _expire(self, request: OperationRequest) -> OperationRequest | None:
+        return await self._decide(request, RequestStatus.EXPIRED, actor="bot", via=Via.SCHEDULER)
+
+    async def expire_due(self) -> list[OperationRequest]:
+        """End every pending approval whose time is up (safe to run in several processes)."""
+        expired = []
+        for request in await self._store.due_expiries(self._clock()):
+            done = await self._expire(request)
+            if done is not None:
+                expired.append(done)
+        return expired
+
+    async def request_again(self, *, request_id: str, requester: str, via: Via) -> OperationRequest:
+        """A new request with exactly the same parameters (after expiry or denial)."""
+        old = await self._store.get_request(request_id)
+        if old is None:
+            raise BadInput("That request is no longer known to the bot.")
+        if not old.terminal:
+            raise BadInput("That request is still open; it cannot be asked again yet.")
+        return await self._requests.submit(
+            command_for(old.spec), requester=requester, via=via, channel=old.channel
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _is_approver(self, policy: ApprovalPolicy, voter: str) -> bool:
+        if voter in policy.user_ids:
+            return True
+        for group in sorted(policy.group_ids):
+            try:
+                if voter in await self._directory.members(group):
+                    return True
+            except BotError as exc:
+                log.warning("group_lookup_failed", group=group, error=exc.user_message())
+        return False
+
+    async def _note_once(self, request: OperationRequest, voter: str) -> None:
+        """A non-approver's reaction is ignored, and said so once per person per request."""
+        if await self._store.claim_event(f"ignored-reaction:{request.id}:{voter}"):
+            await self._requests.note(
+                request,
+                Note(
+                    kind=NoteKind.INFO,
+                    actor=voter,
+                    text=f"reacted, but is not an approver for {request.spec.environment}: "
+                    "that reaction does not count.",
+                ),
+            )
+
+
+def _decision(policy: ApprovalPolicy | None, reaction: str) -> Decision | None:
+    if policy is None:
+        return None
+    name = normalise_reaction(reaction)
+    if name == policy.approve_reaction:
+        return Decision.APPROVE
+    if name == policy.deny_reaction:
+        return Decision.DENY
+    return None
+
+
+def _already(request: OperationRequest) -> str:
+    words = {
+        RequestStatus.APPROVED: "already approved",
+        RequestStatus.EXECUTING: "already approved and running",
+        RequestStatus.SUCCEEDED: "already approved and done",
+        RequestStatus.UNVERIFIED: "already approved and sent",
+        RequestStatus.FAILED: "already decided (it failed)",
+        RequestStatus.DENIED: "already denied",
+        RequestStatus.EXPIRED: "expired",
+    }
+    state = words.get(request.status, request.status.value)
+    return f"This request is {state}; your vote was not needed."
