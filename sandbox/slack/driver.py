@@ -44,6 +44,18 @@ _STATE_KEYS = {
     "multi_conversations_select": "selected_conversations",
     "multi_channels_select": "selected_channels",
 }
+#: Where an element keeps its initial value (sent back when the user leaves it alone).
+_INITIAL_KEYS = {
+    "datepicker": "initial_date",
+    "timepicker": "initial_time",
+    "datetimepicker": "initial_date_time",
+    "users_select": "initial_user",
+    "conversations_select": "initial_conversation",
+    "channels_select": "initial_channel",
+    "multi_users_select": "initial_users",
+    "multi_conversations_select": "initial_conversations",
+    "multi_channels_select": "initial_channels",
+}
 _SELECTS = {"static_select", "external_select", "radio_buttons"}
 _MULTI_SELECTS = {"multi_static_select", "multi_external_select", "checkboxes"}
 
@@ -406,13 +418,17 @@ class SlackDriver:
 
     @staticmethod
     def _empty_state(el: Mapping[str, Any]) -> dict[str, Any]:
+        """What Slack sends for an input the user did not touch: its initial value."""
         kind = str(el.get("type", "plain_text_input"))
         if kind in _SELECTS:
-            return {"type": kind, "selected_option": None}
+            initial = el.get("initial_option")
+            return {"type": kind, "selected_option": dict(initial) if initial else None}
         if kind in _MULTI_SELECTS:
-            return {"type": kind, "selected_options": []}
+            return {"type": kind, "selected_options": list(el.get("initial_options") or [])}
         key = _STATE_KEYS.get(kind, "value")
-        return {"type": kind, key: [] if key.endswith("s") and kind.startswith("multi") else None}
+        if kind.startswith("multi"):
+            return {"type": kind, key: list(el.get(_INITIAL_KEYS.get(kind, "initial_value")) or [])}
+        return {"type": kind, key: el.get(_INITIAL_KEYS.get(kind, "initial_value"))}
 
     @staticmethod
     def _state_for(el: Mapping[str, Any], given: Any) -> dict[str, Any]:

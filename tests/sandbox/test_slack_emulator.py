@@ -921,3 +921,50 @@ def test_trigger_expired_before_bot_opens_modal(
     assert bot.errors == ["expired_trigger_id"]
     assert emu.calls("views.open")[0].error == "expired_trigger_id"
     assert emu.views("U0ALICE") == []
+
+
+def test_untouched_inputs_submit_their_initial_values(emu: SlackEmulator) -> None:
+    from sandbox.slack.driver import SlackDriver
+
+    view = {
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "env",
+                "label": {"type": "plain_text", "text": "Environment"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "pick",
+                    "options": [
+                        {"text": {"type": "plain_text", "text": "a"}, "value": "a"},
+                        {"text": {"type": "plain_text", "text": "b"}, "value": "b"},
+                    ],
+                    "initial_option": {"text": {"type": "plain_text", "text": "b"}, "value": "b"},
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "text",
+                    "initial_value": "fix",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "when",
+                "label": {"type": "plain_text", "text": "End"},
+                "element": {"type": "datetimepicker", "action_id": "at"},
+            },
+        ]
+    }
+    state = SlackDriver._state_values.__get__(object.__new__(SlackDriver))(view, {})
+    assert state["env"]["pick"]["selected_option"]["value"] == "b"
+    assert state["reason"]["text"]["value"] == "fix"
+    assert state["when"]["at"]["selected_date_time"] is None
+    changed = SlackDriver._state_values.__get__(object.__new__(SlackDriver))(
+        view, {"reason": {"text": "other"}}
+    )
+    assert changed["reason"]["text"]["value"] == "other"
