@@ -212,3 +212,40 @@ class ApprovalVoteRow(Base):
     withdrawn_at: Mapped[datetime | None]
 
     __table_args__ = (UniqueConstraint("request_id", "voter"),)
+
+
+#: Jobs not yet done: the rows the scheduler's due query looks at (see migration 0004).
+PENDING_JOB_SQL = "done_at IS NULL"
+
+
+class JobRow(Base):
+    """One scheduled job and its lease (:class:`bot.domain.jobs.Job`).
+
+    The due query reads the partial index on pending jobs in ``(due_at, id)`` order, from
+    the start up to "now": its cost follows the jobs due (and those leased), not the number
+    of pending or finished ones.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    locked_until: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(
+            "ix_jobs_pending_due_at",
+            "due_at",
+            "id",
+            sqlite_where=text(PENDING_JOB_SQL),
+            postgresql_where=text(PENDING_JOB_SQL),
+        ),
+    )

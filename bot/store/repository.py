@@ -1,5 +1,5 @@
-"""The store: requests, approval votes, the audit trail, Slack delivery keys and pauses
-(DESIGN §6).
+"""The store: requests, approval votes, the audit trail, Slack delivery keys, pauses and
+the scheduler's jobs (DESIGN §3, §6).
 
 Every method opens its own short transaction and returns the domain's pydantic models
 (never ORM rows). State changes are single conditional ``UPDATE`` statements, so the
@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Select, Update, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.approvals import Decision, Vote
 from bot.domain.errors import TargetBusy
+from bot.domain.jobs import Job, JobKind
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
@@ -37,6 +38,7 @@ from bot.store.db import create_engine_for, is_memory, upgrade_engine
 from bot.store.models import (
     ApprovalVoteRow,
     AuditEventRow,
+    JobRow,
     PauseRow,
     ProcessedSlackEventRow,
     RequestRow,
@@ -143,6 +145,80 @@ def _pause(row: PauseRow) -> PauseRecord:
         channel=row.channel,
         card_ts=row.card_ts,
         active=row.active,
+    )
+
+
+def _job(row: JobRow) -> Job:
+    return Job(
+        id=row.id,
+        kind=JobKind(row.kind),
+        key=row.key,
+        due_at=as_utc(row.due_at),
+        payload=dict(row.payload or {}),
+        attempts=row.attempts,
+        owner=row.owner,
+        locked_until=_opt_utc(row.locked_until),
+        done_at=_opt_utc(row.done_at),
+        last_error=row.last_error,
+    )
+
+
+def due_select(
+    *,
+    dialect: str,
+    now: datetime,
+    limit: int,
+    kinds: Collection[JobKind] | None = None,
+) -> Select[Any]:
+    """The ids of up to ``limit`` jobs due at ``now`` and not leased, oldest due first:
+    ``SELECT id FROM jobs WHERE done_at IS NULL AND due_at <= now AND (locked_until IS NULL
+    OR locked_until < now) ORDER BY due_at, id LIMIT n``, a range scan of the partial index
+    ``ix_jobs_pending_due_at`` from its start up to ``now`` (cost: the due and leased jobs,
+    not all pending ones). On PostgreSQL ``FOR UPDATE SKIP LOCKED``: concurrent claimers
+    pass over each other's rows instead of queueing behind them, and a row another claimer
+    committed meanwhile is re-checked and dropped.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    at = to_utc(now)
+    due = (
+        select(JobRow.id)
+        .where(
+            JobRow.done_at.is_(None),
+            JobRow.due_at <= at,
+            or_(JobRow.locked_until.is_(None), JobRow.locked_until < at),
+        )
+        .order_by(JobRow.due_at, JobRow.id)
+        .limit(limit)
+    )
+    if kinds is not None:
+        due = due.where(JobRow.kind.in_(sorted(JobKind(k).value for k in kinds)))
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    return due
+
+
+def claim_statement(
+    *,
+    dialect: str,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    kinds: Collection[JobKind] | None = None,
+) -> Update:
+    """The one statement that leases up to ``limit`` due jobs (:func:`due_select`) to
+    ``owner``: ``UPDATE jobs SET owner, locked_until = now + lease, attempts = attempts + 1
+    WHERE id IN (due_select) RETURNING *``. SQLite has no row locks and needs none: the
+    store's ``BEGIN IMMEDIATE`` makes claimers take turns.
+    """
+    due = due_select(dialect=dialect, now=now, limit=limit, kinds=kinds)
+    return (
+        update(JobRow)
+        .where(JobRow.id.in_(due.scalar_subquery()))
+        .values(owner=owner, locked_until=to_utc(now) + lease, attempts=JobRow.attempts + 1)
+        .returning(JobRow)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -606,3 +682,143 @@ class Store:
         async with self._tx() as session:
             row = (await session.execute(stmt)).scalars().first()
             return None if row is None else _pause(row)
+
+    # -- scheduled jobs ------------------------------------------------------------------
+
+    async def schedule(
+        self, *, kind: JobKind, key: str, due_at: datetime, payload: Mapping[str, Any]
+    ) -> Job:
+        """Schedule ``key`` at ``due_at``: one ``INSERT ... ON CONFLICT (key) DO UPDATE``.
+
+        Scheduling a key again moves it (new kind, time and payload, attempts and error
+        cleared) instead of adding a second job; a done (or cancelled) job is re-opened.
+        A lease held on it is released: the holder's :meth:`complete` then answers False
+        and the job runs again at its new time, so a handler may re-arm its own key.
+        """
+        dialect = self.engine.dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = ins(JobRow).values(
+            kind=JobKind(kind).value,
+            key=key,
+            due_at=to_utc(due_at),
+            payload=dict(payload),
+            attempts=0,
+            created_at=self.now(),
+        )
+        new = values.excluded
+        upsert = values.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "kind": new.kind,
+                "due_at": new.due_at,
+                "payload": new.payload,
+                "attempts": 0,
+                "owner": None,
+                "locked_until": None,
+                "done_at": None,
+                "last_error": None,
+            },
+        ).returning(JobRow)
+        async with self._tx() as session:
+            return _job((await session.execute(upsert)).scalars().one())
+
+    async def cancel_job(self, key: str) -> bool:
+        """Mark a pending job done, ``last_error`` "cancelled". False when there is no
+        pending job ``key``. A run already under way is not stopped: its
+        :meth:`complete` answers False."""
+        stmt = (
+            update(JobRow)
+            .where(JobRow.key == key, JobRow.done_at.is_(None))
+            .values(done_at=self.now(), last_error="cancelled", owner=None, locked_until=None)
+            .returning(JobRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def claim_due(
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        kinds: Collection[JobKind] | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` jobs due at ``now`` (of ``kinds``, when given) to ``owner``
+        until ``now + lease``, oldest due first; each one's ``attempts`` counts this claim.
+
+        A job leased to someone else is skipped until its lease runs out: then (its owner
+        died, or hung) the next claimer takes it over. See :func:`claim_statement`.
+        """
+        stmt = claim_statement(
+            dialect=self.engine.dialect.name,
+            owner=owner,
+            now=now,
+            lease=lease,
+            limit=limit,
+            kinds=kinds,
+        )
+        async with self._tx() as session:
+            rows = (await session.execute(stmt)).scalars().all()
+            jobs = [_job(row) for row in rows]
+        return sorted(jobs, key=lambda job: (job.due_at, job.id))  # RETURNING has no order
+
+    async def complete(self, job_id: int, *, owner: str) -> bool:
+        """Mark a job done if ``owner`` still holds it; False when the lease went to
+        another owner, or the job was rescheduled, cancelled or completed meanwhile."""
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.done_at.is_(None))
+            .values(done_at=self.now(), locked_until=None)
+            .returning(JobRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def fail(self, job_id: int, *, owner: str, error: str, retry_at: datetime | None) -> bool:
+        """Record a failed run by ``owner`` (if it still holds the job): release the lease
+        and try again at ``retry_at``; ``retry_at=None`` gives up (the job is marked done,
+        ``last_error`` says why). False when ``owner`` no longer holds the job."""
+        values: dict[str, Any] = {"owner": None, "locked_until": None, "last_error": error}
+        if retry_at is None:
+            values.update(done_at=self.now(), owner=owner)
+        else:
+            values.update(due_at=to_utc(retry_at))
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.done_at.is_(None))
+            .values(**values)
+            .returning(JobRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def extend_lease(self, job_id: int, *, owner: str, until: datetime) -> bool:
+        """Keep a long run's lease: ``locked_until = until`` if ``owner`` still holds the
+        (pending) job. False when it lost it."""
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.done_at.is_(None))
+            .values(locked_until=to_utc(until))
+            .returning(JobRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def job(self, key: str) -> Job | None:
+        stmt = select(JobRow).where(JobRow.key == key)
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _job(row)
+
+    async def pending_jobs(self, kind: JobKind | None = None) -> int:
+        """How many jobs are not done (of ``kind``, when given), leased ones included."""
+        stmt = select(func.count()).select_from(JobRow).where(JobRow.done_at.is_(None))
+        if kind is not None:
+            stmt = stmt.where(JobRow.kind == JobKind(kind).value)
+        async with self._tx() as session:
+            return int((await session.execute(stmt)).scalar_one())

@@ -1,0 +1,171 @@
+"""The scheduler (DESIGN §3): runs due jobs (pause ends, reminders, approval expiries,
+drift checks), leased in the database so several replicas can run against one database.
+
+Each pass (:meth:`Scheduler.run_once`) leases a batch of due jobs to this scheduler's
+``owner`` in one statement (:meth:`bot.store.repository.Store.claim_due`: ``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, the store's ``BEGIN IMMEDIATE`` on SQLite), runs their
+handlers at most ``concurrency`` at a time, and records each outcome: done, or failed and
+retried later with exponential backoff (given up after ``max_attempts``). While jobs run, a
+heartbeat keeps their leases alive. Jobs missed while the bot was down are simply due at
+start: they run first (oldest first), and :meth:`bot.domain.jobs.Job.late_by` tells the
+handler how late it is, for the thread.
+
+**Handlers must be idempotent.** Delivery is at least once: when a process dies (SIGKILL,
+OOM, a lost host) or stalls while holding a lease, the lease runs out and another
+replica runs the job again, though the first run may have done part or all of its work.
+A handler therefore checks the current state before acting and makes its writes
+conditional (e.g. close the pause with the store's conditional update and post to the
+thread only when that update won; read the target's state before resuming it). The
+store's ``complete`` only counts for the lease holder, so a job is *recorded* done once.
+A handler may re-arm its own key with ``Store.schedule``: the job then stays pending at
+its new time instead of being completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from bot.domain.jobs import MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, Job, JobKind, retry_delay
+from bot.store.repository import Store, utcnow
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Job], Awaitable[None]]
+
+#: The longest error text kept on a job.
+MAX_ERROR_CHARS = 2000
+
+
+class Scheduler:
+    """Runs due jobs of the kinds it has ``handlers`` for, as ``owner`` (unique per
+    process, e.g. host and pid)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        owner: str,
+        handlers: Mapping[JobKind, Handler],
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = timedelta(seconds=60),
+        batch: int = 50,
+        concurrency: int = 20,
+        idle_sleep: float = 1.0,
+        max_attempts: int = MAX_ATTEMPTS,
+        retry_base: timedelta = RETRY_BASE,
+        retry_cap: timedelta = RETRY_CAP,
+        heartbeat: float | None = None,
+    ) -> None:
+        if batch < 1 or concurrency < 1 or max_attempts < 1:
+            raise ValueError("batch, concurrency and max_attempts must be at least 1")
+        if lease <= timedelta(0):
+            raise ValueError("the lease must be positive")
+        self.store = store
+        self.owner = owner
+        self.handlers = dict(handlers)
+        self.clock = clock
+        self.lease = lease
+        self.batch = batch
+        self.concurrency = concurrency
+        self.idle_sleep = idle_sleep
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        #: Seconds between lease renewals of running jobs (a third of the lease by default).
+        self.heartbeat = heartbeat if heartbeat is not None else lease.total_seconds() / 3
+
+    async def run_once(self) -> int:
+        """Lease the due jobs (up to ``batch``), run them, record the outcomes; how many
+        jobs were leased."""
+        if not self.handlers:
+            return 0
+        jobs = await self.store.claim_due(
+            owner=self.owner,
+            now=self.clock(),
+            lease=self.lease,
+            limit=self.batch,
+            kinds=self.handlers.keys(),
+        )
+        if not jobs:
+            return 0
+        running = {job.id for job in jobs}
+        renewals = asyncio.create_task(self._renew_leases(running))
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def run(job: Job) -> None:
+            try:
+                async with semaphore:
+                    await self._run(job)
+            finally:
+                running.discard(job.id)
+
+        try:
+            await asyncio.gather(*(run(job) for job in jobs))
+        finally:
+            renewals.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewals
+        return len(jobs)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Run passes until ``stop`` is set: straight on while full batches come back (a
+        backlog after downtime), otherwise every ``idle_sleep`` seconds. A failing pass
+        (e.g. the database is away) is logged and tried again."""
+        log.info("scheduler started", owner=self.owner, kinds=sorted(self.handlers))
+        while not stop.is_set():
+            try:
+                leased = await self.run_once()
+            except Exception:
+                log.exception("scheduler pass failed", owner=self.owner)
+                leased = 0
+            if leased >= self.batch:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.idle_sleep)
+        log.info("scheduler stopped", owner=self.owner)
+
+    async def _run(self, job: Job) -> None:
+        bound = log.bind(job_id=job.id, kind=job.kind.value, key=job.key, attempt=job.attempts)
+        late = job.late_by(self.clock())
+        try:
+            await self.handlers[job.kind](job)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+            if job.attempts >= self.max_attempts:
+                held = await self.store.fail(job.id, owner=self.owner, error=error, retry_at=None)
+                bound.error("job given up", error=error, held=held, exc_info=exc)
+                return
+            delay = retry_delay(job.attempts, base=self.retry_base, cap=self.retry_cap)
+            retry_at = self.clock() + delay
+            held = await self.store.fail(job.id, owner=self.owner, error=error, retry_at=retry_at)
+            bound.warning(
+                "job failed, will retry",
+                error=error,
+                retry_in_s=delay.total_seconds(),
+                held=held,
+                exc_info=exc,
+            )
+            return
+        if await self.store.complete(job.id, owner=self.owner):
+            bound.info("job done", late_by_s=late.total_seconds())
+        else:
+            bound.warning("job ran but its lease was lost (taken over, rescheduled or cancelled)")
+
+    async def _renew_leases(self, running: set[int]) -> None:
+        """Extend the leases of ``running`` jobs every ``heartbeat`` seconds."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            until = self.clock() + self.lease
+            for job_id in sorted(running):
+                try:
+                    held = await self.store.extend_lease(job_id, owner=self.owner, until=until)
+                except Exception:
+                    log.exception("lease renewal failed", job_id=job_id, owner=self.owner)
+                    continue
+                if not held:
+                    log.warning("lease lost while running", job_id=job_id, owner=self.owner)
