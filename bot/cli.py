@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import yaml
 from bot import render
 from bot.config import BotConfig, config_from_mapping, config_path, load_config
 from bot.defaults import sandbox_config
+from bot.domain.approvals import ApprovalPolicy, is_group_id
 from bot.domain.commands import (
     HelpCommand,
     HistoryCommand,
@@ -28,11 +30,12 @@ from bot.domain.commands import (
     StatusCommand,
     StopCommand,
 )
-from bot.domain.errors import BadInput, BotError, ConfigError
+from bot.domain.errors import BadInput, BotError, ConfigError, ProviderError
 from bot.domain.grammar import parse_command
 from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
-from bot.service.operations import OperationService
+from bot.domain.requests import AuditEvent, OperationRequest, Via
+from bot.service.operations import MutatingCommand, OperationService
 
 app = typer.Typer(
     help="Pause, resume, stop and run marketing automations safely.",
@@ -110,16 +113,30 @@ class _Unverified(Exception):
 
 
 def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
-    """Run one command; print the outcome; return the exit code (0, 1 or 2)."""
+    """Run one command; print the outcome; return the exit code (0, 1 or 2).
+
+    A change on a production environment is not run: it is recorded as a request awaiting
+    approval and its card is posted to the environment's approval channel in Slack.
+    """
     try:
         with _config(config) as (cfg, embedded):
             if embedded:
                 typer.echo(
                     "(embedded defaults: the built-in sandbox; state resets every run)", err=True
                 )
+            command = parse_command(text, now=datetime.now(UTC))
+            if isinstance(command, PauseCommand | ResumeCommand | StopCommand | RunCommand):
+                env_name, env = cfg.environment(command.target.environment)
+                if env.production:
+                    out = _request_approval(cfg, env_name, command, user=user)
+                    typer.echo(out)
+                    return 0
             out = asyncio.run(_run_text(cfg, text, user=user))
     except _Unverified as exc:
         typer.echo(str(exc))
+        return 1
+    except _CardNotPosted as exc:
+        typer.echo(str(exc), err=True)
         return 1
     except BotError as exc:
         typer.echo(render.error_line(exc), err=True)
@@ -128,13 +145,151 @@ def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
     return 0
 
 
+class _CardNotPosted(Exception):
+    """The request was recorded but its approval card could not be posted to Slack."""
+
+
+def _request_approval(
+    cfg: BotConfig, env_name: str, command: MutatingCommand, *, user: str | None
+) -> str:
+    """Record a production change as a request awaiting approval; post its card to Slack.
+
+    Everything that can be refused without side effects (no --user, no approval channel, no
+    Slack token, an un-migrated database) is refused before anything is recorded.
+    """
+    from bot.config import SlackSettings
+    from bot.store import is_up_to_date
+
+    if not user:
+        raise BadInput(
+            f"{env_name} is a production environment: the change becomes a request that "
+            "approvers must approve, and they need to know who asked. Give your Slack user "
+            "id with --user (e.g. --user U0ALICE). Nothing was changed."
+        )
+    policy = cfg.approval_policy(env_name)
+    if policy is None:  # pragma: no cover - the config validator requires one on production
+        raise ConfigError(f"environments.{env_name}: a production environment needs approval.")
+    if not policy.channel:
+        raise ConfigError(
+            f"environments.{env_name}.approval.channel must be set for requests made outside "
+            "Slack: the approval card is posted there. Nothing was changed."
+        )
+    slack = SlackSettings()
+    if slack.slack_bot_token is None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is not set: a production request is approved in Slack, so its "
+            "card must be posted there (set SLACK_BOT_TOKEN, and SLACK_API_URL for a "
+            "non-default Slack API). Nothing was changed."
+        )
+    if not is_up_to_date(cfg.database_url):
+        raise ConfigError(
+            f"The database at {cfg.database_url} is not migrated to this version. "
+            "Run `automation-bot db upgrade`. Nothing was changed."
+        )
+    token = slack.slack_bot_token.get_secret_value()
+    request, permalink = asyncio.run(
+        _submit_for_approval(cfg, command, user=user, token=token, api_url=slack.slack_api_url)
+    )
+    text = _approval_lines(request, policy, permalink)
+    if request.card_ts is None:
+        raise _CardNotPosted(
+            text + f"\nerror: the approval card could not be posted to {request.channel} in "
+            "Slack, so approvers cannot see this request; it will expire unapproved. Nothing "
+            "was changed."
+        )
+    return text
+
+
+async def _submit_for_approval(
+    cfg: BotConfig, command: MutatingCommand, *, user: str, token: str, api_url: str
+) -> tuple[OperationRequest, str | None]:
+    from slack_sdk.errors import SlackApiError
+
+    from bot.runtime import build_runtime
+    from bot.slack.app import create_web_client
+    from bot.slack.directory import SlackDirectory
+    from bot.slack.notifier import SlackNotifier
+    from bot.store import Store
+
+    client = create_web_client(token=token, base_url=api_url)
+    try:
+        await client.auth_test()
+    except SlackApiError as exc:
+        raise ConfigError(
+            f"Slack at {api_url} refused SLACK_BOT_TOKEN ({exc.response.get('error')}). "
+            "Nothing was changed."
+        ) from None
+    except Exception as exc:  # aiohttp / OS errors: Slack cannot be reached
+        raise ProviderError(
+            f"Cannot reach Slack at {api_url} ({type(exc).__name__}). Nothing was changed",
+            provider="Slack",
+            retryable=True,
+        ) from None
+    store = Store.from_url(cfg.database_url)
+    runtime = build_runtime(
+        cfg,
+        store=store,
+        notifier=SlackNotifier(client=client, store=store),
+        directory=SlackDirectory(client),  # approver groups are read as `serve` reads them
+    )
+    try:
+        request = await runtime.requests.submit(command, requester=user, via=Via.CLI, channel=None)
+    finally:
+        await runtime.aclose()
+    permalink = None
+    if request.channel and request.card_ts:
+        try:
+            response = await client.chat_getPermalink(
+                channel=request.channel, message_ts=request.card_ts
+            )
+            permalink = str(response["permalink"])
+        except Exception:  # the link is a convenience; the channel is enough
+            permalink = None
+    return request, permalink
+
+
+def _approval_lines(
+    request: OperationRequest, policy: ApprovalPolicy, permalink: str | None
+) -> str:
+    people = sorted(a for a in policy.approvers if not is_group_id(a))
+    groups = sorted(a for a in policy.approvers if is_group_id(a))
+    whom = ", ".join([*people, *(f"group {g}" for g in groups)])
+    if not policy.allow_self_approval:
+        whom += f" (not {request.requested_by})"
+    until = (
+        request.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if request.expires_at
+        else "no expiry"
+    )
+    where = f"Slack channel {request.channel}"
+    if permalink:
+        where += f": {permalink}"
+    return "\n".join(
+        [
+            f"Request {request.id} recorded: {request.spec.describe()}",
+            f"  requested by {request.requested_by}; awaiting {policy.required} approval(s) "
+            f"from {whom} until {until}",
+            f"  approve or deny it in {where}",
+            "  Nothing was changed yet: it runs once approved.",
+        ]
+    )
+
+
 @app.command("exec")
 def exec_(
     command: Annotated[str, typer.Argument(help='e.g. "pause journey:welcome for 2d"')],
     config: ConfigOption = None,
-    user: Annotated[str | None, typer.Option("--user", help="Slack user id to act as")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Slack user id to act as (required on production)"),
+    ] = None,
 ) -> None:
-    """Run one command of the grammar and print the verified result."""
+    """Run one command of the grammar and print the verified result.
+
+    On a production environment the change is not run: it is recorded as a request awaiting
+    approval (needs --user, SLACK_BOT_TOKEN and a migrated database) and its card is posted
+    to the environment's approval channel in Slack.
+    """
     raise typer.Exit(run_exec(command, config=config, user=user))
 
 
@@ -301,6 +456,96 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo(f"Database is at revision {current_revision(url)}.")
 
 
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        since = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadInput(
+            f"--since {value!r} is not an ISO-8601 date or time "
+            "(e.g. 2024-05-01 or 2024-05-01T09:00:00Z)."
+        ) from None
+    return since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+
+
+async def _audit_rows(database_url: str, since: datetime | None) -> list[dict[str, object]]:
+    from bot.store import Store
+
+    store = Store.from_url(database_url)
+    try:
+        events = await store.audit_since(since)
+        targets: dict[str, tuple[str, str, str] | None] = {}
+        rows = []
+        for event in events:
+            target = None
+            if event.request_id is not None:
+                if event.request_id not in targets:
+                    request = await store.get_request(event.request_id)
+                    targets[event.request_id] = (
+                        (request.spec.environment, request.spec.kind.value, request.spec.key)
+                        if request is not None
+                        else None
+                    )
+                target = targets[event.request_id]
+            rows.append(_audit_row(event, target))
+        return rows
+    finally:
+        await store.close()
+
+
+def _audit_row(event: AuditEvent, target: tuple[str, str, str] | None) -> dict[str, object]:
+    environment, kind, key = target if target is not None else (None, None, None)
+    return {
+        "id": event.id,
+        "at": event.at.astimezone(UTC).isoformat(),
+        "actor": event.actor,
+        "action": event.action,
+        "via": event.via.value,
+        "request_id": event.request_id,
+        "environment": environment,
+        "kind": kind,
+        "target_key": key,
+        "detail": event.detail,
+    }
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only events at or after this ISO-8601 time (UTC if naive)"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the audit trail as JSON lines, oldest first.
+
+    One object per event: id, at (ISO-8601 UTC), actor, action, via, request_id,
+    environment, kind, target_key (the target of the event's request) and detail.
+    """
+    from bot.store import is_up_to_date
+
+    try:
+        after = _parse_since(since)
+        path = config_path(config)
+        url = load_config(path).database_url if path else "sqlite:///automation-bot.db"
+        if not is_up_to_date(url):
+            raise ConfigError(
+                f"The database at {url} is not migrated to this version. "
+                "Run `automation-bot db upgrade`."
+            )
+        rows = asyncio.run(_audit_rows(url, after))
+    except BotError as exc:
+        typer.echo(render.error_line(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+    for row in rows:
+        typer.echo(json.dumps(row, ensure_ascii=False, default=str))
+
+
 config_app = typer.Typer(help="Configuration helpers.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -324,6 +569,9 @@ def config_check(config: ConfigOption = None) -> None:
 
 
 def main() -> None:
+    from bot.logging import configure_logging
+
+    configure_logging(level="WARNING")  # `serve` raises it to INFO
     app(prog_name="automation-bot")
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 import uvicorn
@@ -25,6 +26,7 @@ from bot.domain.errors import ConfigError
 from bot.metrics import Metrics
 from bot.runtime import Runtime, build_runtime
 from bot.slack.app import create_slack_app, create_web_client, fetch_identity
+from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
 from bot.slack.notifier import SlackNotifier
 from bot.store import Store
@@ -32,6 +34,12 @@ from bot.store import Store
 log = structlog.get_logger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -53,16 +61,28 @@ def check_slack_settings(slack: SlackSettings) -> None:
         )
 
 
-async def build_bot(config: BotConfig, slack: SlackSettings, *, metrics: Metrics) -> Bot:
+async def build_bot(
+    config: BotConfig,
+    slack: SlackSettings,
+    *,
+    metrics: Metrics,
+    clock: Clock | None = None,
+    directory_ttl: float = 60.0,
+) -> Bot:
+    """Everything the bot needs; ``clock`` replaces the wall clock (tests move time)."""
     check_slack_settings(slack)
     assert slack.slack_bot_token is not None
-    store = Store.from_url(config.database_url)
+    now = clock or _utcnow
+    store = Store.from_url(config.database_url, clock=now)
     client = create_web_client(
         token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
     )
-    notifier = SlackNotifier(client=client, store=store)
-    runtime = build_runtime(config, store=store, notifier=notifier, metrics=metrics)
-    handlers = SlackHandlers(runtime=runtime, notifier=notifier, metrics=metrics)
+    notifier = SlackNotifier(client=client, store=store, clock=now)
+    directory = SlackDirectory(client, ttl=directory_ttl, clock=now)
+    runtime = build_runtime(
+        config, store=store, notifier=notifier, directory=directory, metrics=metrics, clock=now
+    )
+    handlers = SlackHandlers(runtime=runtime, notifier=notifier, clock=now, metrics=metrics)
     identity = await fetch_identity(client)
     secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
     slack_app = create_slack_app(
@@ -71,16 +91,49 @@ async def build_bot(config: BotConfig, slack: SlackSettings, *, metrics: Metrics
     return Bot(runtime=runtime, handlers=handlers, slack_app=slack_app)
 
 
-def create_asgi_app(config: BotConfig, slack: SlackSettings, *, metrics: Metrics) -> Starlette:
-    """The bot as an ASGI app; everything is built and torn down by its lifespan."""
+async def expire_approvals(runtime: Runtime, *, interval: float) -> None:
+    """Every ``interval`` seconds, end the pending approvals whose time is up.
+
+    Runs in every process: each expiry is a conditional transition, so only one process
+    expires (and announces) a given request. Errors are logged; the loop goes on.
+    """
+    while True:
+        try:
+            expired = await runtime.approvals.expire_due()
+            if expired:
+                log.info("approvals_expired", count=len(expired))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("expiry_failed")
+        await asyncio.sleep(interval)
+
+
+def create_asgi_app(
+    config: BotConfig,
+    slack: SlackSettings,
+    *,
+    metrics: Metrics,
+    clock: Clock | None = None,
+    expiry_interval: float = 15.0,
+    directory_ttl: float = 60.0,
+) -> Starlette:
+    """The bot as an ASGI app; everything is built and torn down by its lifespan.
+
+    ``clock`` replaces the wall clock, ``expiry_interval`` is how often pending approvals
+    are checked for expiry, ``directory_ttl`` how long user-group members are cached.
+    """
     socket_mode = slack.slack_app_token is not None
     holder: dict[str, Bot] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        bot = await build_bot(config, slack, metrics=metrics)
+        bot = await build_bot(
+            config, slack, metrics=metrics, clock=clock, directory_ttl=directory_ttl
+        )
         holder["bot"] = bot
         recovery = asyncio.create_task(bot.runtime.requests.recover())
+        expiry = asyncio.create_task(expire_approvals(bot.runtime, interval=expiry_interval))
         socket_handler = None
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -96,6 +149,9 @@ def create_asgi_app(config: BotConfig, slack: SlackSettings, *, metrics: Metrics
         finally:
             if socket_handler is not None:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
+            expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await expiry
             await bot.handlers.drain()
             recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

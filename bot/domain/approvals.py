@@ -148,8 +148,20 @@ def tally(policy: ApprovalPolicy, votes: Iterable[Vote]) -> Tally:
     return Tally(outcome=outcome, approvals=approvals, denials=denials, required=policy.required)
 
 
-def refusal(policy: ApprovalPolicy, *, voter: str, requester: str, is_approver: bool) -> str | None:
-    """Why ``voter`` may not vote (one sentence), or None when the vote counts."""
+def refusal(
+    policy: ApprovalPolicy,
+    *,
+    voter: str,
+    requester: str,
+    is_approver: bool,
+    decision: Decision = Decision.APPROVE,
+) -> str | None:
+    """Why ``voter`` may not vote (one sentence), or None when the vote counts.
+
+    The requester may always deny (withdraw) their own request.
+    """
+    if voter == requester and decision is Decision.DENY:
+        return None
     if not is_approver:
         return (
             "Only approvers for "

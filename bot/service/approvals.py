@@ -81,7 +81,11 @@ class ApprovalService:
 
         is_approver = await self._is_approver(policy, voter)
         why_not = refusal(
-            policy, voter=voter, requester=request.requested_by, is_approver=is_approver
+            policy,
+            voter=voter,
+            requester=request.requested_by,
+            is_approver=is_approver,
+            decision=decision,
         )
         if why_not is not None:
             await self._store.record(
@@ -100,6 +104,10 @@ class ApprovalService:
         )
         if not changed:
             return VoteAnswer(False, f"Your {decision.value} was already counted.", request)
+        current = await self._store.get_request(request.id)
+        if current is not None and current.status is not RequestStatus.AWAITING_APPROVAL:
+            # another vote (or the expiry) decided it between our check and our vote
+            return VoteAnswer(False, _already(current), current)
         await self._store.record(
             actor=voter, action=f"{decision.value}d", via=via, request_id=request.id
         )

@@ -37,7 +37,9 @@ class Note(BaseModel):
     total: int | None = None
     noun: str = "versions"
     actor: str | None = None  # a Slack user id (votes, decisions)
-    decision: str | None = None  # approve | deny | withdraw-approve | withdraw-deny
+    # VOTE: approve | deny | withdraw-approve | withdraw-deny; DECISION: approved | denied | expired
+    decision: str | None = None
+    approval: ApprovalView | None = None  # APPROVAL_NEEDED: who, how many, until when
 
 
 class CardRef(BaseModel):

@@ -177,18 +177,26 @@ class RequestService:
             detail={"spec": spec.describe(), "approval": f"{policy.required} needed"},
         )
         request = await self._post_card(request)
-        await self._safely(
-            self._notifier.reply(
-                request, Note(kind=NoteKind.APPROVAL_NEEDED, total=policy.required)
-            )
+        note = Note(
+            kind=NoteKind.APPROVAL_NEEDED,
+            total=policy.required,
+            approval=ApprovalView.of(policy, (), request.expires_at),
         )
+        await self._safely(self._notifier.reply(request, note))
         return request
 
     async def approver_members(self, policy: ApprovalPolicy) -> frozenset[str]:
-        """Every user in the policy's approver groups (read now: membership can change)."""
+        """Every user in the policy's approver groups (read now: membership can change).
+
+        A group that cannot be read (no user groups on the plan, a deleted group, Slack
+        down) is logged and counts as empty: the explicitly listed approvers still count.
+        """
         members: set[str] = set()
         for group in sorted(policy.group_ids):
-            members |= await self._directory.members(group)
+            try:
+                members |= await self._directory.members(group)
+            except BotError as exc:
+                log.warning("group_lookup_failed", group=group, error=exc.user_message())
         return frozenset(members)
 
     async def approval_view(self, request: OperationRequest) -> ApprovalView | None:
@@ -380,8 +388,26 @@ class RequestService:
         return await self._store.set_card(request.id, channel=ref.channel, card_ts=ref.ts)
 
     async def show(self, request: OperationRequest) -> None:
-        """Edit the card to show the request as it is now."""
-        await self._safely(self._notifier.update_card(request, await self.approval_view(request)))
+        """Edit the card to show the request as it is now.
+
+        The request and its votes are read again (the caller's copy may be older than what
+        another voter, or another process, already showed), and read once more after the
+        edit: if they changed meanwhile, the card is edited again (up to three edits), so
+        the last edit a process makes shows what it last read, not its caller's old copy.
+        """
+
+        async def edit() -> None:
+            shown: tuple[object, ...] | None = None
+            for _ in range(3):
+                current = await self._store.get_request(request.id) or request
+                view = await self.approval_view(current)
+                seen = (current.status, current.updated_at, current.card_ts, view)
+                if seen == shown:
+                    return
+                await self._notifier.update_card(current, view)
+                shown = seen
+
+        await self._safely(edit())
 
     async def note(self, request: OperationRequest, note: Note) -> None:
         await self._safely(self._notifier.reply(request, note))

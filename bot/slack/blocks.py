@@ -28,11 +28,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain.approvals import ApprovalView
+from bot.domain.approvals import ApprovalView, Decision, Vote, is_group_id
 from bot.domain.help import help_text
 from bot.domain.models import TargetState, TargetSummary, ThenAction, Verb
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, format_timedelta
-from bot.slack.ids import CardAction, CardBlock, PickerAction
+from bot.slack.ids import ApprovalAction, CardAction, CardBlock, PickerAction
 from bot.slack.metadata import ButtonValue
 
 __all__ = [
@@ -43,14 +43,18 @@ __all__ = [
     "PICKER_MAX",
     "TEXT_MAX",
     "Message",
+    "approval_needed_reply",
+    "approvers_text",
     "button",
     "context",
+    "decision_reply",
     "error_message",
     "escape",
     "executing_reply",
     "header",
     "help_message",
     "history_message",
+    "info_reply",
     "list_message",
     "mention",
     "picker_message",
@@ -63,6 +67,7 @@ __all__ = [
     "step_message",
     "time_left",
     "truncate",
+    "vote_reply",
 ]
 
 MESSAGE_BLOCKS_MAX: Final = 50
@@ -79,6 +84,9 @@ _LIST_ITEMS_MAX = 40
 _HISTORY_ITEMS_MAX = 40
 _ELLIPSIS = "…"
 _SLACK_USER_RE = re.compile(r"[UW][A-Z0-9]{2,}")
+_SLACK_GROUP_RE = re.compile(r"S[A-Z0-9]{2,}")
+_APPROVERS_SHOWN = 10
+_VOTES_SHOWN = 12  # each line ~110 chars of markup: well inside a 2000-char element
 _SAYS_WHAT_FAILED = re.compile(r"(could not|cannot|can't) ", re.IGNORECASE)
 
 
@@ -122,6 +130,31 @@ def mention(actor: str) -> str:
     if _SLACK_USER_RE.fullmatch(actor):
         return f"<@{actor}>"
     return _user(actor, 100)
+
+
+def _approver(slack_id: str) -> str:
+    """``<!subteam^S…>`` for a user group, ``<@U…>`` for a person."""
+    if is_group_id(slack_id) and _SLACK_GROUP_RE.fullmatch(slack_id):
+        return f"<!subteam^{slack_id}>"
+    return mention(slack_id)
+
+
+def _either(items: Sequence[str], word: str = "or") -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def approvers_text(approvers: Sequence[str]) -> str:
+    """The approver set as mentions (``<!subteam^S…> or <@U…>``), the first few of them."""
+    if not approvers:
+        return "nobody"
+    shown = [_approver(a) for a in approvers[:_APPROVERS_SHOWN]]
+    more = len(approvers) - len(shown)
+    if more:
+        shown.append(f"{more} more")
+    return _either(shown)
 
 
 def slack_date(when: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
@@ -348,27 +381,128 @@ def _target_button_value(request: OperationRequest) -> str:
         return ButtonValue(request_id=request.id).dump()
 
 
+_DECIDED_BY_APPROVAL = frozenset(
+    {
+        RequestStatus.APPROVED,
+        RequestStatus.EXECUTING,
+        RequestStatus.SUCCEEDED,
+        RequestStatus.UNVERIFIED,
+        RequestStatus.FAILED,
+    }
+)
+
+
+def _reaction_hint(approval: ApprovalView) -> str:
+    approve, deny = (
+        _user(approval.approve_reaction, 100),
+        _user(approval.deny_reaction, 100),
+    )
+    return f"Click *Approve* or *Deny*, or react with :{approve}: to approve or :{deny}: to deny."
+
+
+def _votes_line(votes: Sequence[Vote], verb: str) -> str:
+    """``<@U1> at <date>, <@U2> at <date>`` (the first few)."""
+    shown = [f"{mention(v.voter)} at {slack_date(v.at)}" for v in votes[:_VOTES_SHOWN]]
+    more = len(votes) - len(shown)
+    if more:
+        shown.append(f"{more} more")
+    return f"{verb} by {_either(shown, 'and')}"
+
+
+def _vote_words(vote: Vote) -> str:
+    did = "approved" if vote.decision is Decision.APPROVE else "denied"
+    return f"{mention(vote.voter)} {did} {slack_date(vote.at)} (via {vote.via.value})"
+
+
+def _approval_blocks(
+    request: OperationRequest, approval: ApprovalView, *, now: datetime
+) -> list[Block]:
+    """What the card says about the approval: needed, votes so far, or the decision."""
+    done = len(approval.approvals)
+    status = request.status
+    if status is RequestStatus.AWAITING_APPROVAL:
+        until = ""
+        if approval.expires_at is not None:
+            left = time_left(approval.expires_at, now=now)
+            until = f", until {slack_date(approval.expires_at)} ({left})"
+        lines = [
+            f":raised_hand: *Approval needed:* {done} of {approval.required} from "
+            f"{approvers_text(approval.approvers)}{until}.",
+        ]
+        if not approval.allow_self_approval:
+            lines.append(f"{mention(request.requested_by)} asked for it and cannot approve it.")
+        lines.append(_reaction_hint(approval))
+        blocks: list[Block] = [section("\n".join(lines), block_id=CardBlock.APPROVAL)]
+        if approval.votes:
+            shown = [_vote_words(v) for v in approval.votes[:_VOTES_SHOWN]]
+            more = len(approval.votes) - len(shown)
+            if more:
+                shown.append(f"…and {more} more")
+            blocks.append(context("\n".join(shown), block_id=CardBlock.VOTES))
+        return blocks
+    if status is RequestStatus.DENIED and approval.denials:
+        text = f":no_entry_sign: {_votes_line(approval.denials, 'Denied')}."
+        if approval.approvals:
+            text += f" {_votes_line(approval.approvals, 'Approved')} before that."
+    elif status is RequestStatus.EXPIRED:
+        when = f" at {slack_date(approval.expires_at)}" if approval.expires_at else ""
+        text = (
+            f":hourglass: Expired{when} with {done} of {approval.required} approval(s): "
+            "nothing was changed."
+        )
+    elif status in _DECIDED_BY_APPROVAL and approval.approvals:
+        text = f":ballot_box_with_check: {_votes_line(approval.approvals, 'Approved')}."
+    else:
+        return []
+    return [section(text, block_id=CardBlock.APPROVAL)]
+
+
+def _approval_buttons(request: OperationRequest, approval: ApprovalView) -> list[ButtonElement]:
+    value = ButtonValue(request_id=request.id).dump()
+    if request.status is RequestStatus.AWAITING_APPROVAL:
+        return [
+            button("Approve", action_id=ApprovalAction.APPROVE, value=value, style="primary"),
+            button("Deny", action_id=ApprovalAction.DENY, value=value, style="danger"),
+        ]
+    if request.status in (RequestStatus.EXPIRED, RequestStatus.DENIED):
+        return [button("Request again", action_id=ApprovalAction.REQUEST_AGAIN, value=value)]
+    return []
+
+
 def request_card(
     request: OperationRequest, *, now: datetime, approval: ApprovalView | None = None
 ) -> Message:
-    """The card for one operation, kept current with ``chat.update``."""
+    """The card for one operation, kept current with ``chat.update``.
+
+    With ``approval`` (a production request), the card also says who must approve, how
+    many, until when, the votes so far, and later who decided and when; it carries Approve
+    and Deny while the request waits, and Request again once it expired or was denied.
+    """
     spec = request.spec
     status = _status_line(request)
     blocks: list[Block] = [
         header(f"{_verb_head(spec.verb)}: {spec.name or spec.key}"),
         SectionBlock(fields=_card_fields(request, now=now)),
+    ]
+    if approval is not None:
+        blocks.extend(_approval_blocks(request, approval, now=now))
+    blocks.append(
         context(
             status,
             f"Request `{_user(request.id, 100)}` · via {request.via.value}"
             f" · updated {slack_date(request.updated_at)}",
             block_id=CardBlock.STATUS,
-        ),
-    ]
+        )
+    )
     buttons = _card_buttons(request)
+    if approval is not None:
+        buttons = _approval_buttons(request, approval) + buttons
     if buttons:
         blocks.append(ActionsBlock(elements=buttons, block_id=CardBlock.ACTIONS))
     verb = _verb_head(spec.verb).split(" ", 1)[-1]
     text = f"{verb} {escape(spec.target_label())}: {status}"
+    if approval is not None and request.status is RequestStatus.AWAITING_APPROVAL:
+        text += f" ({len(approval.approvals)} of {approval.required})"
     return _message(text, blocks)
 
 
@@ -415,6 +549,69 @@ def progress_reply(done: int, total: int, what: str, *, noun: str = "versions") 
     """``pausing 3 of 5 versions…``."""
     done = max(0, min(done, total))
     return step_message(f"{_user(what, 200)} {done} of {total} {_user(noun, 100)}…")
+
+
+_VOTE_WORDS: Final[dict[str, str]] = {
+    "approve": ":white_check_mark: {who} approved",
+    "deny": ":x: {who} denied",
+    "withdraw-approve": ":leftwards_arrow_with_hook: {who} withdrew their approval",
+    "withdraw-deny": ":leftwards_arrow_with_hook: {who} withdrew their denial",
+}
+
+
+def vote_reply(
+    actor: str, decision: str, *, done: int | None = None, total: int | None = None
+) -> Message:
+    """``<@U> approved (1 of 2)`` / ``<@U> denied`` / ``<@U> withdrew their approval (0 of 2)``."""
+    who = mention(actor)
+    template = _VOTE_WORDS.get(decision)
+    text = template.format(who=who) if template else f"{who} voted {_user(decision, 50)}"
+    if decision in ("approve", "withdraw-approve") and done is not None and total:
+        text += f" ({done} of {total})" if done <= total else f" ({total} of {total} already)"
+    return step_message(text)
+
+
+def decision_reply(actor: str | None, decision: str | None, text: str = "") -> Message:
+    """The outcome of an approval: approved (now carried out), denied, or expired."""
+    who = mention(actor) if actor else "someone"
+    match decision:
+        case "approved":
+            line = (
+                f":ballot_box_with_check: Approved (last approval by {who}): carrying it out now."
+            )
+        case "denied":
+            line = f":no_entry_sign: Denied by {who}: nothing was changed."
+        case "expired":
+            line = (
+                ":hourglass: Expired before enough approvals: nothing was changed. "
+                "Use *Request again* on the card to ask again."
+            )
+        case _:
+            line = _user(text or f"Decision: {decision}", TEXT_MAX)
+    return step_message(line)
+
+
+def approval_needed_reply(
+    request: OperationRequest, *, required: int | None, approval: ApprovalView | None = None
+) -> Message:
+    """The first reply on a production card: approval is needed, how many, from whom, until."""
+    needed = required or (approval.required if approval else 1)
+    who = f" from {approvers_text(approval.approvers)}" if approval else ""
+    expires = approval.expires_at if approval and approval.expires_at else request.expires_at
+    until = f" until {slack_date(expires)}" if expires else ""
+    text = (
+        f":raised_hand: {_user(request.spec.environment, 100)} is production: this needs "
+        f"{needed} approval(s){who}{until} before anything changes."
+    )
+    if approval is not None:
+        text += " " + _reaction_hint(approval)
+    return step_message(text)
+
+
+def info_reply(actor: str | None, text: str) -> Message:
+    """A line worth keeping in the thread; ``text`` is escaped, ``actor`` a mention."""
+    body = _user(text, 2000)
+    return step_message(f"{mention(actor)} {body}" if actor else body)
 
 
 # -- ephemeral answers ----------------------------------------------------------------------

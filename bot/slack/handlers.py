@@ -18,6 +18,7 @@ import structlog
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.approvals import Decision
 from bot.domain.commands import (
     Command,
     HelpCommand,
@@ -34,7 +35,7 @@ from bot.domain.commands import (
 from bot.domain.errors import AmbiguousTarget, BadInput, BotError
 from bot.domain.grammar import format_command, parse_command
 from bot.domain.models import TargetKind, TargetSummary, VersionSelector
-from bot.domain.requests import Via
+from bot.domain.requests import RequestStatus, Via
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.slack import blocks
@@ -238,6 +239,75 @@ class SlackHandlers:
         await respond(delete_original=True)
         await self.run_command(command, user=user, channel=channel, respond=respond)
 
+    # -- approvals -------------------------------------------------------------------------
+
+    async def vote(
+        self,
+        value: str,
+        *,
+        decision: Decision,
+        user: str,
+        channel: str | None,
+        respond: AsyncRespond | None,
+    ) -> None:
+        """Approve / Deny on a card: the service decides; the voter alone hears why not."""
+        request_id = _request_id(value)
+        answer = await self._rt.approvals.vote(
+            request_id=request_id, voter=user, decision=decision, via=Via.BUTTON
+        )
+        self._count_vote(counted=answer.counted)
+        if answer.message:
+            await self._say_somewhere(
+                respond, blocks.error_message(answer.message), user=user, channel=channel
+            )
+
+    async def reaction(self, event: dict[str, Any], *, added: bool) -> None:
+        """A reaction added to (or removed from) a message: a vote if it is on a card.
+
+        A non-approver's reaction is noted in the thread by the service; a requester
+        reacting on their own request is told privately why it does not count.
+        """
+        item = event.get("item") or {}
+        channel, ts = item.get("channel"), item.get("ts")
+        user, reaction = event.get("user"), event.get("reaction")
+        if item.get("type") != "message" or not (channel and ts and user and reaction):
+            return
+        approvals = self._rt.approvals
+        if not added:
+            await approvals.withdraw_by_reaction(
+                channel=channel, card_ts=ts, voter=user, reaction=reaction
+            )
+            return
+        answer = await approvals.vote_by_reaction(
+            channel=channel, card_ts=ts, voter=user, reaction=reaction
+        )
+        if answer is None:
+            return
+        self._count_vote(counted=answer.counted)
+        request = answer.request
+        if (
+            answer.message
+            and request is not None
+            and request.requested_by == user
+            and request.status is RequestStatus.AWAITING_APPROVAL
+        ):
+            await self.notifier.ephemeral(
+                channel=channel, user=user, message=blocks.error_message(answer.message)
+            )
+
+    async def request_again(
+        self, value: str, *, user: str, channel: str | None, respond: AsyncRespond | None
+    ) -> None:
+        """Request again on an expired or denied card: the same request, asked anew."""
+        try:
+            await self._rt.approvals.request_again(
+                request_id=_request_id(value), requester=user, via=Via.BUTTON
+            )
+        except BotError as exc:
+            await self._say_somewhere(
+                respond, blocks.error_message(exc.user_message()), user=user, channel=channel
+            )
+
     # -- the pause modal -----------------------------------------------------------------
 
     def modal_view(
@@ -349,6 +419,10 @@ class SlackHandlers:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _count_vote(self, *, counted: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.approvals.labels(outcome="counted" if counted else "not_counted").inc()
+
     def _count(self, verb: str, via: Via) -> None:
         if self._metrics is not None:
             self._metrics.commands.labels(verb=verb, via=via.value).inc()
@@ -368,6 +442,14 @@ class SlackHandlers:
             await self.notifier.ephemeral(channel=channel, user=user, message=message)
             return
         log.warning("no_place_to_answer", user=user, text=message.text)
+
+
+def _request_id(value: str) -> str:
+    """The request a card button points at (BadInput for anything else)."""
+    request_id = ButtonValue.parse(value).request_id
+    if request_id is None:
+        raise BadInput("This button no longer points at a request.")
+    return request_id
 
 
 def _command_text(command: Command) -> str:

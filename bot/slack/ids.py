@@ -40,6 +40,8 @@ class CardAction(StrEnum):
 
 class CardBlock(StrEnum):
     STATUS = "card.status"
+    APPROVAL = "card.approval"
+    VOTES = "card.votes"
     ACTIONS = "card.actions"
 
 
@@ -93,10 +95,11 @@ class ModalAction(StrEnum):
 
 
 class ApprovalAction(StrEnum):
-    """Approve / Deny on a production request card (used by the approval flow)."""
+    """Approve / Deny (and Request again) on a production request card."""
 
     APPROVE = "approval.approve"
     DENY = "approval.deny"
+    REQUEST_AGAIN = "approval.request_again"  # on an expired or denied card
 
 
 class ReminderAction(StrEnum):

@@ -11,6 +11,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.approvals import Decision
 from bot.domain.commands import HelpCommand, OpenPauseModal
 from bot.domain.errors import BotError
 from bot.slack import blocks
@@ -18,6 +19,7 @@ from bot.slack.blocks import Message
 from bot.slack.handlers import SlackHandlers, parse_slash_text
 from bot.slack.ids import (
     SLASH_COMMAND,
+    ApprovalAction,
     CardAction,
     HomeAction,
     ModalAction,
@@ -106,6 +108,57 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
         )
         work = handlers.open_modal(client, trigger_id=body["trigger_id"], context=context)
         handlers.spawn(work, respond=None, user=user, channel=channel)
+
+    @app.action(ApprovalAction.APPROVE)
+    async def on_approve(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.vote(
+            action.get("value", ""),
+            decision=Decision.APPROVE,
+            user=user,
+            channel=channel,
+            respond=respond,
+        )
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.action(ApprovalAction.DENY)
+    async def on_deny(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.vote(
+            action.get("value", ""),
+            decision=Decision.DENY,
+            user=user,
+            channel=channel,
+            respond=respond,
+        )
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.action(ApprovalAction.REQUEST_AGAIN)
+    async def on_request_again(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.request_again(
+            action.get("value", ""), user=user, channel=channel, respond=respond
+        )
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.event("reaction_added")
+    async def on_reaction_added(event: dict[str, Any]) -> None:
+        user = str(event.get("user") or "")
+        handlers.spawn(handlers.reaction(event, added=True), respond=None, user=user, channel=None)
+
+    @app.event("reaction_removed")
+    async def on_reaction_removed(event: dict[str, Any]) -> None:
+        user = str(event.get("user") or "")
+        handlers.spawn(handlers.reaction(event, added=False), respond=None, user=user, channel=None)
 
     @app.action(PickerAction.CHOOSE)
     async def on_pick(

@@ -69,6 +69,21 @@ class SlackNotifier:
                 message = blocks.progress_reply(
                     note.done or 0, note.total or 0, note.text, noun=note.noun
                 )
+            case NoteKind.APPROVAL_NEEDED:
+                message = blocks.approval_needed_reply(
+                    request, required=note.total, approval=note.approval
+                )
+            case NoteKind.VOTE:
+                message = blocks.vote_reply(
+                    note.actor or "someone",
+                    note.decision or "",
+                    done=note.done,
+                    total=note.total,
+                )
+            case NoteKind.DECISION:
+                message = blocks.decision_reply(note.actor, note.decision, note.text)
+            case NoteKind.INFO:
+                message = blocks.info_reply(note.actor, note.text)
             case _:
                 message = blocks.step_message(note.text)
         await self._client.chat_postMessage(

@@ -649,6 +649,24 @@ class Store:
             row = (await session.execute(stmt)).scalars().one_or_none()
             return None if row is None else _pause(row)
 
+    async def get_pause(self, pause_id: int) -> PauseRecord | None:
+        async with self._tx() as session:
+            row = await session.get(PauseRow, pause_id)
+            return None if row is None else _pause(row)
+
+    async def set_pause_end(self, pause_id: int, *, ends_at: datetime | None) -> PauseRecord | None:
+        """Move (or clear) the end of an active pause; None when it is no longer active."""
+        stmt = (
+            update(PauseRow)
+            .where(PauseRow.id == pause_id, PauseRow.active.is_(True))
+            .values(ends_at=None if ends_at is None else to_utc(ends_at))
+            .returning(PauseRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _pause(row)
+
     async def active_pauses(self, *, environment: str | None = None) -> list[PauseRecord]:
         """Active pauses, the soonest to end first, open-ended ones last."""
         stmt = select(PauseRow).where(PauseRow.active.is_(True))

@@ -78,10 +78,15 @@ def test_bad_config_exit_2_names_field(tmp_path: Path) -> None:
     assert "environments" in result.stderr
 
 
-def test_production_refused_changes_nothing(sandbox: Sandbox, config_file: Path) -> None:
+def test_production_becomes_a_request_and_changes_nothing(
+    sandbox: Sandbox, config_file: Path
+) -> None:
+    # Production is never run directly: it needs --user (then Slack and a database, see
+    # test_cli_approvals.py) to become a request awaiting approval.
     code, _, err = run(config_file, "pause prod/daily-welcome-send for 1d")
-    assert code == 1
-    assert "approval in Slack" in err
+    assert code == 2
+    assert "--user" in err
+    assert "Nothing was changed" in err
     assert sandbox.sfmc.automation(PROD_MID, "daily-welcome-send").status == 6
     assert not [c for c in sandbox.sfmc.calls if c.mid == PROD_MID]
 

@@ -4,7 +4,7 @@ ASGI app on a loopback port, and a driver that signs requests like Slack does.""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from bot.config import BotConfig, SlackSettings, config_from_mapping
 from bot.metrics import Metrics
 from bot.serve import create_asgi_app
 from bot.store import upgrade
+from sandbox.clock import Clock
 from sandbox.server import ServerThread
 from sandbox.slack import SlackDriver, SlackEmulator
 from tests.conftest import Sandbox
@@ -35,20 +36,65 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 15.0, what: str =
         time.sleep(0.02)
 
 
-class BotUnderTest:
-    """A running bot plus everything around it."""
+class BotProcess:
+    """One bot process (its own ASGI app, engine, caches and loop) and a driver for it."""
 
-    def __init__(self, providers: Sandbox, database_url: str) -> None:
+    def __init__(self, under_test: BotUnderTest, port: int = 0) -> None:
+        app = create_asgi_app(
+            under_test.config,
+            under_test.slack_settings,
+            metrics=Metrics(),
+            clock=under_test.clock.now if under_test.clock is not None else None,
+            expiry_interval=under_test.expiry_interval,
+            directory_ttl=under_test.directory_ttl,
+        )
+        self.server = ServerThread(app, port=port, lifespan="on").start()
+        self.driver = SlackDriver(
+            bot_url=self.server.url + "/slack/events",
+            signing_secret=SIGNING_SECRET,
+            emulator=under_test.slack,
+            emulator_url=under_test.slack_url,
+        )
+
+    def stop(self) -> None:
+        self.driver.close()
+        self.server.stop()
+
+
+class BotUnderTest:
+    """A running bot plus everything around it.
+
+    ``clock`` (a :class:`sandbox.clock.Clock`) replaces the bot's wall clock, so a test can
+    move time past an approval's expiry; ``expiry_interval`` is how often the bot looks for
+    expired approvals; ``directory_ttl`` how long it caches user-group members;
+    ``approval`` overrides keys of the prod environment's approval settings.
+    """
+
+    def __init__(
+        self,
+        providers: Sandbox,
+        database_url: str,
+        *,
+        clock: Clock | None = None,
+        expiry_interval: float = 15.0,
+        directory_ttl: float = 60.0,
+        approval: Mapping[str, Any] | None = None,
+    ) -> None:
         self.providers = providers
+        self.clock = clock
+        self.expiry_interval = expiry_interval
+        self.directory_ttl = directory_ttl
         self.slack = SlackEmulator()
         self._slack_server = ServerThread(self.slack.app).start()
+        self.slack_url = self._slack_server.url
         mapping = dict(providers.mapping)
         mapping["database_url"] = database_url
         mapping["environments"] = dict(mapping["environments"])
-        mapping["environments"]["prod"] = {
-            **mapping["environments"]["prod"],
-            "notify_channel": "C0OPS",
-        }
+        prod = dict(mapping["environments"]["prod"])
+        prod["notify_channel"] = "C0OPS"
+        if approval:
+            prod["approval"] = {**prod["approval"], **approval}
+        mapping["environments"]["prod"] = prod
         self.config: BotConfig = config_from_mapping(mapping, source="scenario")
         upgrade(database_url)
         self.slack_settings = SlackSettings(
@@ -58,6 +104,7 @@ class BotUnderTest:
         )
         self.metrics = Metrics()
         self._bot_server: ServerThread | None = None
+        self._others: list[BotProcess] = []
         self.start()
         self.driver = SlackDriver(
             bot_url=self.url + "/slack/events",
@@ -72,8 +119,21 @@ class BotUnderTest:
         return self._bot_server.url
 
     def start(self, port: int = 0) -> None:
-        app = create_asgi_app(self.config, self.slack_settings, metrics=self.metrics)
+        app = create_asgi_app(
+            self.config,
+            self.slack_settings,
+            metrics=self.metrics,
+            clock=self.clock.now if self.clock is not None else None,
+            expiry_interval=self.expiry_interval,
+            directory_ttl=self.directory_ttl,
+        )
         self._bot_server = ServerThread(app, port=port, lifespan="on").start()
+
+    def start_another(self) -> BotProcess:
+        """A second bot process on the same database and Slack emulator (a replica)."""
+        other = BotProcess(self)
+        self._others.append(other)
+        return other
 
     def restart(self) -> None:
         """Stop the bot process and start a fresh one on the same database and port."""
@@ -84,6 +144,8 @@ class BotUnderTest:
 
     def stop(self) -> None:
         self.driver.close()
+        for other in self._others:
+            other.stop()
         if self._bot_server is not None:
             self._bot_server.stop()
         self._slack_server.stop()
@@ -112,3 +174,27 @@ def bot(request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path) -> Ite
             yield under_test
         finally:
             under_test.stop()
+
+
+BotFactory = Callable[..., BotUnderTest]
+
+
+@pytest.fixture(params=DATABASE_PARAMS)
+def make_bot(
+    request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path
+) -> Iterator[BotFactory]:
+    """Start one bot with options (see :class:`BotUnderTest`); stopped after the test."""
+    started: list[BotUnderTest] = []
+    with isolated_database(request.param, tmp_path) as url:
+
+        def make(**options: Any) -> BotUnderTest:
+            assert not started, "one bot per test (use start_another() for a replica)"
+            under_test = BotUnderTest(sandbox, url, **options)
+            started.append(under_test)
+            return under_test
+
+        try:
+            yield make
+        finally:
+            for under_test in started:
+                under_test.stop()

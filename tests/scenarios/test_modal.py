@@ -11,7 +11,7 @@ import pytest
 
 from bot.slack.ids import ModalAction, ModalBlock, ModalCallback
 from bot.slack.metadata import ModalContext
-from sandbox.sfmc import STAGING_MID
+from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.scenarios.conftest import BotUnderTest, wait_for
 
 USER = "U0ALICE"
@@ -376,16 +376,18 @@ def test_a_refused_submission_is_explained_in_the_channel(bot: BotUnderTest) -> 
     assert bot.cards("C0GENERAL") == []
 
 
-def test_production_from_the_modal_is_refused_without_a_card(bot: BotUnderTest) -> None:
+def test_production_from_the_modal_waits_for_approval_on_a_card(bot: BotUnderTest) -> None:
     view = open_modal(bot)
     view = choose_environment(bot, view, "prod")
     prod = option_for(bot, view, "lead", "prod|automation|hourly-lead-sync")
     answer = submit(bot, view, merge(target(prod)))
     assert answer is None or answer.get("response_action") != "errors", answer
-    refusal = wait_for(lambda: bot.slack.ephemerals("C0GENERAL", USER), what="a refusal")[0]
-    assert "approval" in refusal["text"]
-    assert bot.cards("C0GENERAL") == []
+    card = wait_for(lambda: bot.cards("C0GENERAL"), what="a pending card")[0]
+    assert "Waiting for approval" in card["text"]
+    assert "approval.approve" in str(card["blocks"])
+    assert bot.slack.ephemerals("C0GENERAL", USER) == []
     assert bot.cards("C0OPS") == []
+    assert bot.providers.sfmc.automation(PROD_MID, "hourly-lead-sync").status == 6
 
 
 def test_a_target_from_another_environment_is_refused_inline(bot: BotUnderTest) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.domain.requests import RequestStatus
-from sandbox.sfmc import STAGING_MID
+from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.scenarios.conftest import BotUnderTest, wait_for
 
 
@@ -81,11 +81,14 @@ def test_slow_provider_still_acks_fast(bot: BotUnderTest) -> None:
     bot.providers.sfmc.knobs.reset()
 
 
-def test_production_is_refused_without_a_card(bot: BotUnderTest) -> None:
+def test_production_waits_for_approval_on_a_card(bot: BotUnderTest) -> None:
     bot.driver.slash_command("pause prod/daily-welcome-send for 1d")
-    texts = wait_for(bot.reply_texts, what="a refusal")
-    assert "approval" in texts[0]
-    assert bot.cards() == []
+    card = wait_for(lambda: bot.cards(), what="a pending card")[0]
+    assert "Waiting for approval" in card["text"]
+    assert "Approval needed" in str(card["blocks"])
+    wait_for(lambda: bot.thread_texts("C0OPS", card["ts"]), what="the approval ask")
+    assert bot.reply_texts() == []
+    assert bot.providers.sfmc.automation(PROD_MID, "daily-welcome-send").status == 6
 
 
 def test_restart_between_request_and_completion_picks_up(bot: BotUnderTest) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
+from bot.domain.approvals import ApprovalPolicy, ApprovalView, Decision, Vote
 from bot.domain.errors import BadInput
 from bot.domain.help import help_text
 from bot.domain.models import (
@@ -34,11 +35,14 @@ from bot.domain.requests import (
 from bot.slack import ids
 from bot.slack.blocks import (
     Message,
+    approval_needed_reply,
+    decision_reply,
     error_message,
     escape,
     executing_reply,
     help_message,
     history_message,
+    info_reply,
     list_message,
     mention,
     picker_message,
@@ -49,8 +53,9 @@ from bot.slack.blocks import (
     status_message,
     step_message,
     truncate,
+    vote_reply,
 )
-from bot.slack.ids import CardAction, PickerAction
+from bot.slack.ids import ApprovalAction, CardAction, CardBlock, PickerAction
 from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -59,7 +64,7 @@ HUGE = "x<&>" * 2500  # 10 kB of characters that need escaping
 
 # -- a validator for every builder ---------------------------------------------------------
 
-_MARKUP_RE = re.compile(r"<(@[UW][A-Z0-9]+|!date\^\d+\^[^|>]+\|[^>]+)>")
+_MARKUP_RE = re.compile(r"<(@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|!date\^\d+\^[^|>]+\|[^>]+)>")
 _ENTITY_RE = re.compile(r"&(amp|lt|gt);")
 
 
@@ -226,6 +231,7 @@ def test_named_ids_exist() -> None:
         ids.PickerAction.CHOOSE,
         ids.ApprovalAction.APPROVE,
         ids.ApprovalAction.DENY,
+        ids.ApprovalAction.REQUEST_AGAIN,
         ids.ReminderAction.RESUME_NOW,
     ):
         assert member.value
@@ -481,7 +487,183 @@ def test_card_escapes_names_and_reasons() -> None:
     assert any("<@U0ALICE>" in f["text"] for f in fields)
 
 
+# -- approval on the card -------------------------------------------------------------------
+
+POLICY = ApprovalPolicy(
+    environment="prod",
+    approvers=frozenset({"S0APPROVERS", "U0ADMIN"}),
+    required=2,
+    expires_after=timedelta(hours=4),
+)
+EXPIRES = NOW + timedelta(hours=3, minutes=30)
+
+
+def vote(voter: str, decision: Decision = Decision.APPROVE, minutes: int = 5) -> Vote:
+    return Vote(voter=voter, decision=decision, via=Via.BUTTON, at=NOW - timedelta(minutes=minutes))
+
+
+def view(*votes: Vote, policy: ApprovalPolicy = POLICY) -> ApprovalView:
+    return ApprovalView.of(policy, votes, EXPIRES)
+
+
+def approval_card(status: RequestStatus, *votes: Vote, **kw: Any) -> Message:
+    request = make_request(status=status, expires_at=EXPIRES, state_after="paused")
+    return check_message(request_card(request, now=NOW, approval=view(*votes, **kw)))
+
+
+def block(message: Message, block_id: str) -> dict[str, Any] | None:
+    return next((b for b in message.blocks if b.get("block_id") == block_id), None)
+
+
+def test_pending_card_says_how_many_from_whom_until_when() -> None:
+    message = approval_card(RequestStatus.AWAITING_APPROVAL, vote("U0BOB"))
+    approval = block(message, CardBlock.APPROVAL)
+    assert approval is not None
+    text = approval["text"]["text"]
+    assert "*Approval needed:* 1 of 2 from <!subteam^S0APPROVERS> or <@U0ADMIN>" in text
+    assert f"until {slack_date(EXPIRES)} (3h 30m left)" in text
+    assert "<@U0ALICE> asked for it and cannot approve it" in text
+    assert ":white_check_mark: to approve or :x: to deny" in text
+    votes = block(message, CardBlock.VOTES)
+    assert votes is not None
+    assert votes["elements"][0]["text"].startswith("<@U0BOB> approved <!date^")
+    assert message.text.endswith("Waiting for approval (1 of 2)")
+    approve, deny = buttons(message)
+    assert (approve["action_id"], approve["style"]) == (ApprovalAction.APPROVE, "primary")
+    assert (deny["action_id"], deny["style"]) == (ApprovalAction.DENY, "danger")
+    for b in (approve, deny):
+        assert ButtonValue.parse(b["value"]) == ButtonValue(request_id="req-1")
+
+
+def test_pending_card_with_self_approval_and_custom_reactions() -> None:
+    policy = POLICY.model_copy(
+        update={"allow_self_approval": True, "approve_reaction": "+1", "deny_reaction": "-1"}
+    )
+    text = all_text(approval_card(RequestStatus.AWAITING_APPROVAL, policy=policy).blocks)
+    assert "cannot approve" not in text
+    assert ":+1: to approve or :-1: to deny" in text
+    assert "0 of 2" in text
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        RequestStatus.APPROVED,
+        RequestStatus.EXECUTING,
+        RequestStatus.SUCCEEDED,
+        RequestStatus.UNVERIFIED,
+        RequestStatus.FAILED,
+    ],
+)
+def test_decided_card_keeps_who_approved_and_when(status: RequestStatus) -> None:
+    message = approval_card(status, vote("U0BOB", minutes=9), vote("U0CAROL", minutes=2))
+    approval = block(message, CardBlock.APPROVAL)
+    assert approval is not None
+    text = approval["text"]["text"]
+    assert text.startswith(":ballot_box_with_check: Approved by <@U0BOB> at <!date^")
+    assert "and <@U0CAROL> at <!date^" in text
+    ids_ = [b["action_id"] for b in buttons(message)]
+    assert ApprovalAction.APPROVE not in ids_
+    assert ApprovalAction.DENY not in ids_
+
+
+def test_denied_card_says_who_and_offers_request_again() -> None:
+    message = approval_card(
+        RequestStatus.DENIED, vote("U0BOB"), vote("U0ADMIN", Decision.DENY, minutes=1)
+    )
+    approval = block(message, CardBlock.APPROVAL)
+    assert approval is not None
+    assert approval["text"]["text"].startswith(":no_entry_sign: Denied by <@U0ADMIN> at")
+    assert "Approved by <@U0BOB>" in approval["text"]["text"]
+    (again,) = buttons(message)
+    assert again["action_id"] == ApprovalAction.REQUEST_AGAIN
+    assert ButtonValue.parse(again["value"]).request_id == "req-1"
+
+
+def test_expired_card_offers_request_again() -> None:
+    message = approval_card(RequestStatus.EXPIRED, vote("U0BOB"))
+    text = all_text(message.blocks)
+    assert f"Expired at {slack_date(EXPIRES)} with 1 of 2 approval(s)" in text
+    assert [b["action_id"] for b in buttons(message)] == [ApprovalAction.REQUEST_AGAIN]
+
+
+def test_approval_card_stays_within_limits_for_many_votes_and_approvers() -> None:
+    approvers = frozenset({f"U{i:08d}" for i in range(60)} | {f"S{i:08d}" for i in range(60)})
+    policy = POLICY.model_copy(update={"approvers": approvers, "required": 50})
+    votes = [vote(f"U{i:08d}", minutes=i % 50) for i in range(45)]
+    pending = approval_card(RequestStatus.AWAITING_APPROVAL, *votes, policy=policy)
+    assert "…and 33 more" in all_text(pending.blocks)
+    assert "110 more" in all_text(pending.blocks)
+    done = approval_card(RequestStatus.SUCCEEDED, *votes, policy=policy)
+    assert "33 more" in all_text(done.blocks)
+
+
+def test_approval_card_escapes_what_is_not_ours() -> None:
+    policy = POLICY.model_copy(update={"approvers": frozenset({"S<evil>", "<!channel>"})})
+    request = make_request(
+        status=RequestStatus.AWAITING_APPROVAL, requested_by="<!here>", expires_at=EXPIRES
+    )
+    message = check_message(request_card(request, now=NOW, approval=view(policy=policy)))
+    text = all_text(message.blocks)
+    assert "&lt;!channel&gt;" in text
+    assert "&lt;!here&gt;" in text
+
+
+def test_card_without_approval_view_is_unchanged_for_production_states() -> None:
+    request = make_request(status=RequestStatus.AWAITING_APPROVAL)
+    message = request_card(request, now=NOW)
+    assert block(message, CardBlock.APPROVAL) is None
+    assert buttons(message) == []
+
+
 # -- thread replies -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decision", "done", "expected"),
+    [
+        ("approve", 1, ":white_check_mark: <@U0BOB> approved (1 of 2)"),
+        ("approve", 3, ":white_check_mark: <@U0BOB> approved (2 of 2 already)"),
+        ("deny", 0, ":x: <@U0BOB> denied"),
+        ("withdraw-approve", 0, "<@U0BOB> withdrew their approval (0 of 2)"),
+        ("withdraw-deny", 0, "<@U0BOB> withdrew their denial"),
+        ("<odd>", 0, "<@U0BOB> voted &lt;odd&gt;"),
+    ],
+)
+def test_vote_reply(decision: str, done: int, expected: str) -> None:
+    message = check_message(vote_reply("U0BOB", decision, done=done, total=2))
+    assert expected in message.text
+    if decision == "deny":
+        assert message.text.endswith("denied")
+
+
+@pytest.mark.parametrize(
+    ("decision", "expected"),
+    [
+        ("approved", "Approved (last approval by <@U0BOB>): carrying it out now."),
+        ("denied", "Denied by <@U0BOB>: nothing was changed."),
+        ("expired", "Expired before enough approvals: nothing was changed."),
+        (None, "Something &lt;else&gt;"),
+    ],
+)
+def test_decision_reply(decision: str | None, expected: str) -> None:
+    message = check_message(decision_reply("U0BOB", decision, "Something <else>"))
+    assert expected in message.text
+
+
+def test_approval_needed_reply() -> None:
+    request = make_request(status=RequestStatus.AWAITING_APPROVAL, expires_at=EXPIRES)
+    message = check_message(approval_needed_reply(request, required=2, approval=view()))
+    assert "needs 2 approval(s) from <!subteam^S0APPROVERS> or <@U0ADMIN>" in message.text
+    assert f"until {slack_date(EXPIRES)}" in message.text
+    bare = check_message(approval_needed_reply(request, required=1))
+    assert "needs 1 approval(s) until" in bare.text
+
+
+def test_info_reply_escapes_the_text_and_keeps_the_mention() -> None:
+    message = check_message(info_reply("U0DAVE", "reacted <!channel> & left"))
+    assert message.text == "<@U0DAVE> reacted &lt;!channel&gt; &amp; left"
+    assert check_message(info_reply(None, "restarted")).text == "restarted"
 
 
 def test_executing_reply() -> None:
