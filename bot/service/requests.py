@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from bot.domain.approvals import ApprovalPolicy, ApprovalView
+from bot.domain.approvals import ApprovalPolicy, ApprovalView, is_group_id
 from bot.domain.commands import (
     PauseCommand,
     ResumeCommand,
@@ -149,7 +149,7 @@ class RequestService:
         reason: str | None,
     ) -> OperationRequest:
         members = await self.approver_members(policy)
-        if not policy.may_request(requester, ()):
+        if not policy.may_request(requester, await self._groups_of(requester, policy)):
             raise ProductionRefused(
                 f"You are not among the people who may ask for changes in {policy.environment}. "
                 "Nothing was changed."
@@ -184,6 +184,17 @@ class RequestService:
         )
         await self._safely(self._notifier.reply(request, note))
         return request
+
+    async def _groups_of(self, user: str, policy: ApprovalPolicy) -> frozenset[str]:
+        """The requester groups of ``policy`` that ``user`` belongs to."""
+        found: set[str] = set()
+        for group in sorted(g for g in (policy.requesters or ()) if is_group_id(g)):
+            try:
+                if user in await self._directory.members(group):
+                    found.add(group)
+            except BotError as exc:
+                log.warning("group_lookup_failed", group=group, error=exc.user_message())
+        return frozenset(found)
 
     async def approver_members(self, policy: ApprovalPolicy) -> frozenset[str]:
         """Every user in the policy's approver groups (read now: membership can change).

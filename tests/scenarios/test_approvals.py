@@ -578,3 +578,20 @@ def test_the_same_vote_through_both_processes_counts_once(make_bot: BotFactory) 
     settle()
     assert len([t for t in thread(bot, ts) if "approved (" in t]) == 1
     assert changes(bot) == []
+
+
+def test_requester_may_deny_their_own_request(bot: BotUnderTest) -> None:
+    ts = ask(bot, user="U0ALICE")
+    click(bot, ts, ApprovalAction.DENY, "U0ALICE")
+    wait_status(bot, ts, RequestStatus.DENIED)
+    assert changes(bot) == []
+
+
+def test_only_listed_requesters_may_ask(make_bot: BotFactory) -> None:
+    bot = make_bot(approval={"requesters": ["S0OPERATORS"]})
+    bot.driver.slash_command(PROD_PAUSE, user="U0DAVE")
+    texts = wait_for(bot.reply_texts, what="a refusal")
+    assert "not among the people who may ask" in texts[0]
+    assert bot.cards() == []
+    ask(bot, user="U0ALICE")  # a member of S0OPERATORS
+    assert changes(bot) == []
