@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import BotConfig
+from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.service.approvals import ApprovalService
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
 from bot.service.operations import OperationService
+from bot.service.pauses import PauseService, PauseTimings
 from bot.service.requests import RequestService
 from bot.store.repository import Store
 from providers.http import new_async_client
@@ -33,6 +35,7 @@ class Runtime:
     operations: OperationService
     requests: RequestService
     approvals: ApprovalService
+    pauses: PauseService
 
     async def aclose(self) -> None:
         await self.registry.aclose()
@@ -47,6 +50,8 @@ def build_runtime(
     directory: Directory | None = None,
     metrics: Metrics | None = None,
     clock: Callable[[], datetime] | None = None,
+    timings: PauseTimings | None = None,
+    announce: Callable[[OperationRequest, str], Awaitable[None]] | None = None,
 ) -> Runtime:
     directory = directory or StaticDirectory()
     now = clock or _utcnow
@@ -74,6 +79,15 @@ def build_runtime(
         directory=directory,
         clock=now,
     )
+    pauses = PauseService(
+        store=store,
+        requests=requests,
+        operations=operations,
+        timings=timings,
+        announce=announce,
+        clock=now,
+    )
+    requests.pause_watcher = pauses
     return Runtime(
         config=config,
         registry=registry,
@@ -81,4 +95,5 @@ def build_runtime(
         operations=operations,
         requests=requests,
         approvals=approvals,
+        pauses=pauses,
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +26,11 @@ from starlette.routing import Route
 
 from bot.config import BotConfig, SlackSettings
 from bot.domain.errors import ConfigError
+from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.runtime import Runtime, build_runtime
+from bot.scheduler import Scheduler
+from bot.service.pauses import PauseTimings
 from bot.slack.app import create_slack_app, create_web_client, fetch_identity
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
@@ -68,6 +74,7 @@ async def build_bot(
     metrics: Metrics,
     clock: Clock | None = None,
     directory_ttl: float = 60.0,
+    timings: PauseTimings | None = None,
 ) -> Bot:
     """Everything the bot needs; ``clock`` replaces the wall clock (tests move time)."""
     check_slack_settings(slack)
@@ -79,8 +86,21 @@ async def build_bot(
     )
     notifier = SlackNotifier(client=client, store=store, clock=now)
     directory = SlackDirectory(client, ttl=directory_ttl, clock=now)
+
+    async def announce(request: OperationRequest, text: str) -> None:
+        channel = config.environments[request.spec.environment].notify_channel
+        if channel:
+            await notifier.announce(channel=channel, request=request, text=text)
+
     runtime = build_runtime(
-        config, store=store, notifier=notifier, directory=directory, metrics=metrics, clock=now
+        config,
+        store=store,
+        notifier=notifier,
+        directory=directory,
+        metrics=metrics,
+        clock=now,
+        timings=timings,
+        announce=announce,
     )
     handlers = SlackHandlers(runtime=runtime, notifier=notifier, clock=now, metrics=metrics)
     identity = await fetch_identity(client)
@@ -117,6 +137,8 @@ def create_asgi_app(
     clock: Clock | None = None,
     expiry_interval: float = 15.0,
     directory_ttl: float = 60.0,
+    timings: PauseTimings | None = None,
+    scheduler_idle: float = 1.0,
 ) -> Starlette:
     """The bot as an ASGI app; everything is built and torn down by its lifespan.
 
@@ -129,11 +151,25 @@ def create_asgi_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         bot = await build_bot(
-            config, slack, metrics=metrics, clock=clock, directory_ttl=directory_ttl
+            config,
+            slack,
+            metrics=metrics,
+            clock=clock,
+            directory_ttl=directory_ttl,
+            timings=timings,
         )
         holder["bot"] = bot
         recovery = asyncio.create_task(bot.runtime.requests.recover())
         expiry = asyncio.create_task(expire_approvals(bot.runtime, interval=expiry_interval))
+        stop_scheduler = asyncio.Event()
+        scheduler = Scheduler(
+            bot.runtime.store,
+            owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+            handlers=bot.runtime.pauses.handlers(),
+            clock=clock or _utcnow,
+            idle_sleep=scheduler_idle,
+        )
+        timers = asyncio.create_task(scheduler.run_forever(stop_scheduler))
         socket_handler = None
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -150,8 +186,10 @@ def create_asgi_app(
             if socket_handler is not None:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
             expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await expiry
+            stop_scheduler.set()
+            for task in (expiry, timers):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, timeout=10)
             await bot.handlers.drain()
             recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

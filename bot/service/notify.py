@@ -23,6 +23,7 @@ class NoteKind(StrEnum):
     APPROVAL_NEEDED = "approval_needed"  # who must approve, how many, until when
     VOTE = "vote"  # "<@U> approved (1 of 2)" / denied / withdrew
     DECISION = "decision"  # approved, denied or expired: what happens now
+    REMINDER = "reminder"  # "the pause ends in 1h" with Resume now / Extend / Let it end
     INFO = "info"  # anything else worth a line in the thread
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
@@ -28,7 +29,13 @@ from bot.domain.models import (
     Verb,
     VersionSelector,
 )
-from bot.domain.requests import OperationRequest, RequestSpec, RequestStatus, Via
+from bot.domain.requests import (
+    OperationRequest,
+    PauseRecord,
+    RequestSpec,
+    RequestStatus,
+    Via,
+)
 from bot.metrics import Metrics
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Note, NoteKind, Notifier
@@ -40,6 +47,12 @@ log = structlog.get_logger(__name__)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class PauseWatcher(Protocol):
+    async def schedule(self, pause: PauseRecord) -> None: ...
+
+    async def release(self, pause: PauseRecord, *, reason: str) -> PauseRecord | None: ...
 
 
 def spec_for(command: MutatingCommand, state: TargetState) -> RequestSpec:
@@ -93,6 +106,8 @@ class RequestService:
         directory: Directory | None = None,
     ) -> None:
         self._metrics = metrics
+        #: Plans and cancels a pause's timers (set by the composition root).
+        self.pause_watcher: PauseWatcher | None = None
         self._policies = policies
         self._directory: Directory = directory or StaticDirectory()
         self._ops = operations
@@ -305,25 +320,30 @@ class RequestService:
         return settled
 
     async def _track_pause(self, request: OperationRequest, result: OperationResult) -> None:
-        """Open a pause record after a verified pause; close it when the target moved on."""
+        """Open a pause record after a verified pause (and plan its timers); close it when
+        the target moved on."""
         if not result.verified:
             return
         spec = request.spec
+        existing = await self._store.active_pause_for_target(
+            environment=spec.environment, kind=spec.kind, key=spec.key
+        )
         if spec.verb is Verb.PAUSE:
-            existing = await self._store.active_pause_for_target(
-                environment=spec.environment, kind=spec.kind, key=spec.key
-            )
             if existing is not None:
-                await self._store.close_pause(existing.id, reason="paused again")
-            await self._store.open_pause(
+                await self._release(existing, reason="paused again")
+            pause = await self._store.open_pause(
                 request=request, started_at=self._clock(), ends_at=request.pause_ends_at
             )
-        elif result.after.state is not NormalState.PAUSED:
-            existing = await self._store.active_pause_for_target(
-                environment=spec.environment, kind=spec.kind, key=spec.key
-            )
-            if existing is not None:
-                await self._store.close_pause(existing.id, reason=f"{spec.verb.value} by bot")
+            if self.pause_watcher is not None:
+                await self.pause_watcher.schedule(pause)
+        elif existing is not None and result.after.state is not NormalState.PAUSED:
+            await self._release(existing, reason=f"{spec.verb.value} by bot")
+
+    async def _release(self, pause: PauseRecord, *, reason: str) -> None:
+        if self.pause_watcher is not None:
+            await self.pause_watcher.release(pause, reason=reason)
+        else:
+            await self._store.close_pause(pause.id, reason=reason)
 
     # -- recovery -----------------------------------------------------------------------
 

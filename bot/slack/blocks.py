@@ -32,7 +32,7 @@ from bot.domain.approvals import ApprovalView, Decision, Vote, is_group_id
 from bot.domain.help import help_text
 from bot.domain.models import TargetState, TargetSummary, ThenAction, Verb
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, format_timedelta
-from bot.slack.ids import ApprovalAction, CardAction, CardBlock, PickerAction
+from bot.slack.ids import ApprovalAction, CardAction, CardBlock, PickerAction, ReminderAction
 from bot.slack.metadata import ButtonValue
 
 __all__ = [
@@ -57,8 +57,10 @@ __all__ = [
     "info_reply",
     "list_message",
     "mention",
+    "notice_message",
     "picker_message",
     "progress_reply",
+    "reminder_reply",
     "request_card",
     "result_reply",
     "section",
@@ -612,6 +614,37 @@ def info_reply(actor: str | None, text: str) -> Message:
     """A line worth keeping in the thread; ``text`` is escaped, ``actor`` a mention."""
     body = _user(text, 2000)
     return step_message(f"{mention(actor)} {body}" if actor else body)
+
+
+def notice_message(request: OperationRequest, text: str, *, link: str | None) -> Message:
+    """A notify-channel line: ``pause ended: active — staging/automation:x (thread)``."""
+    spec = request.spec
+    target = f"`{_user(spec.target_label(), 300)}` {_user(spec.name, 200)}"
+    thread = f" <{link}|thread>" if link and link.startswith("https://") else ""
+    body = f":bell: {target}: {_user(text, 1000)}{thread}"
+    return _message(f"{escape(spec.target_label())}: {escape(text)}", [section(body)])
+
+
+def reminder_reply(request: OperationRequest, text: str) -> Message:
+    """A pause reminder with Resume now, Extend and Let it end."""
+    spec = request.spec
+    by_request = ButtonValue(request_id=request.id).dump()
+    target = ButtonValue(
+        environment=spec.environment,
+        kind=spec.kind,
+        key=spec.key,
+        name=truncate(spec.name, 200),
+        version=spec.version,
+    ).dump()
+    buttons = [
+        button(
+            "Resume now", action_id=ReminderAction.RESUME_NOW, value=by_request, style="primary"
+        ),
+        button("Extend…", action_id=ReminderAction.EXTEND, value=target),
+        button("Let it end", action_id=ReminderAction.KEEP_PAUSED, value=by_request),
+    ]
+    body = f":alarm_clock: {_user(text, 2000)}"
+    return _message(body, [section(body), ActionsBlock(elements=buttons)])
 
 
 # -- ephemeral answers ----------------------------------------------------------------------

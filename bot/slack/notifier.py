@@ -84,6 +84,8 @@ class SlackNotifier:
                 message = blocks.decision_reply(note.actor, note.decision, note.text)
             case NoteKind.INFO:
                 message = blocks.info_reply(note.actor, note.text)
+            case NoteKind.REMINDER:
+                message = blocks.reminder_reply(request, note.text)
             case _:
                 message = blocks.step_message(note.text)
         await self._client.chat_postMessage(
@@ -92,6 +94,23 @@ class SlackNotifier:
             text=message.text,
             blocks=message.blocks,
         )
+
+    async def announce(self, *, channel: str, request: OperationRequest, text: str) -> None:
+        """A short notice in the environment's notify channel, linking to the thread."""
+        link = None
+        if request.channel and request.card_ts:
+            try:
+                found = await self._client.chat_getPermalink(
+                    channel=request.channel, message_ts=request.card_ts
+                )
+                link = str(found.get("permalink") or "") or None
+            except Exception:
+                link = None
+        message = blocks.notice_message(request, text, link=link)
+        await self._client.chat_postMessage(
+            channel=channel, text=message.text, blocks=message.blocks
+        )
+        await self.refresh_homes()
 
     async def ephemeral(self, *, channel: str, user: str, message: blocks.Message) -> None:
         """A message only ``user`` sees, in ``channel``."""

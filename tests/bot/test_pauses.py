@@ -1,0 +1,210 @@
+"""Timed pauses end to end: the service, the scheduler and the emulators on one clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import config_from_mapping
+from bot.console import ConsoleNotifier
+from bot.defaults import sandbox_config
+from bot.domain.commands import PauseCommand, ResumeCommand, TargetRef
+from bot.domain.jobs import JobKind, job_key
+from bot.domain.models import PauseOptions, TargetKind, ThenAction
+from bot.domain.requests import OperationRequest, Via
+from bot.runtime import Runtime, build_runtime
+from bot.scheduler import Scheduler
+from bot.store import Store, upgrade
+from sandbox.clock import Clock
+from sandbox.scrip import ScripEmulator
+from sandbox.server import ServerThread
+from sandbox.sfmc import STAGING_MID, SfmcEmulator
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    clock: Clock
+    sfmc: SfmcEmulator
+    scrip: ScripEmulator
+    runtime: Runtime
+    out: list[str]
+    announced: list[str]
+
+    async def tick(self, delta: timedelta) -> int:
+        """Move every clock on and run the due timers once."""
+        self.clock.advance(delta)
+        scheduler = Scheduler(
+            self.runtime.store,
+            owner="test",
+            handlers=self.runtime.pauses.handlers(),
+            clock=self.clock.now,
+        )
+        return await scheduler.run_once()
+
+    def thread(self) -> str:
+        return "\n".join(self.out)
+
+    async def pause(self, kind: TargetKind, name: str, **options: object) -> OperationRequest:
+        command = PauseCommand(
+            target=TargetRef(kind=kind, name=name), options=PauseOptions.model_validate(options)
+        )
+        return await self.runtime.requests.submit(
+            command, requester="U0ALICE", via=Via.COMMAND, channel="C0OPS"
+        )
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Clock, SfmcEmulator, ScripEmulator, str, str]]:
+    clock = Clock(frozen_at=T0)
+    sfmc, scrip = SfmcEmulator(clock=clock), ScripEmulator(clock=clock)
+    with ServerThread(sfmc.app) as a, ServerThread(scrip.app) as b:
+        yield clock, sfmc, scrip, a.url, b.url
+
+
+@pytest.fixture
+async def world(
+    servers: tuple[Clock, SfmcEmulator, ScripEmulator, str, str], tmp_path: Path
+) -> AsyncIterator[World]:
+    clock, sfmc, scrip, sfmc_url, scrip_url = servers
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    mapping = sandbox_config(sfmc_url=sfmc_url, scrip_url=scrip_url, database_url=url)
+    mapping["environments"]["staging"]["notify_channel"] = "C0NOTICES"
+    config = config_from_mapping(mapping)
+    out: list[str] = []
+    announced: list[str] = []
+
+    async def announce(request: OperationRequest, text: str) -> None:
+        announced.append(f"{request.spec.key}: {text}")
+
+    store = Store.from_url(url, clock=clock.now)
+    runtime = build_runtime(
+        config,
+        store=store,
+        notifier=ConsoleNotifier(out.append),
+        clock=clock.now,
+        announce=announce,
+    )
+    try:
+        yield World(clock, sfmc, scrip, runtime, out, announced)
+    finally:
+        await runtime.aclose()
+
+
+async def test_automation_pause_then_resume_ends_on_time(world: World) -> None:
+    request = await world.pause(
+        TargetKind.AUTOMATION, "daily-welcome-send", duration=timedelta(days=2)
+    )
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+    store = world.runtime.store
+    pause = await store.pause_for_request(request.id)
+    assert pause is not None
+    end = await store.job(job_key(JobKind.PAUSE_END, pause.id))
+    assert end is not None
+    assert end.due_at == T0 + timedelta(days=2)
+
+    await world.tick(timedelta(hours=23))
+    assert "Reminder" not in world.thread()  # the 24 h reminder is not due yet
+    await world.tick(timedelta(hours=1, minutes=1))
+    assert "Reminder: the pause of daily-welcome-send ends in 23h" in world.thread()
+    await world.tick(timedelta(hours=23))
+    assert "ends in 59m" in world.thread()
+
+    await world.tick(timedelta(hours=1))
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+    assert "Resumed: it is now active (6 Scheduled) (verified" in world.thread()
+    assert "Late by" not in world.thread()
+    assert world.announced == ["daily-welcome-send: pause ended: active (6 Scheduled)"]
+    closed = await store.get_pause(pause.id)
+    assert closed is not None
+    assert not closed.active
+    # nothing more happens: every timer of that pause is done
+    assert await world.tick(timedelta(days=3)) == 0
+
+
+async def test_then_keep_stays_paused_and_says_so(world: World) -> None:
+    request = await world.pause(
+        TargetKind.AUTOMATION, "hourly-lead-sync", duration=timedelta(hours=3), then=ThenAction.KEEP
+    )
+    await world.tick(timedelta(hours=3))
+    assert world.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 4
+    assert "stays paused as asked" in world.thread()
+    pause = await world.runtime.store.pause_for_request(request.id)
+    assert pause is not None
+    assert pause.active
+    assert pause.ends_at is None
+
+
+async def test_scrip_pause_ends_active(world: World) -> None:
+    await world.pause(TargetKind.SCRIP, "Weekly Tier Recalculation", duration=timedelta(hours=12))
+    await world.tick(timedelta(hours=12))
+    assert "Resumed: it is now active" in world.thread()
+
+
+async def test_journey_guardrail_resume_is_observed(world: World) -> None:
+    await world.pause(TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=1))
+    assert world.sfmc.journey(STAGING_MID, "cart-abandonment").status == "Paused"
+    await world.tick(timedelta(days=1, minutes=11))
+    assert "Journey Builder resumed it" in world.thread()
+    assert world.sfmc.journey(STAGING_MID, "cart-abandonment").status == "Published"
+
+
+async def test_journey_guardrail_stop_is_observed(world: World) -> None:
+    await world.pause(
+        TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=1), then=ThenAction.STOP
+    )
+    await world.tick(timedelta(days=1, minutes=11))
+    assert "Journey Builder stopped it" in world.thread()
+
+
+async def test_journey_whose_guardrail_did_not_act_is_flagged(world: World) -> None:
+    await world.pause(TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=1))
+    with world.sfmc.tenant.lock:
+        for version in world.sfmc.tenant.journeys:
+            if version.key == "cart-abandonment" and version.pause is not None:
+                version.pause.guardrail_action = "none"
+    await world.tick(timedelta(days=1, minutes=11))
+    for _ in range(6):
+        await world.tick(timedelta(minutes=5))
+    assert "Unexpected: the pause should have ended (resume)" in world.thread()
+    assert any("did not end as expected" in a for a in world.announced)
+
+
+async def test_drift_closes_the_record(world: World) -> None:
+    request = await world.pause(
+        TargetKind.AUTOMATION, "hourly-lead-sync", duration=timedelta(days=5)
+    )
+    other = ResumeCommand(target=TargetRef(kind=TargetKind.AUTOMATION, name="hourly-lead-sync"))
+    # resumed outside the bot: straight on the provider
+    before = await world.runtime.operations.check(other)
+    await world.runtime.operations.perform(other, before)
+    await world.tick(timedelta(minutes=31))
+    assert "changed outside the bot" in world.thread()
+    pause = await world.runtime.store.pause_for_request(request.id)
+    assert pause is not None
+    assert not pause.active
+    assert await world.tick(timedelta(days=6)) == 0  # its end was cancelled
+
+
+async def test_end_missed_while_down_is_handled_late_and_says_by_how_much(world: World) -> None:
+    await world.pause(TargetKind.AUTOMATION, "daily-welcome-send", duration=timedelta(hours=2))
+    await world.tick(timedelta(days=1, hours=2))
+    assert "Late by 1d" in world.thread()
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+
+
+async def test_resume_by_the_bot_cancels_the_timers(world: World) -> None:
+    await world.pause(TargetKind.AUTOMATION, "daily-welcome-send", duration=timedelta(days=1))
+    await world.runtime.requests.submit(
+        ResumeCommand(target=TargetRef(kind=TargetKind.AUTOMATION, name="daily-welcome-send")),
+        requester="U0BOB",
+        via=Via.COMMAND,
+        channel="C0OPS",
+    )
+    assert await world.runtime.store.pending_jobs() == 0
