@@ -84,7 +84,9 @@ async def build_bot(
     client = create_web_client(
         token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
     )
-    notifier = SlackNotifier(client=client, store=store, clock=now)
+    # Replies and card edits are queued, paced per channel and sent in the background;
+    # notify-channel notices close together are coalesced (bot/slack/notifier.py).
+    notifier = SlackNotifier(client=client, store=store, clock=now, background=True)
     directory = SlackDirectory(client, ttl=directory_ttl, clock=now)
 
     async def announce(request: OperationRequest, text: str) -> None:

@@ -86,6 +86,9 @@ class RequestSpec(_Frozen):
     version: int | None = None
     all_versions: bool = False
     pause: PauseOptions | None = None
+    extend: bool = Field(
+        default=False, description="pause only: move the end of a pause the bot is watching"
+    )
 
     def fingerprint(self) -> str:
         """A stable hash of every parameter."""
@@ -99,7 +102,8 @@ class RequestSpec(_Frozen):
 
     def describe(self) -> str:
         """One line: ``pause staging/journey:welcome v3 for 3d, then resume``."""
-        parts = [f"{self.verb.value} {self.target_label()}"]
+        verb = "extend the pause of" if self.extend else self.verb.value
+        parts = [f"{verb} {self.target_label()}"]
         p = self.pause
         if p is not None:
             if p.duration is not None:

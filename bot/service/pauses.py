@@ -134,6 +134,27 @@ class PauseService:
         await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
         return closed
 
+    async def let_it_end(self, *, request_id: str, user: str) -> str:
+        """'Let it end' on a reminder: no more reminders; the end happens as planned."""
+        pause = await self._store.pause_for_request(request_id)
+        if pause is None or not pause.active:
+            return "That pause is no longer running."
+        for before in self._t.reminders:
+            key = f"{pause.id}:{int(before.total_seconds())}"
+            await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, key))
+        await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
+        request = await self._store.get_request(request_id)
+        if request is not None:
+            await self._requests.note(
+                request,
+                Note(
+                    kind=NoteKind.INFO,
+                    actor=user,
+                    text=f"lets the pause end as planned ({pause.then.value}); no more reminders.",
+                ),
+            )
+        return "No more reminders for this pause."
+
     # -- the end of a pause ---------------------------------------------------------------
 
     async def end_pause(self, job: Job) -> None:

@@ -21,10 +21,11 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import BotError, ProductionRefused
+from bot.domain.errors import BadInput, BotError, InvalidState, ProductionRefused
 from bot.domain.models import (
     NormalState,
     OperationResult,
+    TargetKind,
     TargetState,
     Verb,
     VersionSelector,
@@ -133,8 +134,14 @@ class RequestService:
         record it, post its card and carry it out, or, on production, ask for approval."""
         env = self._ops.environment(command.target.environment)
         policy = self._policies(env.name) if env.production else None
-        before = await self._ops.check(command, allow_production=policy is not None)
-        spec = spec_for(command, before)
+        try:
+            before = await self._ops.check(command, allow_production=policy is not None)
+            spec = spec_for(command, before)
+        except InvalidState:
+            if not isinstance(command, PauseCommand):
+                raise
+            before = await self._extension_base(command)
+            spec = spec_for(command, before).model_copy(update={"extend": True})
         reason = command.options.reason if isinstance(command, PauseCommand) else None
         if policy is not None:
             return await self._ask_approval(
@@ -152,6 +159,71 @@ class RequestService:
         )
         request = await self._post_card(request)
         return await self.execute(request.id, actor=requester, via=via)
+
+    async def _extension_base(self, command: PauseCommand) -> TargetState:
+        """Pausing what the bot already paused moves the end of that pause (an extension)."""
+        state = await self._ops.resolve(command.target, version=command.versions.version)
+        t = state.target
+        watched = await self._store.active_pause_for_target(
+            environment=t.environment, kind=t.kind, key=t.key
+        )
+        if state.state is not NormalState.PAUSED or watched is None:
+            raise InvalidState(
+                f"Cannot pause {t.display()}: it is {state.describe()}.",
+                current_state=state.raw_status,
+            )
+        if t.kind is TargetKind.JOURNEY:
+            raise BadInput(
+                "Journey Builder cannot lengthen a pause that is running: resume the journey "
+                "and pause it again for the new length."
+            )
+        if not command.options.timed:
+            raise BadInput("To extend a pause, give its new length ('for 2d') or end ('until …').")
+        return state
+
+    async def _extend(self, request: OperationRequest) -> OperationResult:
+        """Carry out an extension: no provider call, the bot moves its own timer."""
+        spec = request.spec
+        state = await self._ops.resolve(
+            TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key),
+            version=spec.version,
+        )
+        watched = await self._store.active_pause_for_target(
+            environment=spec.environment, kind=spec.kind, key=spec.key
+        )
+        if state.state is not NormalState.PAUSED or watched is None or spec.pause is None:
+            raise InvalidState(
+                f"Nothing to extend: {state.target.display()} is {state.describe()} and the "
+                "bot is not watching a pause of it any more.",
+                current_state=state.raw_status,
+            )
+        ends_at = spec.pause.ends_at(self._clock())
+        moved = await self._store.set_pause_end(watched.id, ends_at=ends_at)
+        if moved is None:
+            raise InvalidState(
+                "The pause ended meanwhile; nothing to extend.", current_state="ended"
+            )
+        if self.pause_watcher is not None:
+            await self.pause_watcher.schedule(moved)
+        original = await self._store.get_request(watched.request_id)
+        if original is not None and ends_at is not None:
+            await self.note(
+                original,
+                Note(
+                    kind=NoteKind.INFO,
+                    actor=request.requested_by,
+                    text=f"extended this pause: it now ends {ends_at:%Y-%m-%d %H:%M} UTC.",
+                ),
+            )
+        return OperationResult(
+            verb=Verb.PAUSE,
+            target=state.target,
+            before=state,
+            after=state,
+            expected=frozenset({NormalState.PAUSED}),
+            verified=True,
+            provider_message="The pause was extended; no provider call was needed.",
+        )
 
     async def _ask_approval(
         self,
@@ -261,8 +333,11 @@ class RequestService:
             await self._safely(self._notifier.reply(request, note))
 
         try:
-            before = await self._ops.check(command, allow_production=True)
-            result = await self._ops.perform(command, before, progress=progress)
+            if request.spec.extend:
+                result = await self._extend(request)
+            else:
+                before = await self._ops.check(command, allow_production=True)
+                result = await self._ops.perform(command, before, progress=progress)
         except BotError as exc:
             return await self._fail(request, exc, actor=actor, via=via)
         return await self._settle(request, result, actor=actor, via=via)
@@ -322,7 +397,7 @@ class RequestService:
     async def _track_pause(self, request: OperationRequest, result: OperationResult) -> None:
         """Open a pause record after a verified pause (and plan its timers); close it when
         the target moved on."""
-        if not result.verified:
+        if not result.verified or request.spec.extend:
             return
         spec = request.spec
         existing = await self._store.active_pause_for_target(

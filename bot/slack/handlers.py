@@ -220,6 +220,14 @@ class SlackHandlers:
                 respond, blocks.error_message(exc.user_message()), user=user, channel=channel
             )
 
+    async def let_it_end(self, value: str, *, user: str, respond: AsyncRespond) -> None:
+        """'Let it end' on a reminder."""
+        button = ButtonValue.parse(value)
+        if button.request_id is None:
+            raise BadInput("This button no longer points at a pause.")
+        answer = await self._rt.pauses.let_it_end(request_id=button.request_id, user=user)
+        await self._say(respond, blocks.step_message(blocks.escape(answer)))
+
     async def choose_target(
         self, value: str, *, user: str, channel: str | None, respond: AsyncRespond
     ) -> None:

@@ -26,6 +26,7 @@ from bot.slack.ids import (
     ModalBlock,
     ModalCallback,
     PickerAction,
+    ReminderAction,
 )
 from bot.slack.metadata import ModalContext
 from bot.store.repository import Store
@@ -83,6 +84,26 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
         )
         handlers.spawn(work, respond=respond, user=user, channel=channel)
 
+    @app.action(ReminderAction.RESUME_NOW)
+    async def on_reminder_resume(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.resume_request(
+            action.get("value", ""), user=user, channel=channel, respond=respond
+        )
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
+    @app.action(ReminderAction.KEEP_PAUSED)
+    async def on_reminder_let_it_end(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user, channel = body["user"]["id"], _channel(body)
+        work = handlers.let_it_end(action.get("value", ""), user=user, respond=respond)
+        handlers.spawn(work, respond=respond, user=user, channel=channel)
+
     @app.action(HomeAction.RESUME_NOW)
     async def on_home_resume(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -94,6 +115,7 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
 
     @app.action(CardAction.OPEN_PAUSE_MODAL)
     @app.action(HomeAction.OPEN_PAUSE_MODAL)
+    @app.action(ReminderAction.EXTEND)
     async def on_open_modal(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:

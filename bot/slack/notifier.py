@@ -1,10 +1,36 @@
-"""The Slack adapter of the Notifier port: cards, thread replies and the Home tab."""
+"""The Slack adapter of the Notifier port: cards, thread replies and the Home tab.
+
+Every message goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6):
+
+* ``posts`` — ``chat.postMessage`` (cards, thread replies, notices): one FIFO per channel,
+  about one message per second after a burst of three, which is Slack's own limit.
+* ``edits`` — ``chat.update`` and ``chat.postEphemeral``: a second FIFO per channel with its
+  own budget. These methods are limited per workspace (Tier 3 / Tier 4), not per channel,
+  and a card edit or a private answer to a click should not wait behind a backlog of
+  thread replies. Edits of one channel stay in order.
+
+A 429 that gets past the client's retry handler is retried by the pacer after
+``Retry-After``; nothing is dropped. Notify-channel notices are coalesced: notices for one
+channel that arrive within ``notice_window`` seconds of each other (for at most
+``notice_max_hold`` seconds) become one summary message, or several when one would exceed
+Block Kit's limits; a lone notice is posted as before.
+
+With ``background=True`` (``serve``), :meth:`SlackNotifier.reply` and
+:meth:`SlackNotifier.update_card` queue the message and return at once (failures are
+logged), so a paced backlog never holds up the service; call :meth:`SlackNotifier.drain`
+before shutting down. Otherwise (the one-shot CLI) they return once Slack has answered.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Final
 
+import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import ApprovalView
@@ -12,11 +38,28 @@ from bot.domain.requests import OperationRequest
 from bot.service.notify import CardRef, Note, NoteKind
 from bot.slack import blocks
 from bot.slack.home import home_view
+from bot.slack.pacing import ChannelPacer, Coalescer
 from bot.store.repository import Store
+
+log = structlog.get_logger(__name__)
+
+#: Notices in one summary message at most (more are split over several messages).
+SUMMARY_ITEMS_MAX: Final = 50
+_SUMMARY_SECTIONS_MAX: Final = blocks.MESSAGE_BLOCKS_MAX - 2  # room for heading and footer
+_FALLBACK_NAMES_MAX: Final = 300
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notify-channel notice: what happened to ``request``, and a link to its thread."""
+
+    request: OperationRequest
+    text: str
+    link: str | None = None
 
 
 class SlackNotifier:
@@ -28,11 +71,49 @@ class SlackNotifier:
         client: AsyncWebClient,
         store: Store,
         clock: Callable[[], datetime] = _utcnow,
+        posts: ChannelPacer | None = None,
+        edits: ChannelPacer | None = None,
+        notice_window: float = 2.0,
+        notice_max_hold: float = 20.0,
+        background: bool = False,
     ) -> None:
         self._client = client
         self._store = store
         self._clock = clock
         self._home_viewers: set[str] = set()
+        self.posts = posts or ChannelPacer(name="posts")
+        self.edits = edits or ChannelPacer(name="edits")
+        self._notices: Coalescer[Notice] = Coalescer(
+            self._post_notices, window=notice_window, max_hold=notice_max_hold
+        )
+        self._background = background
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Post every notice and queued message now (shutdown); whether all got out."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - loop.time())
+
+        done = await self._notices.drain(left())
+        done = await self.posts.drain(left()) and done
+        return await self.edits.drain(left()) and done
+
+    async def _deliver(
+        self, pacer: ChannelPacer, channel: str, send: Callable[[], Awaitable[Any]], what: str
+    ) -> None:
+        """Send through ``pacer``: wait for Slack, or (background) just queue it."""
+        future = pacer.submit(channel, send)
+        if not self._background:
+            await future
+            return
+
+        def logged(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and (exc := done.exception()) is not None:
+                log.error("notify_failed", what=what, channel=channel, exc_info=exc)
+
+        future.add_done_callback(logged)
 
     async def post_card(
         self, request: OperationRequest, approval: ApprovalView | None = None
@@ -40,8 +121,12 @@ class SlackNotifier:
         if not request.channel:
             return None
         message = blocks.request_card(request, now=self._clock(), approval=approval)
-        response = await self._client.chat_postMessage(
-            channel=request.channel, text=message.text, blocks=message.blocks
+        channel = request.channel
+        response = await self.posts.post(
+            channel,
+            lambda: self._client.chat_postMessage(
+                channel=channel, text=message.text, blocks=message.blocks
+            ),
         )
         return CardRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
@@ -51,8 +136,14 @@ class SlackNotifier:
         if not (request.channel and request.card_ts):
             return
         message = blocks.request_card(request, now=self._clock(), approval=approval)
-        await self._client.chat_update(
-            channel=request.channel, ts=request.card_ts, text=message.text, blocks=message.blocks
+        channel, ts = request.channel, request.card_ts
+        await self._deliver(
+            self.edits,
+            channel,
+            lambda: self._client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            ),
+            "chat.update",
         )
         if request.terminal:
             await self.refresh_homes()
@@ -88,34 +179,62 @@ class SlackNotifier:
                 message = blocks.reminder_reply(request, note.text)
             case _:
                 message = blocks.step_message(note.text)
-        await self._client.chat_postMessage(
-            channel=request.channel,
-            thread_ts=request.card_ts,
-            text=message.text,
-            blocks=message.blocks,
+        channel, ts = request.channel, request.card_ts
+        await self._deliver(
+            self.posts,
+            channel,
+            lambda: self._client.chat_postMessage(
+                channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
+            ),
+            "thread reply",
         )
 
     async def announce(self, *, channel: str, request: OperationRequest, text: str) -> None:
-        """A short notice in the environment's notify channel, linking to the thread."""
-        link = None
-        if request.channel and request.card_ts:
-            try:
-                found = await self._client.chat_getPermalink(
-                    channel=request.channel, message_ts=request.card_ts
-                )
-                link = str(found.get("permalink") or "") or None
-            except Exception:
-                link = None
-        message = blocks.notice_message(request, text, link=link)
-        await self._client.chat_postMessage(
-            channel=channel, text=message.text, blocks=message.blocks
-        )
+        """A short notice in the environment's notify channel, linking to the thread.
+
+        Queued, not posted: notices for one channel that come close together are posted as
+        one summary (see the module docstring).
+        """
+        self._notices.add(channel, Notice(request=request, text=text))
+
+    async def _post_notices(self, channel: str, notices: list[Notice]) -> None:
+        linked = [
+            Notice(request=n.request, text=n.text, link=await self._permalink(n.request))
+            for n in notices
+        ]
+        if len(linked) == 1:
+            only = linked[0]
+            messages = [blocks.notice_message(only.request, only.text, link=only.link)]
+        else:
+            messages = notice_summaries(linked)
+        for message in messages:
+            send = functools.partial(
+                self._client.chat_postMessage,
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks,
+            )
+            await self.posts.post(channel, send)
         await self.refresh_homes()
+
+    async def _permalink(self, request: OperationRequest) -> str | None:
+        if not (request.channel and request.card_ts):
+            return None
+        try:
+            found = await self._client.chat_getPermalink(
+                channel=request.channel, message_ts=request.card_ts
+            )
+            return str(found.get("permalink") or "") or None
+        except Exception:
+            return None
 
     async def ephemeral(self, *, channel: str, user: str, message: blocks.Message) -> None:
         """A message only ``user`` sees, in ``channel``."""
-        await self._client.chat_postEphemeral(
-            channel=channel, user=user, text=message.text, blocks=message.blocks
+        await self.edits.post(
+            channel,
+            lambda: self._client.chat_postEphemeral(
+                channel=channel, user=user, text=message.text, blocks=message.blocks
+            ),
         )
 
     async def publish_home(self, user_id: str) -> None:
@@ -129,3 +248,89 @@ class SlackNotifier:
         """Re-publish the Home tab for everyone who opened it since start."""
         for user_id in sorted(self._home_viewers):
             await self.publish_home(user_id)
+
+
+# -- summaries of coalesced notices ---------------------------------------------------------
+
+
+def _clean(text: str, limit: int) -> str:
+    return blocks.truncate(blocks.escape(text), limit)
+
+
+def _thread_link(link: str | None) -> str:
+    if not link or not link.startswith("https://") or any(c in link for c in "<>| "):
+        return ""
+    return f" <{link}|thread>"
+
+
+def _summary_line(notice: Notice) -> str:
+    spec = notice.request.spec
+    target = f"`{_clean(spec.target_label(), 300)}` {_clean(spec.name, 200)}"
+    line = f"\u2022 {target} \u2014 {_clean(notice.text, 1000)}{_thread_link(notice.link)}"
+    return " ".join(line.split("\n"))
+
+
+def _pages(lines: Sequence[str]) -> list[tuple[list[str], int]]:
+    """Lines grouped into messages: (section texts within Block Kit limits, line count)."""
+    pages: list[tuple[list[str], int]] = []
+    sections: list[str] = []
+    count = 0
+    for line in lines:
+        if count >= SUMMARY_ITEMS_MAX:
+            pages.append((sections, count))
+            sections, count = [], 0
+        if sections and len(sections[-1]) + 1 + len(line) <= blocks.TEXT_MAX:
+            sections[-1] = f"{sections[-1]}\n{line}"
+        else:
+            if len(sections) >= _SUMMARY_SECTIONS_MAX:
+                pages.append((sections, count))
+                sections, count = [], 0
+            sections.append(line)
+        count += 1
+    if sections:
+        pages.append((sections, count))
+    return pages
+
+
+def _fallback(notices: Sequence[Notice], heading: str) -> str:
+    names: list[str] = []
+    size = 0
+    for notice in notices:
+        name = blocks.escape(notice.request.spec.target_label())
+        if names and size + len(name) > _FALLBACK_NAMES_MAX:
+            break
+        names.append(name)
+        size += len(name) + 2
+    more = len(notices) - len(names)
+    tail = f" \u2026and {more} more" if more else ""
+    return blocks.truncate(f"{heading}: {', '.join(names)}{tail}", blocks.TEXT_MAX)
+
+
+def notice_summaries(notices: Sequence[Notice]) -> list[blocks.Message]:
+    """``12 pauses ended`` with one line per notice (target, outcome, thread link).
+
+    Within Block Kit's limits (50 blocks, 3,000 characters a section): when the notices do
+    not fit in one message they are split over as many as needed, each saying which part
+    it is and how many more follow, so every notice is shown somewhere.
+    """
+    total = len(notices)
+    pages = _pages([_summary_line(n) for n in notices])
+    messages: list[blocks.Message] = []
+    shown = 0
+    for sections, count in pages:
+        first = shown + 1
+        shown += count
+        heading = f"{total} pauses ended"
+        if len(pages) > 1:
+            heading += f" ({first}\u2013{shown} of {total})"
+        body: list[Any] = [blocks.section(f":bell: *{heading}*")]
+        body += [blocks.section(text) for text in sections]
+        if shown < total:
+            body.append(blocks.context(f"\u2026and {total - shown} more in the next message"))
+        messages.append(
+            blocks.Message(
+                text=_fallback(notices[first - 1 : shown], heading),
+                blocks=[b.to_dict() for b in body],
+            )
+        )
+    return messages

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -97,6 +98,7 @@ class RequestRow(Base):
     target_id: Mapped[str] = mapped_column(String(255))
     version: Mapped[int | None] = mapped_column(Integer)
     all_versions: Mapped[bool] = mapped_column(Boolean, default=False)
+    extends_pause: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     pause_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     fingerprint: Mapped[str] = mapped_column(String(64))
     requested_by: Mapped[str] = mapped_column(String(64))

@@ -88,6 +88,7 @@ def _request(row: RequestRow) -> OperationRequest:
         target_id=row.target_id,
         version=row.version,
         all_versions=row.all_versions,
+        extend=row.extends_pause,
         pause=pause,
     )
     return OperationRequest(
@@ -303,6 +304,7 @@ class Store:
             target_id=spec.target_id,
             version=spec.version,
             all_versions=spec.all_versions,
+            extends_pause=spec.extend,
             pause_options=None if spec.pause is None else spec.pause.model_dump(mode="json"),
             fingerprint=spec.fingerprint(),
             requested_by=requested_by,

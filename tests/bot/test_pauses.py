@@ -208,3 +208,30 @@ async def test_resume_by_the_bot_cancels_the_timers(world: World) -> None:
         channel="C0OPS",
     )
     assert await world.runtime.store.pending_jobs() == 0
+
+
+async def test_pausing_again_extends_the_pause_the_bot_watches(world: World) -> None:
+    first = await world.pause(
+        TargetKind.AUTOMATION, "daily-welcome-send", duration=timedelta(days=1)
+    )
+    again = await world.pause(
+        TargetKind.AUTOMATION, "daily-welcome-send", duration=timedelta(days=3)
+    )
+    assert again.spec.extend
+    assert again.status.value == "succeeded"
+    pause = await world.runtime.store.pause_for_request(first.id)
+    assert pause is not None
+    assert pause.ends_at == T0 + timedelta(days=3)
+    assert "extended this pause" in world.thread()
+    await world.tick(timedelta(days=1, minutes=1))
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4  # not yet
+    await world.tick(timedelta(days=2))
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+
+
+async def test_journeys_cannot_be_extended(world: World) -> None:
+    from bot.domain.errors import BadInput
+
+    await world.pause(TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=1))
+    with pytest.raises(BadInput, match="cannot lengthen"):
+        await world.pause(TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=3))

@@ -47,6 +47,7 @@ class BotProcess:
             clock=under_test.clock.now if under_test.clock is not None else None,
             expiry_interval=under_test.expiry_interval,
             directory_ttl=under_test.directory_ttl,
+            scheduler_idle=0.05,
         )
         self.server = ServerThread(app, port=port, lifespan="on").start()
         self.driver = SlackDriver(
@@ -126,6 +127,7 @@ class BotUnderTest:
             clock=self.clock.now if self.clock is not None else None,
             expiry_interval=self.expiry_interval,
             directory_ttl=self.directory_ttl,
+            scheduler_idle=0.05,
         )
         self._bot_server = ServerThread(app, port=port, lifespan="on").start()
 

@@ -341,9 +341,8 @@ async def test_migration_0002_up_and_down(database_url: str) -> None:
     assert "approval_votes" in tables
     assert "expires_at" in columns
     assert "ix_requests_status_expires_at" in indexes
-    db.upgrade(database_url, "head")
+    db.upgrade(database_url, "head")  # the store below speaks the newest schema
     assert _diffs(database_url) == []
-    db.downgrade(database_url, "0002")
 
     store = Store.from_url(database_url)
     try:

@@ -1,0 +1,290 @@
+"""Pacing of Slack posts per channel, and coalescing of bursts (reference §2.6).
+
+``chat.postMessage`` allows about one message per second per channel with short bursts;
+past that Slack answers 429 with ``Retry-After``. The client's
+``AsyncRateLimitErrorRetryHandler`` retries a few 429s by itself; :class:`ChannelPacer`
+keeps us under the limit in the first place and retries whatever 429 still gets through,
+so no message is ever dropped for being one too many.
+
+:class:`Coalescer` gathers items added under one key within a short window and hands them
+over as one batch (the notifier turns many notify-channel notices into one summary).
+
+Everything here runs in one event loop; nothing is thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+from slack_sdk.errors import SlackApiError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Seconds to wait after a 429 that names no ``Retry-After``.
+DEFAULT_RETRY_AFTER = 1.0
+_EPSILON = 1e-9
+
+
+def rate_limited_for(exc: BaseException) -> float | None:
+    """Seconds Slack asked us to wait when ``exc`` is its 429 answer, else ``None``."""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return None
+    response = exc.response
+    data = response.data if isinstance(response.data, dict) else {}
+    if response.status_code != 429 and data.get("error") != "ratelimited":
+        return None
+    headers: Any = response.headers or {}
+    for name, value in headers.items():
+        if str(name).lower() != "retry-after":
+            continue
+        raw = value[0] if isinstance(value, list | tuple) and value else value
+        try:
+            return max(0.0, float(raw))
+        except (TypeError, ValueError):
+            break
+    return DEFAULT_RETRY_AFTER
+
+
+@dataclass(slots=True)
+class _Job:
+    send: Callable[[], Awaitable[Any]]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class ChannelPacer:
+    """A FIFO of sends per key (a channel), each key at most ``rate`` per second after a
+    burst of ``burst``.
+
+    A key with work has one worker task, started on demand and ended when its queue is
+    empty, so keys proceed in parallel while order within a key is kept (a thread reply
+    queued after its card is never sent before it). A send that fails with a 429 is sent
+    again after ``Retry-After``, as often as it takes; any other failure goes to the
+    caller. A caller that stops waiting does not take its send out of the queue.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float = 1.0,
+        burst: int = 3,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        name: str = "posts",
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self.name = name
+        self._clock = clock
+        self._sleep = sleep
+        self._queues: dict[str, deque[_Job]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        #: 429s seen (and retried) so far.
+        self.rate_limited = 0
+
+    def submit(self, key: str, send: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+        """Queue ``send`` (called once it is ``key``'s turn); its result as a future."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queues.setdefault(key, deque()).append(_Job(send, future))
+        if key not in self._workers:
+            self._workers[key] = loop.create_task(self._work(key), name=f"pacer:{self.name}")
+        return future
+
+    async def post(self, key: str, send: Callable[[], Awaitable[T]]) -> T:
+        """Queue ``send`` and wait for its result (Slack's response)."""
+        return await self.submit(key, send)
+
+    def pending(self, key: str | None = None) -> int:
+        """Sends queued or in flight (for ``key``, or for all keys)."""
+        if key is not None:
+            return len(self._queues.get(key, ()))
+        return sum(len(q) for q in self._queues.values())
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Wait until every queue is empty (shutdown); whether it got there in time."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        while self._workers:
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return False
+            await asyncio.wait(set(self._workers.values()), timeout=left)
+        return True
+
+    # -- the worker of one key ------------------------------------------------------------
+
+    async def _work(self, key: str) -> None:
+        queue = self._queues[key]
+        try:
+            while queue:
+                job = queue[0]
+                await self._take_token(key)
+                await self._send(key, job)
+                queue.popleft()
+        finally:
+            # No await between the last emptiness check and here: a send queued from now
+            # on starts a new worker.
+            self._workers.pop(key, None)
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+            for job in queue:  # only when cancelled (the loop is going away)
+                job.future.cancel()
+            self._prune()
+
+    async def _take_token(self, key: str) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(tokens=float(self.burst), updated=self._clock())
+        while True:
+            self._refill(bucket)
+            if bucket.tokens >= 1 - _EPSILON:
+                bucket.tokens = max(0.0, bucket.tokens - 1)
+                return
+            await self._sleep((1 - bucket.tokens) / self.rate)
+
+    def _refill(self, bucket: _Bucket) -> None:
+        now = self._clock()
+        if now > bucket.updated:
+            refilled = bucket.tokens + (now - bucket.updated) * self.rate
+            bucket.tokens = min(float(self.burst), refilled)
+            bucket.updated = now
+
+    async def _send(self, key: str, job: _Job) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await job.send()
+            except Exception as exc:
+                wait = rate_limited_for(exc)
+                if wait is None:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                    else:
+                        log.warning("paced_send_failed", pacer=self.name, key=key, exc_info=exc)
+                    return
+                self.rate_limited += 1
+                log.warning(
+                    "slack_rate_limited",
+                    pacer=self.name,
+                    key=key,
+                    retry_after=wait,
+                    attempt=attempt,
+                )
+                await self._sleep(wait)
+                continue
+            if not job.future.done():
+                job.future.set_result(result)
+            return
+
+    def _prune(self) -> None:
+        """Forget the buckets of idle keys that are full again (they start full anyway)."""
+        for key in [k for k in self._buckets if k not in self._workers]:
+            bucket = self._buckets[key]
+            self._refill(bucket)
+            if bucket.tokens >= self.burst - _EPSILON:
+                del self._buckets[key]
+
+
+@dataclass(slots=True)
+class _Batch(Generic[T]):
+    opened: float
+    last: float
+    items: list[T] = field(default_factory=list)
+
+
+class Coalescer(Generic[T]):
+    """Items added under one key are handed to ``flush(key, items)`` together.
+
+    A batch opens with its first item and closes once ``window`` seconds pass without a
+    new one, or ``max_hold`` seconds after it opened, whichever comes first. Items added
+    while a batch is being flushed start the next batch; batches of one key are flushed
+    one after another, in order. A failing flush is logged.
+    """
+
+    def __init__(
+        self,
+        flush: Callable[[str, list[T]], Awaitable[None]],
+        *,
+        window: float = 2.0,
+        max_hold: float = 20.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        name: str = "notices",
+    ) -> None:
+        if window < 0 or max_hold < window:
+            raise ValueError("window must be >= 0 and max_hold >= window")
+        self.window = window
+        self.max_hold = max_hold
+        self.name = name
+        self._flush = flush
+        self._clock = clock
+        self._sleep = sleep
+        self._batches: dict[str, _Batch[T]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._hurry = False
+
+    def add(self, key: str, item: T) -> None:
+        now = self._clock()
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = _Batch(opened=now, last=now)
+        batch.items.append(item)
+        batch.last = now
+        if key not in self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks[key] = loop.create_task(self._run(key), name=f"coalesce:{self.name}")
+
+    def pending(self) -> int:
+        return sum(len(b.items) for b in self._batches.values())
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Close every open batch now and wait for the flushes (shutdown)."""
+        self._hurry = True
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = None if within is None else loop.time() + within
+            while self._tasks:
+                left = None if deadline is None else deadline - loop.time()
+                if left is not None and left <= 0:
+                    return False
+                await asyncio.wait(set(self._tasks.values()), timeout=left)
+            return True
+        finally:
+            self._hurry = False
+
+    async def _run(self, key: str) -> None:
+        try:
+            while (batch := self._batches.get(key)) is not None:
+                while not self._hurry:
+                    now = self._clock()
+                    due = min(batch.last + self.window, batch.opened + self.max_hold)
+                    if now >= due:
+                        break
+                    await self._sleep(due - now)
+                del self._batches[key]
+                try:
+                    await self._flush(key, batch.items)
+                except Exception:
+                    log.exception("coalesced_flush_failed", key=key, items=len(batch.items))
+        finally:
+            self._tasks.pop(key, None)
