@@ -105,6 +105,35 @@ class EnvironmentSettings(_Section):
         return self
 
 
+class PauseSettings(_Section):
+    """How the bot watches timed pauses (all optional)."""
+
+    reminders: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(hours=24), timedelta(hours=1)],
+        description="reminders before a pause ends, e.g. [24h, 1h]",
+    )
+    open_ended_reminder_every: timedelta = timedelta(hours=24)
+    journey_grace: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="how long after a journey pause ends the bot reads what happened",
+    )
+    drift_every: timedelta = Field(
+        default=timedelta(minutes=30), description="how often paused targets are read back"
+    )
+
+    @field_validator("reminders", mode="before")
+    @classmethod
+    def _reminders(cls, v: object) -> list[timedelta]:
+        if not isinstance(v, list):
+            raise ValueError("expected a list of durations such as [24h, 1h]")
+        return [parse_duration(item) for item in v]
+
+    @field_validator("open_ended_reminder_every", "journey_grace", "drift_every", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> timedelta:
+        return parse_duration(v)
+
+
 class BotConfig(BaseSettings):
     """The whole configuration file."""
 
@@ -112,6 +141,7 @@ class BotConfig(BaseSettings):
 
     database_url: str = "sqlite:///automation-bot.db"
     default_environment: str
+    pauses: PauseSettings = Field(default_factory=PauseSettings)
     environments: dict[str, EnvironmentSettings] = Field(min_length=1)
 
     @classmethod

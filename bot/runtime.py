@@ -79,6 +79,14 @@ def build_runtime(
         directory=directory,
         clock=now,
     )
+    if timings is None:
+        settings = config.pauses
+        timings = PauseTimings(
+            reminders=tuple(settings.reminders),
+            open_ended_reminder_every=settings.open_ended_reminder_every,
+            journey_grace=settings.journey_grace,
+            drift_every=settings.drift_every,
+        )
     pauses = PauseService(
         store=store,
         requests=requests,

@@ -186,3 +186,12 @@ def test_production_needs_a_satisfiable_approval_policy(tmp_path: Path) -> None:
     assert policy is not None
     assert policy.approvers == {"S0APPROVERS", "U0LEAD"}
     assert cfg.approval_policy("staging") is None
+
+
+def test_pause_timings_are_configurable(tmp_path: Path) -> None:
+    text = GOOD + "pauses:\n  reminders: [48h, 2h]\n  drift_every: 10m\n"
+    cfg = load_config(write(tmp_path, text), environ=ENV)
+    assert cfg.pauses.reminders == [timedelta(hours=48), timedelta(hours=2)]
+    assert cfg.pauses.drift_every == timedelta(minutes=10)
+    with pytest.raises(ConfigError, match="pauses.reminders"):
+        load_config(write(tmp_path, GOOD + "pauses:\n  reminders: soon\n"), environ=ENV)

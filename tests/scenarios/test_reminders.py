@@ -27,7 +27,8 @@ def _reminder(bot: BotUnderTest, ts: str) -> dict[str, object]:
             m for m in bot.slack.thread("C0OPS", ts)[1:] if "Reminder" in str(m.get("text", ""))
         ]
 
-    return wait_for(find, what="a reminder")[-1]
+    found: list[dict[str, object]] = wait_for(find, what="a reminder")
+    return found[-1]
 
 
 def test_reminder_then_let_it_end_then_the_end_resumes(make_bot: BotFactory) -> None:
