@@ -311,6 +311,7 @@ class PauseService:
             detail={"now": state.describe()},
         )
         await self.release(pause, reason=f"changed outside the bot: {state.describe()}")
+        await self._announce_end(request, f"changed outside the bot: now {state.describe()}")
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -193,5 +193,5 @@ def test_pause_timings_are_configurable(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, text), environ=ENV)
     assert cfg.pauses.reminders == [timedelta(hours=48), timedelta(hours=2)]
     assert cfg.pauses.drift_every == timedelta(minutes=10)
-    with pytest.raises(ConfigError, match="pauses.reminders"):
+    with pytest.raises(ConfigError, match=r"pauses\.reminders"):
         load_config(write(tmp_path, GOOD + "pauses:\n  reminders: soon\n"), environ=ENV)

@@ -235,3 +235,30 @@ async def test_journeys_cannot_be_extended(world: World) -> None:
     await world.pause(TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=1))
     with pytest.raises(BadInput, match="cannot lengthen"):
         await world.pause(TargetKind.JOURNEY, "cart-abandonment", duration=timedelta(days=3))
+
+
+async def test_an_end_interrupted_after_the_provider_call_is_not_sent_twice(world: World) -> None:
+    """A process died right after resuming (before recording it): the retry does not resume
+    again, it sees the target active and closes the record."""
+    request = await world.pause(
+        TargetKind.AUTOMATION, "daily-welcome-send", duration=timedelta(hours=1)
+    )
+    command = ResumeCommand(target=TargetRef(kind=TargetKind.AUTOMATION, name="daily-welcome-send"))
+    before = await world.runtime.operations.check(command)
+    await world.runtime.operations.perform(command, before)  # the "dead" process's call
+    starts_before = len([c for c in world.sfmc.calls if c.soap_action == "Schedule"])
+    await world.tick(timedelta(hours=1))
+    starts_after = len([c for c in world.sfmc.calls if c.soap_action == "Schedule"])
+    assert starts_after == starts_before  # no second resume
+    pause = await world.runtime.store.pause_for_request(request.id)
+    assert pause is not None
+    assert not pause.active
+    assert "Nothing to resume" in world.thread()
+
+
+async def test_drift_is_announced(world: World) -> None:
+    await world.pause(TargetKind.AUTOMATION, "hourly-lead-sync", duration=timedelta(days=5))
+    other = ResumeCommand(target=TargetRef(kind=TargetKind.AUTOMATION, name="hourly-lead-sync"))
+    await world.runtime.operations.perform(other, await world.runtime.operations.check(other))
+    await world.tick(timedelta(minutes=31))
+    assert any("changed outside the bot" in a for a in world.announced)
