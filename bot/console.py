@@ -6,6 +6,7 @@ Cards and thread replies are printed as text; ``as <user-id>`` switches who is t
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
 from bot.domain.requests import OperationRequest, Via
 from bot.runtime import Runtime
+from bot.scheduler import Scheduler
 from bot.service.notify import CardRef, Note
 
 CONSOLE_CHANNEL = "console"
@@ -128,15 +130,25 @@ async def run_console(
     write: Write,
     user: str = "U0CONSOLE",
 ) -> None:
-    """The loop: ``read(prompt)`` returns None at end of input."""
+    """The loop: ``read(prompt)`` returns None at end of input. Timers (the end of timed
+    pauses, reminders) run in the background while the console is open."""
     console = Console(runtime, write=write, user=user)
     write(BANNER)
     for request in await runtime.requests.recover():
         write(f"Recovered request {request.id}: {request.status.value}")
-    while True:
-        line = await read(PROMPT)
-        if line is None or not await console.handle(line):
-            break
+    stop = asyncio.Event()
+    scheduler = Scheduler(
+        runtime.store, owner=f"console:{os.getpid()}", handlers=runtime.pauses.handlers()
+    )
+    timers = asyncio.create_task(scheduler.run_forever(stop))
+    try:
+        while True:
+            line = await read(PROMPT)
+            if line is None or not await console.handle(line):
+                break
+    finally:
+        stop.set()
+        await asyncio.wait_for(timers, timeout=10)
 
 
 async def read_stdin(prompt: str) -> str | None:
