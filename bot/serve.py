@@ -193,6 +193,7 @@ def create_asgi_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, timeout=10)
             await bot.handlers.drain()
+            await bot.handlers.notifier.drain(within=10)
             recovery.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await recovery

@@ -1,13 +1,16 @@
 """The Slack adapter of the Notifier port: cards, thread replies and the Home tab.
 
-Every message goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6):
+Every message goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6),
+one per kind of Slack limit; each keeps a FIFO per channel:
 
-* ``posts`` — ``chat.postMessage`` (cards, thread replies, notices): one FIFO per channel,
-  about one message per second after a burst of three, which is Slack's own limit.
-* ``edits`` — ``chat.update`` and ``chat.postEphemeral``: a second FIFO per channel with its
-  own budget. These methods are limited per workspace (Tier 3 / Tier 4), not per channel,
-  and a card edit or a private answer to a click should not wait behind a backlog of
-  thread replies. Edits of one channel stay in order.
+* ``posts`` — ``chat.postMessage`` (cards, thread replies, notices): about one message per
+  second per channel after a burst of three, which is Slack's own limit.
+* ``edits`` — ``chat.update`` (card edits). Slack limits it per workspace (Tier 3), not per
+  channel, so edits have their own budget and never spend a channel's posts; but an edit
+  waits until the replies queued before it in the same thread are out, so a card never
+  runs ahead of its thread (it does not say "Done" before the approval reply shows).
+* ``ephemerals`` — ``chat.postEphemeral`` (private answers to a click or command, Tier 4):
+  their own budget, so an answer never waits behind a backlog of replies or edits.
 
 A 429 that gets past the client's retry handler is retried by the pacer after
 ``Retry-After``; nothing is dropped. Notify-channel notices are coalesced: notices for one
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -73,6 +76,7 @@ class SlackNotifier:
         clock: Callable[[], datetime] = _utcnow,
         posts: ChannelPacer | None = None,
         edits: ChannelPacer | None = None,
+        ephemerals: ChannelPacer | None = None,
         notice_window: float = 2.0,
         notice_max_hold: float = 20.0,
         background: bool = False,
@@ -83,10 +87,13 @@ class SlackNotifier:
         self._home_viewers: set[str] = set()
         self.posts = posts or ChannelPacer(name="posts")
         self.edits = edits or ChannelPacer(name="edits")
+        self.ephemerals = ephemerals or ChannelPacer(name="ephemerals")
         self._notices: Coalescer[Notice] = Coalescer(
             self._post_notices, window=notice_window, max_hold=notice_max_hold
         )
         self._background = background
+        # (channel, card ts) -> the last reply queued in that thread
+        self._thread_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
 
     async def drain(self, within: float | None = None) -> bool:
         """Post every notice and queued message now (shutdown); whether all got out."""
@@ -98,13 +105,11 @@ class SlackNotifier:
 
         done = await self._notices.drain(left())
         done = await self.posts.drain(left()) and done
-        return await self.edits.drain(left()) and done
+        done = await self.edits.drain(left()) and done
+        return await self.ephemerals.drain(left()) and done
 
-    async def _deliver(
-        self, pacer: ChannelPacer, channel: str, send: Callable[[], Awaitable[Any]], what: str
-    ) -> None:
-        """Send through ``pacer``: wait for Slack, or (background) just queue it."""
-        future = pacer.submit(channel, send)
+    async def _deliver(self, future: asyncio.Future[Any], channel: str, what: str) -> None:
+        """Wait for Slack's answer to a queued send or (background) log a failure later."""
         if not self._background:
             await future
             return
@@ -114,6 +119,15 @@ class SlackNotifier:
                 log.error("notify_failed", what=what, channel=channel, exc_info=exc)
 
         future.add_done_callback(logged)
+
+    def _follow_thread(self, thread: tuple[str, str], future: asyncio.Future[Any]) -> None:
+        self._thread_tails[thread] = future
+
+        def forget(done: asyncio.Future[Any]) -> None:
+            if self._thread_tails.get(thread) is done:
+                del self._thread_tails[thread]
+
+        future.add_done_callback(forget)
 
     async def post_card(
         self, request: OperationRequest, approval: ApprovalView | None = None
@@ -137,14 +151,16 @@ class SlackNotifier:
             return
         message = blocks.request_card(request, now=self._clock(), approval=approval)
         channel, ts = request.channel, request.card_ts
-        await self._deliver(
-            self.edits,
-            channel,
-            lambda: self._client.chat_update(
+        before = self._thread_tails.get((channel, ts))
+
+        async def edit() -> Any:
+            if before is not None and not before.done():
+                await asyncio.wait([before])  # the thread's earlier replies go first
+            return await self._client.chat_update(
                 channel=channel, ts=ts, text=message.text, blocks=message.blocks
-            ),
-            "chat.update",
-        )
+            )
+
+        await self._deliver(self.edits.submit(channel, edit), channel, "chat.update")
         if request.terminal:
             await self.refresh_homes()
 
@@ -180,14 +196,14 @@ class SlackNotifier:
             case _:
                 message = blocks.step_message(note.text)
         channel, ts = request.channel, request.card_ts
-        await self._deliver(
-            self.posts,
+        future = self.posts.submit(
             channel,
             lambda: self._client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
             ),
-            "thread reply",
         )
+        self._follow_thread((channel, ts), future)
+        await self._deliver(future, channel, "thread reply")
 
     async def announce(self, *, channel: str, request: OperationRequest, text: str) -> None:
         """A short notice in the environment's notify channel, linking to the thread.
@@ -230,7 +246,7 @@ class SlackNotifier:
 
     async def ephemeral(self, *, channel: str, user: str, message: blocks.Message) -> None:
         """A message only ``user`` sees, in ``channel``."""
-        await self.edits.post(
+        await self.ephemerals.post(
             channel,
             lambda: self._client.chat_postEphemeral(
                 channel=channel, user=user, text=message.text, blocks=message.blocks
