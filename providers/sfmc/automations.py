@@ -232,7 +232,10 @@ class SfmcAutomationProvider:
         target = state.target
         schedule = await self.snapshots.get(self._tokens.account_id, target.id)
         if schedule is None or not schedule.ical_recur:
-            schedule = await self._current_schedule(target.id) or state.schedule
+            # The state was read (with its REST schedule) just before: no second read.
+            schedule = state.schedule
+        if schedule is None or not schedule.ical_recur:
+            schedule = await self._current_schedule(target.id)
         if schedule is None or not schedule.ical_recur:
             raise InvalidState(
                 f"Cannot resume {target.label()}: no schedule is known for it (no snapshot "
