@@ -123,11 +123,15 @@ class PauseService:
             payload=payload,
         )
 
-    async def release(self, pause: PauseRecord, *, reason: str) -> PauseRecord | None:
-        """Stop watching a pause: close it and cancel its timers."""
+    async def release(
+        self, pause: PauseRecord, *, reason: str, running: JobKind | None = None
+    ) -> PauseRecord | None:
+        """Stop watching a pause: close it and cancel its timers (but not ``running``, the
+        job calling this, which completes normally)."""
         closed = await self._store.close_pause(pause.id, reason=reason)
         for kind in (JobKind.PAUSE_END, JobKind.JOURNEY_CHECK, JobKind.DRIFT_CHECK):
-            await self._store.cancel_job(job_key(kind, pause.id))
+            if kind is not running:
+                await self._store.cancel_job(job_key(kind, pause.id))
         for before in self._t.reminders:
             key = f"{pause.id}:{int(before.total_seconds())}"
             await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, key))
@@ -180,7 +184,9 @@ class PauseService:
             state = await self._resume(pause)
         except InvalidState as exc:
             await self._say(request, f"Nothing to resume: {exc.user_message()}")
-            await self.release(pause, reason="already changed at the end")
+            await self.release(
+                pause, running=JobKind.PAUSE_END, reason="already changed at the end"
+            )
             await self._announce_end(request, "pause ended: it had already been changed")
             return
         except BotError as exc:
@@ -194,7 +200,7 @@ class PauseService:
             request_id=request.id,
             detail={"then": pause.then.value, "after": state.describe(), "late": late.strip()},
         )
-        await self.release(pause, reason=f"ended: {state.describe()}")
+        await self.release(pause, running=JobKind.PAUSE_END, reason=f"ended: {state.describe()}")
         outcome = (
             f"Resumed: it is now {state.describe()} (verified by reading it back)."
             if verified
@@ -232,7 +238,7 @@ class PauseService:
             )
             await self._say(request, text)
             await self._announce_end(request, "pause did not end as expected: still paused")
-            await self.release(pause, reason="guardrail did not act")
+            await self.release(pause, running=JobKind.JOURNEY_CHECK, reason="guardrail did not act")
             return
         ok = state.state is expected
         what = {
@@ -253,7 +259,9 @@ class PauseService:
         )
         await self._announce_end(request, f"pause ended: {state.describe()}{flag}")
         if state.state is not NormalState.PAUSED:
-            await self.release(pause, reason=f"ended: {state.describe()}")
+            await self.release(
+                pause, running=JobKind.JOURNEY_CHECK, reason=f"ended: {state.describe()}"
+            )
         else:
             await self._store.set_pause_end(pause.id, ends_at=None)
 
@@ -310,7 +318,11 @@ class PauseService:
             request_id=request.id,
             detail={"now": state.describe()},
         )
-        await self.release(pause, reason=f"changed outside the bot: {state.describe()}")
+        await self.release(
+            pause,
+            running=JobKind.DRIFT_CHECK,
+            reason=f"changed outside the bot: {state.describe()}",
+        )
         await self._announce_end(request, f"changed outside the bot: now {state.describe()}")
 
     # -- helpers --------------------------------------------------------------------------

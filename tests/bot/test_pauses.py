@@ -124,6 +124,10 @@ async def test_automation_pause_then_resume_ends_on_time(world: World) -> None:
     closed = await store.get_pause(pause.id)
     assert closed is not None
     assert not closed.active
+    done = await store.job(job_key(JobKind.PAUSE_END, pause.id))
+    assert done is not None
+    assert done.done_at is not None
+    assert done.last_error is None  # completed by its own run, not cancelled under it
     # nothing more happens: every timer of that pause is done
     assert await world.tick(timedelta(days=3)) == 0
 
