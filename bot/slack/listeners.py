@@ -132,32 +132,17 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
         handlers.spawn(work, respond=None, user=user, channel=channel)
 
     @app.action(ApprovalAction.APPROVE)
-    async def on_approve(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        user, channel = body["user"]["id"], _channel(body)
-        work = handlers.vote(
-            action.get("value", ""),
-            decision=Decision.APPROVE,
-            user=user,
-            channel=channel,
-            respond=respond,
-        )
-        handlers.spawn(work, respond=respond, user=user, channel=channel)
-
     @app.action(ApprovalAction.DENY)
-    async def on_deny(
+    async def on_vote(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
         user, channel = body["user"]["id"], _channel(body)
+        decision = (
+            Decision.APPROVE if action.get("action_id") == ApprovalAction.APPROVE else Decision.DENY
+        )
         work = handlers.vote(
-            action.get("value", ""),
-            decision=Decision.DENY,
-            user=user,
-            channel=channel,
-            respond=respond,
+            action.get("value", ""), decision=decision, user=user, channel=channel, respond=respond
         )
         handlers.spawn(work, respond=respond, user=user, channel=channel)
 
