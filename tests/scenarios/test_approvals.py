@@ -117,7 +117,9 @@ def click(
     assert delivery.status_code == 200, delivery.text
 
 
-def request_of(bot: BotUnderTest, ts: str, channel: str = CHANNEL) -> OperationRequest:
+def find_request(bot: BotUnderTest, ts: str, channel: str = CHANNEL) -> OperationRequest | None:
+    """The request behind a card (None until the bot has stored the card's ts)."""
+
     async def find() -> OperationRequest | None:
         store = Store.from_url(bot.config.database_url)
         try:
@@ -125,15 +127,19 @@ def request_of(bot: BotUnderTest, ts: str, channel: str = CHANNEL) -> OperationR
         finally:
             await store.close()
 
-    found = asyncio.run(find())
+    return asyncio.run(find())
+
+
+def request_of(bot: BotUnderTest, ts: str, channel: str = CHANNEL) -> OperationRequest:
+    found = find_request(bot, ts, channel)
     assert found is not None, f"no request for card {ts}"
     return found
 
 
 def wait_status(bot: BotUnderTest, ts: str, status: RequestStatus) -> OperationRequest:
     def reached() -> OperationRequest | None:
-        request = request_of(bot, ts)
-        return request if request.status is status else None
+        request = find_request(bot, ts)  # the card can show before its ts is stored
+        return request if request is not None and request.status is status else None
 
     found: OperationRequest = wait_for(reached, what=f"status {status.value}")
     return found
