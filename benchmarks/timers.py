@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import tracemalloc
 import uuid
@@ -82,8 +83,13 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size. ``VmHWM`` where there is one: ``ru_maxrss``
+    keeps the parent's peak across fork and exec, so a child would report its parent's."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def automation_key(i: int) -> str:
@@ -461,7 +467,8 @@ async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
             "with_error": int(row[3]),
             "attempts": int(row[4] or 0),
             "cancelled": int(row[5]),
-            "capped": capped or not drained,
+            "capped": capped,
+            "drained": drained,
             "window_wall_s": wall,
             "cpu_s": cpu,
             "lateness_p50_s": percentile(lateness, 50),
@@ -710,7 +717,7 @@ class EndsResult:
     with_error: int
     attempts: int
     cancelled: int  # done, but recorded "cancelled" (by the handler's own release)
-    capped: bool
+    capped: bool  # the jobs were not all done by the time cap
     calls: dict[str, int]
     calls_per_end: float
     resumed: int  # automations the emulator shows Scheduled (6) at the end
@@ -734,6 +741,7 @@ class EndsResult:
     slack_429: int = 0
     slack_calls: dict[str, int] = field(default_factory=dict)
     notes_per_end: float = 0.0
+    drained: bool = True  # the notifier posted everything queued within its drain time
     notify_messages: int = 0  # posted to the notify channel (coalesced notices)
     notify_last_s: float = math.nan  # t0 -> the last of them
     profile: list[tuple[str, float]] = field(default_factory=list)
@@ -906,6 +914,7 @@ def run_ends(
         attempts=raw["attempts"],
         cancelled=raw["cancelled"],
         capped=raw["capped"],
+        drained=raw.get("drained", True),
         calls=dict(calls.most_common()),
         calls_per_end=sum(calls.values()) / max(raw["done"], 1),
         resumed=resumed,
@@ -1080,12 +1089,14 @@ def _ends_lines(r: EndsResult) -> list[str]:
             if r.pacing_floor_s
             else "| pacing floor | n/a |",
             f"| chat.postMessage calls / answered 429 | {r.slack_posts:,} / {r.slack_429:,} |",
-            f"| notify channel: messages (coalesced notices) / last one after | "
-            f"{r.notify_messages:,} / {r.notify_last_s:.1f} s "
-            f"({r.slack_calls.get('chat.getPermalink', 0):,} chat.getPermalink calls) |",
+            f"| notify channel: summary messages / last one after / chat.getPermalink calls "
+            f"(one per notice) | {r.notify_messages:,} / {r.notify_last_s:.1f} s / "
+            f"{r.slack_calls.get('chat.getPermalink', 0):,} of {r.done:,} |",
+            f"| notifier drained (everything queued posted) by {r.bot_window_s:.0f} s | "
+            f"{'yes' if r.drained else '**no**'} |",
         ]
     if r.capped:
-        lines.append("| stopped by the time cap | yes |")
+        lines.append("| jobs stopped by the time cap | yes |")
     return lines
 
 
@@ -1102,7 +1113,8 @@ def render(
         SECTION,
         "",
         f"Measured {when:%Y-%m-%d %H:%M} UTC on {info['nproc']} CPUs ({info['cpu']}), "
-        f"Python {info['python']}, {info['os']}; {info['versions']}.",
+        f"Python {info['python']}, {info['os']}; {info['versions']}. Load average before "
+        f"the run (1/5/15 min): {info.get('load', 'n/a')}.",
         "",
         f"`python -m benchmarks.timers{quick}` (ends {args.ends:,}, concurrency "
         f"{args.concurrency}, batch {args.batch}, latency {args.latency_ms:g} ms, "
@@ -1145,7 +1157,9 @@ def render(
                 )
             spread = max(q["median_ms"] for q in rows) / min(q["median_ms"] for q in rows)
             verdicts.append(
-                f"- {backend}: largest / smallest median **{spread:.2f}x** (target flat within "
+                f"- {backend}: largest / smallest median **{spread:.2f}x**, "
+                f"{rows[-1]['pending']:,} / {rows[0]['pending']:,} pending "
+                f"{rows[-1]['median_ms'] / rows[0]['median_ms']:.2f}x (target flat within "
                 f"{QUERY_TARGET:g}x: {_verdict(spread <= QUERY_TARGET)}); plan: "
                 f"`{rows[-1]['plan']}`."
             )
@@ -1198,6 +1212,13 @@ def _findings(ends: list[EndsResult], queries: dict[str, list[dict[str, Any]]]) 
                     if r.wall_s < r.pacing_floor_s
                     else "the bot's own pace sets the time, not the pacing."
                 )
+                + (
+                    ""
+                    if r.drained
+                    else f" The notify channel had not caught up when the drain stopped at "
+                    f"{r.bot_window_s:.0f} s: {r.slack_calls.get('chat.getPermalink', 0):,} of "
+                    f"{r.done:,} notices had their permalink fetched, one call after another."
+                )
                 if r.threads_with_note
                 else "- Notes: no thread got its note."
             )
@@ -1226,8 +1247,9 @@ def _suggestions(ends: list[EndsResult], profiled: EndsResult | None) -> list[st
         "only (-1): 3 calls. Letting `Schedule start`'s per-result error 30002 stand for the "
         "state check gives 2, and one SOAP Retrieve with an `IN` filter can verify a whole "
         "batch of ends.",
-        f"- **Store round trips ({per_end:.0f} transactions per end).** `release` cancels six "
-        "job keys in six transactions (one `UPDATE ... WHERE key IN (...)` would do), "
+        f"- **Store round trips ({per_end:.0f} transactions per end).** `release` cancels the "
+        "pause's other timers one key per transaction (five keys: one `UPDATE ... WHERE key "
+        "IN (...)` would do), "
         "`_load` is two reads (one join), the audit record, the close and the completion are "
         "three more; `pool_pre_ping` adds a `SELECT 1` to every checkout. Each costs several "
         "trips round a busy event loop: "
@@ -1239,9 +1261,6 @@ def _suggestions(ends: list[EndsResult], profiled: EndsResult | None) -> list[st
         f"{base.meters['handler']['total_s'] / (base.concurrency * base.wall_s):.0%}). "
         "Claiming again as slots free up (or a batch that is a multiple of the concurrency) "
         "removes the gap.",
-        '- **Each end is recorded "cancelled".** `end_pause` -> `release` cancels the '
-        "running job's own key, so `Store.complete` answers False and every end logs \"job "
-        'ran but its lease was lost" (a false alarm) and keeps `last_error = cancelled`.',
         '- **"Late by" is misleading under load.** An end handled more than 2 minutes '
         'after it was due says "(Late by ...: the bot was not running when this was '
         f'due.)"; here {base.late_notes:,} of {base.done:,} ends said so while the bot was '
@@ -1253,8 +1272,35 @@ def _suggestions(ends: list[EndsResult], profiled: EndsResult | None) -> list[st
         f"took {http['total_s'] / max(http['count'], 1) * 1000:.0f} ms for "
         f"{base.latency_ms:g} ms of latency.",
     ]
+    cpu_line = len(lines) - 1
+    if base.cancelled:
+        lines.append(
+            f'- **{base.cancelled:,} ends were recorded "cancelled".** `end_pause` -> `release` '
+            "cancelled the running job's own key, so `Store.complete` answered False and each "
+            'end logged "job ran but its lease was lost" (a false alarm).'
+        )
+    notes = next((r for r in ends if r.mode == "notes"), None)
+    permalinks = notes.slack_calls.get("chat.getPermalink", 0) if notes else 0
+    if notes is not None and permalinks:
+        lines.append(
+            "- **Notify-channel summaries fetch a permalink per notice, one after another.** "
+            "`SlackNotifier._post_notices` awaits `chat.getPermalink` for each coalesced "
+            f"notice in turn: {permalinks:,} calls for {notes.notify_messages} summary "
+            f"messages here (at {notes.latency_ms:g} ms a call, 10,000 notices need more than "
+            f"{10_000 * notes.latency_ms / 1000:.0f} s). A permalink can be built from the "
+            "workspace URL, the channel and the card's ts, or fetched once per card and "
+            "concurrently."
+        )
+    if notes is not None and notes.slack_429:
+        lines.append(
+            f"- **The pacer runs at the limit.** {notes.slack_429:,} of "
+            f"{notes.slack_posts:,} `chat.postMessage` calls were answered 429 although posts "
+            "are paced at 1/s with a burst of 3, Slack's own figures: a send that arrives a "
+            "little early is refused and waits `Retry-After`. Pacing slightly under the limit "
+            "avoids the round trip."
+        )
     if shares:
-        lines[-1] += (
+        lines[cpu_line] += (
             f" httpcore's `current_async_library` runs `import sniffio` on every lock set-up, "
             f"and sniffio is not installed (anyio 4.16 does not depend on it): the failed import "
             f"scans `sys.path` each time ({shares.get('importlib', 0.0):.0%} of the profiled "
@@ -1264,38 +1310,44 @@ def _suggestions(ends: list[EndsResult], profiled: EndsResult | None) -> list[st
 
 
 def _method(args: argparse.Namespace) -> list[str]:
-    return [
-        "Method. The parent process runs the SFMC and Slack emulators (uvicorn on 127.0.0.1,",
-        f"every call answered after {args.latency_ms:g} ms) and a child process runs the bot:",
+    text = (
+        "Method. The parent process runs the SFMC and Slack emulators (uvicorn on 127.0.0.1, "
+        f"every call answered after {args.latency_ms:g} ms) and a child process runs the bot: "
         "`bot.runtime.build_runtime`, the real `Scheduler` (concurrency "
-        f"{args.concurrency}, batch {args.batch}, idle poll 1 s) and the real",
-        "`PauseService` handlers. Setup, not timed: the emulator gets the automations as 4",
-        "Paused with a daily schedule; the child writes each request, pause record and timer",
-        "through the Store (`create_request` -> `transition` to succeeded with",
-        "`pause_ends_at` -> `open_pause` -> `PauseService.schedule`), warms up (token, WSDL,",
-        "connections), then moves the ends to `t0 + i x spread / N` (one `UPDATE` each for",
-        "jobs and pauses). The window runs from the first end due (`min(due_at)`) to the last",
-        "job done (`max(done_at)`); each end completes only after its read-back, and the",
-        "parent checks afterwards that the emulator shows every automation 6 Scheduled. Calls",
-        "are counted by the emulator (`SfmcEmulator.calls` after t0). Floors: "
-        "`N x calls per end x latency / concurrency`, or the spread plus one end's chain of",
-        "calls when that is longer; the issue's floor uses 2 calls per end. The per-end",
-        "breakdown times the provider HTTP calls, the store's transactions, the thread notes",
-        "and the handler on these instances (the bot's code is unchanged). Notes: the",
-        "notifier is `SlackNotifier` on the Slack emulator with its per-channel",
-        "`chat.postMessage` bucket on (1/s, burst 3) and the bot's client (429 retry handler,",
-        "5 retries); each request's card is in one of the channels (round robin); the time is",
-        'the `ts` of the last outcome note ("Resumed: ...") minus t0; the pacing floor is',
-        "the busiest channel's bot messages after t0 at one per second. No notify channel is",
-        "configured (its notices would all go to one channel). Due query: a child process",
-        "inserts pending jobs (PostgreSQL `COPY`, SQLite `executemany`; "
-        f"{args.due} due a minute ago, the rest due",
-        "from one day to a year ahead, four job kinds), runs `ANALYZE`, then times",
-        "`claim_statement` (the scheduler's claim, limit 50, its job kinds) in a transaction",
-        f"that is rolled back: 10 warm-up runs, the median of {args.runs}; the sizes grow in",
-        "the same table. The query's own peak is tracemalloc over 20 more runs; the process",
-        "peak RSS includes the inserts. PostgreSQL runs in a fresh schema that is dropped.",
-    ]
+        f"{args.concurrency}, batch {args.batch}, idle poll 1 s) and the real `PauseService` "
+        "handlers, on the store named above. Setup, not timed: the emulator gets the "
+        "automations as 4 Paused with a daily schedule; the child writes each request, pause "
+        "record and timer through the Store (`create_request` -> `transition` to succeeded "
+        "with `pause_ends_at` -> `open_pause` -> `PauseService.schedule`), warms up (token, "
+        "WSDL, connections), then moves the ends to `t0 + i x spread / N` (one `UPDATE` each "
+        "for jobs and pauses). The wall time runs from the first end due (`min(due_at)`) to "
+        "the last job done (`max(done_at)`); an end is done only after its read-back, and the "
+        "parent then checks that the emulator shows every automation 6 Scheduled. Calls are "
+        "those the emulator recorded after t0 (`SfmcEmulator.calls`), per end done. Floors: "
+        "`N x calls per end x latency / concurrency`, with the issue's 2 calls and with the "
+        "calls measured. The per-end breakdown times the provider HTTP calls, the store's "
+        "transactions, the thread notes and the handler by wrapping them on these instances "
+        "(the bot's code is unchanged); CPU is `time.process_time` of each process over the "
+        "window (for the notes, until the notifier is drained); peak RSS is `VmHWM`. Ends: the "
+        "notifier records the notes in memory, no notify channel. Notes: the notifier is "
+        "built as `automation-bot serve` builds it (`SlackNotifier(background=True)`: per-"
+        "channel pacing at 1/s with a burst of 3, notify-channel notices coalesced, the "
+        "client's 429 retry handler), against the Slack emulator with its per-channel "
+        "`chat.postMessage` limit on (1/s, burst 3) and a notify channel configured; each "
+        "request's card is in one of the channels (round robin); when every end is done the "
+        f"notifier is drained (at most {DRAIN_S:g} s past the cap). The time to every note is "
+        'the `ts` of the last outcome note ("Resumed: ...") minus t0; the pacing floor is the '
+        "busiest card channel's bot messages after t0 at one per second. Due query: a child "
+        "process inserts pending jobs (PostgreSQL `COPY`, SQLite `executemany`; "
+        f"{args.due} due a minute ago, the rest due from one day to a year ahead, four job "
+        "kinds), runs `ANALYZE`, then times `claim_statement` (the scheduler's claim, limit "
+        "50, its job kinds) in a transaction that is rolled back: 10 warm-up runs, then the "
+        f"median of {args.runs}; the sizes grow in the same table. The query's own peak is "
+        "tracemalloc over 20 more runs; the process peak includes the inserts. PostgreSQL "
+        "runs in a fresh schema, dropped afterwards. Timings depend on the machine's other "
+        "load: the load average before the run is in the header."
+    )
+    return textwrap.wrap(text, width=90, break_on_hyphens=False, break_long_words=False)
 
 
 def write_section(text: str, path: Path = DOC) -> None:
@@ -1420,6 +1472,8 @@ def report(results: dict[str, Any], when: datetime) -> str:
     ends = [EndsResult(**r) for r in results["ends"]]
     profiled = EndsResult(**results["profiled"]) if results["profiled"] else None
     info = machine(results["pg_version"])
+    load = results.get("load_before")
+    info["load"] = " / ".join(f"{x:.2f}" for x in load) if load else "n/a"
     return render(ends, profiled, results["queries"], args, when, info)
 
 
@@ -1443,7 +1497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-timers-") as tmp:
             work = args.keep or Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
-            results = {"when": when.isoformat(), **measure(args, pg_version, work)}
+            load = os.getloadavg() if hasattr(os, "getloadavg") else None
+            results = {"when": when.isoformat(), "load_before": load}
+            results.update(measure(args, pg_version, work))
             (work / "results.json").write_text(json.dumps(results, default=str))
     text = report(results, when)
     print(text)
