@@ -74,18 +74,8 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
         handlers.spawn(work, respond=respond, user=user, channel=channel)
 
     @app.action(CardAction.RESUME_NOW)
-    async def on_card_resume(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        user, channel = body["user"]["id"], _channel(body)
-        work = handlers.resume_request(
-            action.get("value", ""), user=user, channel=channel, respond=respond
-        )
-        handlers.spawn(work, respond=respond, user=user, channel=channel)
-
     @app.action(ReminderAction.RESUME_NOW)
-    async def on_reminder_resume(
+    async def on_resume_now(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
