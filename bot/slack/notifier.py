@@ -18,6 +18,12 @@ channel that arrive within ``notice_window`` seconds of each other (for at most
 ``notice_max_hold`` seconds) become one summary message, or several when one would exceed
 Block Kit's limits; a lone notice is posted as before.
 
+A notice links to its request's thread. The link is built here, the way Slack builds a
+permalink (``{team url}archives/{channel}/p{ts without the dot}``), from the team URL that
+one ``auth.test`` per notifier returns; only when that is not to be had (``auth.test``
+failed, retried at most once a minute, or gave no usable ``url``) is ``chat.getPermalink``
+asked, a few cards at a time in parallel and each card once.
+
 With ``background=True`` (``serve``), :meth:`SlackNotifier.reply` and
 :meth:`SlackNotifier.update_card` queue the message and return at once (failures are
 logged), so a paced backlog never holds up the service; call :meth:`SlackNotifier.drain`
@@ -28,7 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -50,6 +59,14 @@ log = structlog.get_logger(__name__)
 SUMMARY_ITEMS_MAX: Final = 50
 _SUMMARY_SECTIONS_MAX: Final = blocks.MESSAGE_BLOCKS_MAX - 2  # room for heading and footer
 _FALLBACK_NAMES_MAX: Final = 300
+#: ``chat.getPermalink`` calls in flight at once (only when links cannot be built here).
+PERMALINK_LOOKUPS_MAX: Final = 8
+#: After a failed ``auth.test``, links come from ``chat.getPermalink`` for this long.
+TEAM_URL_RETRY_S: Final = 60.0
+_TEAM_URL_TIMEOUT_S: Final = 10.0
+_PERMALINKS_CACHED_MAX: Final = 10_000
+_CHANNEL_ID_RE: Final = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_TS_RE: Final = re.compile(r"^[0-9]+\.[0-9]+$")
 
 
 def _utcnow() -> datetime:
@@ -80,6 +97,7 @@ class SlackNotifier:
         notice_window: float = 2.0,
         notice_max_hold: float = 20.0,
         background: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._store = store
@@ -94,6 +112,13 @@ class SlackNotifier:
         self._background = background
         # (channel, card ts) -> the last reply queued in that thread
         self._thread_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        # thread links: the team URL from auth.test, else chat.getPermalink per card
+        self._monotonic = monotonic
+        self._team_url: str | None = None
+        self._team_url_lock = asyncio.Lock()
+        self._team_url_retry_at: float | None = None  # after a failed auth.test
+        self._lookups = asyncio.Semaphore(PERMALINK_LOOKUPS_MAX)
+        self._permalinks: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     async def drain(self, within: float | None = None) -> bool:
         """Post every notice and queued message now (shutdown); whether all got out."""
@@ -214,13 +239,15 @@ class SlackNotifier:
         self._notices.add(channel, Notice(request=request, text=text))
 
     async def _post_notices(self, channel: str, notices: list[Notice]) -> None:
-        linked = [
-            Notice(request=n.request, text=n.text, link=await self._permalink(n.request))
-            for n in notices
-        ]
+        links = await self._thread_links(n.request for n in notices)
+        linked: list[Notice] = []
+        for n in notices:
+            card = _card_of(n.request)
+            linked.append(Notice(n.request, n.text, link=links.get(card) if card else None))
         if len(linked) == 1:
             only = linked[0]
-            messages = [blocks.notice_message(only.request, only.text, link=only.link)]
+            link = only.link if _safe_link(only.link) else None
+            messages = [blocks.notice_message(only.request, only.text, link=link)]
         else:
             messages = notice_summaries(linked)
         for message in messages:
@@ -233,16 +260,66 @@ class SlackNotifier:
             await self.posts.post(channel, send)
         await self.refresh_homes()
 
-    async def _permalink(self, request: OperationRequest) -> str | None:
-        if not (request.channel and request.card_ts):
-            return None
-        try:
-            found = await self._client.chat_getPermalink(
-                channel=request.channel, message_ts=request.card_ts
-            )
-            return str(found.get("permalink") or "") or None
-        except Exception:
-            return None
+    async def _thread_links(
+        self, requests: Iterable[OperationRequest]
+    ) -> dict[tuple[str, str], str]:
+        """A link to each request's card (thread), where one is to be had."""
+        cards = list(dict.fromkeys(c for r in requests if (c := _card_of(r)) is not None))
+        if not cards:
+            return {}
+        team_url = await self._team_url_once()
+        links: dict[tuple[str, str], str] = {}
+        missing: list[tuple[str, str]] = []
+        for card in cards:
+            if team_url is not None and (built := _build_permalink(team_url, *card)):
+                links[card] = built
+            elif (cached := self._permalinks.get(card)) is not None:
+                self._permalinks.move_to_end(card)
+                links[card] = cached
+            else:
+                missing.append(card)
+        if missing:
+            found = await asyncio.gather(*(self._lookup_permalink(*c) for c in missing))
+            links.update((card, link) for card, link in zip(missing, found, strict=True) if link)
+        return links
+
+    async def _team_url_once(self) -> str | None:
+        """The workspace URL from ``auth.test`` (one call; after a failure, one a minute)."""
+        if self._team_url is not None:
+            return self._team_url
+        async with self._team_url_lock:  # concurrent first notices wait for one call
+            if self._team_url is not None:
+                return self._team_url
+            if self._team_url_retry_at is not None and self._monotonic() < self._team_url_retry_at:
+                return None
+            url: object = None
+            try:
+                async with asyncio.timeout(_TEAM_URL_TIMEOUT_S):
+                    url = (await self._client.auth_test()).get("url")
+            except Exception as exc:
+                log.warning("team_url_unavailable", error=str(exc))
+            if isinstance(url, str) and url.startswith("https://") and url.endswith("/"):
+                self._team_url = url
+                self._team_url_retry_at = None
+            else:
+                if url is not None:
+                    log.warning("team_url_unusable", url=repr(url)[:200])
+                self._team_url_retry_at = self._monotonic() + TEAM_URL_RETRY_S
+            return self._team_url
+
+    async def _lookup_permalink(self, channel: str, ts: str) -> str | None:
+        """``chat.getPermalink`` for one card (a few at a time); ``None`` when it fails."""
+        async with self._lookups:
+            try:
+                found = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+                link = str(found.get("permalink") or "") or None
+            except Exception:
+                return None
+        if link is not None:
+            self._permalinks[(channel, ts)] = link
+            while len(self._permalinks) > _PERMALINKS_CACHED_MAX:
+                self._permalinks.popitem(last=False)
+        return link
 
     async def ephemeral(self, *, channel: str, user: str, message: blocks.Message) -> None:
         """A message only ``user`` sees, in ``channel``."""
@@ -273,8 +350,28 @@ def _clean(text: str, limit: int) -> str:
     return blocks.truncate(blocks.escape(text), limit)
 
 
+def _card_of(request: OperationRequest) -> tuple[str, str] | None:
+    if not (request.channel and request.card_ts):
+        return None
+    return request.channel, request.card_ts
+
+
+def _build_permalink(team_url: str, channel: str, ts: str) -> str | None:
+    """Slack's permalink of a top-level message, or ``None`` if the parts look wrong."""
+    if not (_CHANNEL_ID_RE.match(channel) and _TS_RE.match(ts)):
+        return None  # not an id and a ts as Slack gives them: let chat.getPermalink say
+    return f"{team_url}archives/{channel}/p{ts.replace('.', '')}"
+
+
+def _safe_link(link: str | None) -> bool:
+    """Whether ``link`` can go into mrkdwn as ``<link|thread>`` as it is."""
+    if not link:
+        return False
+    return link.startswith("https://") and not any(c in link for c in "<>| ")
+
+
 def _thread_link(link: str | None) -> str:
-    if not link or not link.startswith("https://") or any(c in link for c in "<>| "):
+    if not _safe_link(link):
         return ""
     return f" <{link}|thread>"
 
