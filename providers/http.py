@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -14,14 +15,39 @@ import httpx
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
+class CallLimit:
+    """At most ``limit`` provider calls in flight at once (``None``: no limit).
+
+    One per provider account (an SFMC business unit), shared by every client that calls
+    it: SFMC's SOAP guidance is at most 20 concurrent calls per account.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError("the call limit must be at least 1")
+        self.limit = limit
+        self._semaphore = asyncio.Semaphore(limit) if limit is not None else None
+
+    async def __aenter__(self) -> None:
+        if self._semaphore is not None:
+            await self._semaphore.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
+
+
 def new_async_client(
     *,
     timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
 ) -> httpx.AsyncClient:
-    """An AsyncClient with explicit timeouts and no environment proxies."""
+    """An AsyncClient with explicit timeouts, no environment proxies, and room to keep
+    every connection a busy account uses alive (closing and reopening them costs more
+    than the calls)."""
     return httpx.AsyncClient(
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         trust_env=False,
         follow_redirects=False,
         event_hooks=event_hooks,

@@ -10,7 +10,7 @@ from bot.config import BotConfig, EnvironmentSettings
 from bot.domain.models import TargetKind
 from bot.service.operations import Environment
 from providers.base import Provider
-from providers.http import new_async_client
+from providers.http import CallLimit, new_async_client
 from providers.scrip import ScripProvider
 from providers.sfmc.auth import TokenProvider
 from providers.sfmc.automations import SfmcAutomationProvider
@@ -23,8 +23,15 @@ from providers.sfmc.snapshots import (
 
 
 def build_environment(
-    name: str, settings: EnvironmentSettings, *, http: httpx.AsyncClient
+    name: str,
+    settings: EnvironmentSettings,
+    *,
+    http: httpx.AsyncClient,
+    snapshots: ScheduleSnapshots | None = None,
 ) -> Environment:
+    """The providers of one environment. ``snapshots`` keeps automation schedules between
+    pause and resume (the bot's database; an environment's ``snapshot_file`` wins; in
+    memory when neither is given)."""
     providers: dict[TargetKind, Provider] = {}
     if settings.sfmc is not None:
         sfmc = settings.sfmc
@@ -35,16 +42,17 @@ def build_environment(
             account_id=sfmc.account_id,
             http=http,
         )
-        snapshots: ScheduleSnapshots = (
+        kept: ScheduleSnapshots = (
             JsonFileScheduleSnapshots(sfmc.snapshot_file)
             if sfmc.snapshot_file
-            else InMemoryScheduleSnapshots()
+            else snapshots or InMemoryScheduleSnapshots()
         )
+        limit = CallLimit(sfmc.max_concurrent_calls)
         providers[TargetKind.AUTOMATION] = SfmcAutomationProvider(
-            environment=name, tokens=tokens, http=http, snapshots=snapshots
+            environment=name, tokens=tokens, http=http, snapshots=kept, limit=limit
         )
         providers[TargetKind.JOURNEY] = SfmcJourneyProvider(
-            environment=name, tokens=tokens, http=http
+            environment=name, tokens=tokens, http=http, limit=limit
         )
     if settings.scrip is not None:
         providers[TargetKind.SCRIP] = ScripProvider(
@@ -63,12 +71,15 @@ class ProviderRegistry:
 
     config: BotConfig
     http: httpx.AsyncClient = field(default_factory=new_async_client)
+    snapshots: ScheduleSnapshots | None = None
     _built: dict[str, Environment] = field(default_factory=dict)
 
     def environment(self, name: str | None) -> Environment:
         key, settings = self.config.environment(name)
         if key not in self._built:
-            self._built[key] = build_environment(key, settings, http=self.http)
+            self._built[key] = build_environment(
+                key, settings, http=self.http, snapshots=self.snapshots
+            )
         return self._built[key]
 
     async def aclose(self) -> None:

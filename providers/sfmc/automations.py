@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import zeep.xsd
 
-from bot.domain.errors import InvalidState, NotFound, ProviderError
+from bot.domain.errors import BotError, InvalidState, NotFound, ProviderError
 from bot.domain.models import (
     ActionReceipt,
     NormalState,
@@ -39,6 +39,7 @@ from bot.domain.models import (
     TargetSummary,
     VersionSelector,
 )
+from providers.http import CallLimit
 from providers.sfmc.auth import TokenProvider
 from providers.sfmc.recurrence import (
     ScheduleError,
@@ -67,6 +68,9 @@ STATUS_CODES: dict[int, tuple[str, NormalState]] = {
     8: ("InactiveTrigger", NormalState.INACTIVE),
 }
 PAUSED_STATUS = 4
+
+#: Keys in one ``CustomerKey IN (...)`` Retrieve (:meth:`SfmcAutomationProvider.get_many`).
+IN_CHUNK = 100
 
 #: Properties asked for in every Retrieve (the documented set, sfmc.md §1.3).
 PROPERTIES = ("ObjectID", "CustomerKey", "Name", "Status")
@@ -130,6 +134,7 @@ class SfmcAutomationProvider:
         backoff: float = 1.0,
         clock: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limit: CallLimit | None = None,
     ) -> None:
         self.environment = environment
         self._tokens = tokens
@@ -137,7 +142,7 @@ class SfmcAutomationProvider:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._clock = clock
         self.snapshots: ScheduleSnapshots = snapshots or InMemoryScheduleSnapshots()
-        self._rest = SfmcRestClient(tokens=tokens, http=http, sleep=sleep)
+        self._rest = SfmcRestClient(tokens=tokens, http=http, sleep=sleep, limit=limit)
         self.soap = SoapClient(
             tokens=tokens,
             http=http,
@@ -146,6 +151,7 @@ class SfmcAutomationProvider:
             read_attempts=read_attempts,
             backoff=backoff,
             sleep=sleep,
+            limit=limit,
         )
 
     # ------------------------------------------------------------------ reads
@@ -154,6 +160,29 @@ class SfmcAutomationProvider:
         row = await self._retrieve_one(key)
         state = self._state(row)
         return await self._with_rest(state)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, TargetState]:
+        """Read many automations by CustomerKey with as few SOAP Retrieves as possible
+        (``CustomerKey IN (...)``, :data:`IN_CHUNK` keys a call, the chunks concurrently).
+        SOAP only: ``Status`` is all a check or a read-back of a verb needs, so there is no
+        REST read of the schedule. Keys not found are missing from the answer."""
+        wanted = list(dict.fromkeys(k.strip() for k in keys if k.strip()))
+        chunks = [wanted[i : i + IN_CHUNK] for i in range(0, len(wanted), IN_CHUNK)]
+        answers = await asyncio.gather(
+            *(
+                self.soap.retrieve(
+                    "Automation", PROPERTIES, filter=SimpleFilter.in_("CustomerKey", chunk)
+                )
+                for chunk in chunks
+            )
+        )
+        found: dict[str, TargetState] = {}
+        for response in answers:
+            for row in response.results:
+                key = _text(row.get("CustomerKey"))
+                if key is not None and _text(row.get("ObjectID")) and key not in found:
+                    found[key] = self._state(row)
+        return {k: found[k] for k in wanted if k in found}
 
     async def find_by_name(self, name: str) -> list[TargetSummary]:
         wanted = name.strip().casefold()
@@ -229,8 +258,12 @@ class SfmcAutomationProvider:
 
     async def resume(self, state: TargetState, *, versions: VersionSelector) -> ActionReceipt:
         """``Schedule start`` with the full schedule from the snapshot (or the REST read)."""
+        snapshot = await self.snapshots.get(self._tokens.account_id, state.target.id)
+        return await self._resume(state, snapshot)
+
+    async def _resume(self, state: TargetState, snapshot: Schedule | None) -> ActionReceipt:
         target = state.target
-        schedule = await self.snapshots.get(self._tokens.account_id, target.id)
+        schedule = snapshot
         if schedule is None or not schedule.ical_recur:
             # The state was read (with its REST schedule) just before: no second read.
             schedule = state.schedule
@@ -268,6 +301,22 @@ class SfmcAutomationProvider:
             "start", definition, [make("Automation", ObjectID=target.id)]
         )
         return self._receipt(response)
+
+    async def resume_many(self, states: Sequence[TargetState]) -> list[ActionReceipt | BotError]:
+        """:meth:`resume` for many automations (one snapshot query, the ``Schedule start``
+        calls concurrently within the account's call limit); each one's receipt or error,
+        in order."""
+        snapshots = await self.snapshots.get_many(
+            self._tokens.account_id, [s.target.id for s in states]
+        )
+
+        async def one(state: TargetState) -> ActionReceipt | BotError:
+            try:
+                return await self._resume(state, snapshots.get(state.target.id.lower()))
+            except BotError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(s) for s in states)))
 
     async def run(self, state: TargetState) -> ActionReceipt:
         """Run once now: ``Perform start`` (never used to unpause)."""

@@ -30,6 +30,7 @@ from bot.domain.models import (
     VersionSelector,
     VersionState,
 )
+from providers.http import CallLimit
 from providers.sfmc.auth import TokenProvider
 from providers.sfmc.rest import PROVIDER, Params, RestResponse, SfmcRestClient, segment
 
@@ -108,6 +109,7 @@ class SfmcJourneyProvider:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_retries: int = 3,
         max_retry_wait: float = 30.0,
+        limit: CallLimit | None = None,
     ) -> None:
         self.environment = environment
         self._clock = clock
@@ -117,6 +119,7 @@ class SfmcJourneyProvider:
             sleep=sleep,
             max_retries=max_retries,
             max_retry_wait=max_retry_wait,
+            limit=limit,
         )
 
     async def aclose(self) -> None:

@@ -41,7 +41,7 @@ from bot.domain.errors import (
     ProviderError,
     RateLimited,
 )
-from providers.http import json_or_none, retry_after_seconds
+from providers.http import CallLimit, json_or_none, retry_after_seconds
 from providers.sfmc.auth import TokenProvider
 
 PROVIDER = "SFMC"
@@ -119,9 +119,11 @@ class SfmcRestClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_retries: int = 3,
         max_retry_wait: float = 30.0,
+        limit: CallLimit | None = None,
     ) -> None:
         self._tokens = tokens
         self._http = http
+        self._limit = limit or CallLimit()
         self._sleep = sleep
         self._max_retries = max(0, max_retries)
         self._max_wait = max_retry_wait
@@ -190,9 +192,10 @@ class SfmcRestClient:
                 "Accept": "application/json",
             }
             try:
-                response = await self._http.request(
-                    method, url, params=query or None, json=json, headers=headers
-                )
+                async with self._limit:
+                    response = await self._http.request(
+                        method, url, params=query or None, json=json, headers=headers
+                    )
             except httpx.TransportError as exc:
                 error = self._transport_error(exc, what=what, retry=retry)
                 if retry and attempt < self._max_retries:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,10 @@ class ScheduleSnapshots(Protocol):
     async def get(self, account_id: int, object_id: str) -> Schedule | None: ...
 
     async def put(self, account_id: int, object_id: str, schedule: Schedule) -> None: ...
+
+    async def get_many(self, account_id: int, object_ids: Collection[str]) -> dict[str, Schedule]:
+        """The snapshots of ``object_ids`` that exist, keyed by lower-cased ObjectID."""
+        ...
 
 
 def _key(account_id: int, object_id: str) -> str:
@@ -41,6 +46,10 @@ class InMemoryScheduleSnapshots:
 
     async def put(self, account_id: int, object_id: str, schedule: Schedule) -> None:
         self._items[_key(account_id, object_id)] = schedule
+
+    async def get_many(self, account_id: int, object_ids: Collection[str]) -> dict[str, Schedule]:
+        found = {o.lower(): self._items.get(_key(account_id, o)) for o in object_ids}
+        return {o: s for o, s in found.items() if s is not None}
 
 
 class JsonFileScheduleSnapshots:
@@ -83,3 +92,9 @@ class JsonFileScheduleSnapshots:
             items = await asyncio.to_thread(self._read)
             items[_key(account_id, object_id)] = schedule
             await asyncio.to_thread(self._write, items)
+
+    async def get_many(self, account_id: int, object_ids: Collection[str]) -> dict[str, Schedule]:
+        async with self._lock:
+            items = await asyncio.to_thread(self._read)
+        found = {o.lower(): items.get(_key(account_id, o)) for o in object_ids}
+        return {o: s for o, s in found.items() if s is not None}

@@ -15,9 +15,10 @@ one of the project's errors (reference sfmc.md §1.8, §2, §4, §5):
 * ``OverallStatus`` starting with ``Error`` (HTTP 200), or a result with
   ``StatusCode == "Error"``: :class:`ProviderError` with the provider's code and text.
 
-Results come back as plain dicts (``zeep.helpers.serialize_object``). Elements that the
-WSDL does not know (real responses carry ``IsPlatformObject``) make zeep put them and
-every later sibling into ``_raw_elements``; :func:`plain` folds those back in by name.
+Requests are built by zeep from the WSDL. Replies are read straight from the XML into
+plain dicts and lists by element name (:func:`_reply_message`): values stay text, and
+elements the WSDL does not know (real responses carry ``IsPlatformObject``) are kept like
+any other.
 
 Only Retrieve is retried (bounded, with backoff); Perform and Schedule are sent once,
 apart from the single retry after a refreshed token.
@@ -38,13 +39,13 @@ from urllib.parse import urlparse
 
 import httpx
 import zeep
-import zeep.helpers
 import zeep.wsdl
 import zeep.xsd
 from lxml import etree
 from zeep.transports import AsyncTransport, Transport
 
 from bot.domain.errors import AuthError, ProviderError, RateLimited
+from providers.http import CallLimit
 from providers.sfmc.auth import SfmcToken, TokenProvider
 
 PROVIDER = "SFMC"
@@ -212,28 +213,6 @@ def _element_value(element: Any) -> Any:
     return out
 
 
-def plain(value: Any) -> Any:
-    """A zeep value as plain dicts/lists, with ``_raw_elements`` folded back in by name."""
-    data = zeep.helpers.serialize_object(value, target_cls=dict)  # type: ignore[no-untyped-call]
-    return _fold(data)
-
-
-def _fold(data: Any) -> Any:
-    if isinstance(data, list):
-        return [_fold(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    raw = data.pop("_raw_elements", None)
-    out = {key: _fold(item) for key, item in data.items()}
-    for element in raw or ():
-        if not isinstance(getattr(element, "tag", None), str):
-            continue
-        name = etree.QName(element).localname
-        if out.get(name) is None:
-            out[name] = _element_value(element)
-    return out
-
-
 # --------------------------------------------------------------------------- the client
 
 
@@ -266,9 +245,12 @@ class SoapClient:
         backoff: float = 1.0,
         max_backoff: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limit: CallLimit | None = None,
     ) -> None:
         self._tokens = tokens
         self._http = http
+        self._limit = limit or CallLimit()
+        self._services: dict[str, Any] = {}
         self.wsdl_path = wsdl_path or default_wsdl_path()
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._read_attempts = max(1, read_attempts)
@@ -369,6 +351,7 @@ class SoapClient:
     async def aclose(self) -> None:
         """Nothing to close: the HTTP client belongs to the caller."""
         self._client = None
+        self._services.clear()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -402,11 +385,15 @@ class SoapClient:
         self, operation: str, token: SfmcToken, kwargs: Mapping[str, Any]
     ) -> SoapResponse:
         client = await self._zeep()
-        service = client.create_service(BINDING, token.soap_instance_url + "Service.asmx")
+        address = token.soap_instance_url + "Service.asmx"
+        service = self._services.get(address)
+        if service is None:
+            service = self._services[address] = client.create_service(BINDING, address)
         header = etree.Element(f"{{{FUELOAUTH_NS}}}fueloauth", nsmap={None: FUELOAUTH_NS})  # type: ignore[dict-item]
         header.text = token.access_token.get_secret_value()
         try:
-            response = await getattr(service, operation)(_soapheaders=[header], **kwargs)
+            async with self._limit:
+                response = await getattr(service, operation)(_soapheaders=[header], **kwargs)
         except httpx.TimeoutException as exc:
             raise ProviderError(
                 f"SFMC SOAP {operation} timed out",
@@ -443,17 +430,33 @@ class SoapClient:
                 http_status=status,
                 retryable=status >= 500,
             )
-        binding_operation = service._binding.get(operation)
-        try:
-            body = plain(binding_operation.process_reply(envelope))
-        except (zeep.exceptions.Error, ValueError, TypeError) as exc:
+        message = _reply_message(envelope, operation)
+        if message is None:
             raise ProviderError(
-                f"SFMC's {operation} response could not be read ({type(exc).__name__})",
+                f"SFMC's {operation} response could not be read (no {operation}ResponseMsg)",
                 provider=PROVIDER,
                 http_status=status,
                 retryable=True,
-            ) from exc
+            )
+        body = _element_value(message)
         return _to_response(operation, body if isinstance(body, dict) else {}, status)
+
+
+def _reply_message(envelope: Any, operation: str) -> Any:
+    """The ``{operation}ResponseMsg`` element of a reply's Body, or None.
+
+    Replies are read straight from the XML (by element names, as plain dicts and lists):
+    zeep's typed parse of a reply cost more CPU than the rest of a call together, and the
+    adapters read every value as text anyway. Requests are still built by zeep from the
+    WSDL."""
+    body = envelope.find(f"{{{SOAP_ENV_NS}}}Body")
+    if body is None:
+        return None
+    wanted = f"{operation}ResponseMsg"
+    for child in body:
+        if isinstance(child.tag, str) and etree.QName(child).localname == wanted:
+            return child
+    return None
 
 
 def _parse_envelope(content: bytes | None) -> Any:
@@ -624,5 +627,4 @@ __all__ = [
     "SoapResponse",
     "default_wsdl_path",
     "load_document",
-    "plain",
 ]
