@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -114,6 +115,7 @@ class RequestRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     pause_ends_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]  # when a pending approval expires
+    pause_outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # how its pause ended
 
     __table_args__ = (
         Index(
@@ -251,3 +253,14 @@ class JobRow(Base):
             postgresql_where=text(PENDING_JOB_SQL),
         ),
     )
+
+
+class ScheduleSnapshotRow(Base):
+    """An automation's schedule, kept between its pause and its resume (migration 0006)."""
+
+    __tablename__ = "schedule_snapshots"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    taken_at: Mapped[datetime]

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Update, delete, func, insert, or_, select, update
+from sqlalchemy import Select, Table, Update, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -24,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.domain.approvals import Decision, Vote
 from bot.domain.errors import TargetBusy
 from bot.domain.jobs import Job, JobKind
-from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
+from bot.domain.models import PauseOptions, Schedule, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
     OperationRequest,
+    PauseOutcome,
     PauseRecord,
     RequestSpec,
     RequestStatus,
@@ -42,11 +44,27 @@ from bot.store.models import (
     PauseRow,
     ProcessedSlackEventRow,
     RequestRow,
+    ScheduleSnapshotRow,
     as_utc,
     to_utc,
 )
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class PauseClosing:
+    """One pause to close in :meth:`Store.end_pauses`, with what to record about it."""
+
+    pause_id: int
+    request_id: str
+    reason: str
+    outcome: PauseOutcome
+    cancel_keys: tuple[str, ...] = ()
+    audit_action: str | None = None
+    audit_detail: Mapping[str, Any] = field(default_factory=dict)
+    via: Via = Via.SCHEDULER
+
 
 #: Statuses of requests that were started and not finished (recovery after a restart).
 UNFINISHED = (RequestStatus.RECEIVED, RequestStatus.APPROVED, RequestStatus.EXECUTING)
@@ -108,6 +126,9 @@ def _request(row: RequestRow) -> OperationRequest:
         error=row.error,
         pause_ends_at=_opt_utc(row.pause_ends_at),
         expires_at=_opt_utc(row.expires_at),
+        pause_outcome=None
+        if row.pause_outcome is None
+        else PauseOutcome.model_validate(row.pause_outcome),
     )
 
 
@@ -703,6 +724,144 @@ class Store:
             row = (await session.execute(stmt)).scalars().first()
             return None if row is None else _pause(row)
 
+    async def pauses_with_requests(
+        self, pause_ids: Collection[int]
+    ) -> dict[int, tuple[PauseRecord, OperationRequest]]:
+        """The active ones of ``pause_ids`` with their requests, in one query."""
+        if not pause_ids:
+            return {}
+        stmt = (
+            select(PauseRow, RequestRow)
+            .join(RequestRow, RequestRow.id == PauseRow.request_id)
+            .where(PauseRow.id.in_(sorted(set(pause_ids))), PauseRow.active.is_(True))
+        )
+        async with self._tx() as session:
+            rows = (await session.execute(stmt)).all()
+            return {p.id: (_pause(p), _request(r)) for p, r in rows}
+
+    async def end_pauses(self, closings: Collection[PauseClosing]) -> set[int]:
+        """Close many pauses in one transaction: each pause still active is closed, its
+        request gets its outcome, the audit trail a line, and its other timers are
+        cancelled. The ids of the pauses this call closed (an already closed one is left
+        alone: another run got there first)."""
+        if not closings:
+            return set()
+        now = self.now()
+        by_id = {c.pause_id: c for c in closings}
+        close = (
+            update(PauseRow)
+            .where(PauseRow.id.in_(sorted(by_id)), PauseRow.active.is_(True))
+            .values(active=False, closed_at=now)
+            .returning(PauseRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            closed = set((await session.execute(close)).scalars())
+            won = [by_id[i] for i in sorted(closed)]
+            if not won:
+                return closed
+            pauses: Table = PauseRow.__table__  # type: ignore[assignment]
+            requests: Table = RequestRow.__table__  # type: ignore[assignment]
+            await session.execute(
+                update(pauses)
+                .where(pauses.c.id == bindparam("b_id"))
+                .values(close_reason=bindparam("b_reason")),
+                [{"b_id": c.pause_id, "b_reason": c.reason} for c in won],
+            )
+            await session.execute(
+                update(requests)
+                .where(requests.c.id == bindparam("b_id"))
+                .values(pause_outcome=bindparam("b_outcome"), updated_at=now),
+                [
+                    {"b_id": c.request_id, "b_outcome": c.outcome.model_dump(mode="json")}
+                    for c in won
+                ],
+            )
+            audit = [c for c in won if c.audit_action is not None]
+            if audit:
+                targets = {
+                    r.id: (r.environment, r.kind, r.target_key)
+                    for r in (
+                        await session.execute(
+                            select(
+                                RequestRow.id,
+                                RequestRow.environment,
+                                RequestRow.kind,
+                                RequestRow.target_key,
+                            ).where(RequestRow.id.in_([c.request_id for c in audit]))
+                        )
+                    ).all()
+                }
+                await session.execute(
+                    insert(AuditEventRow),
+                    [
+                        {
+                            "request_id": c.request_id,
+                            "at": now,
+                            "actor": "bot",
+                            "action": c.audit_action,
+                            "via": c.via.value,
+                            "detail": dict(c.audit_detail),
+                            "environment": targets.get(c.request_id, (None,) * 3)[0],
+                            "kind": targets.get(c.request_id, (None,) * 3)[1],
+                            "target_key": targets.get(c.request_id, (None,) * 3)[2],
+                        }
+                        for c in audit
+                    ],
+                )
+            keys = sorted({key for c in won for key in c.cancel_keys})
+            if keys:
+                await session.execute(
+                    update(JobRow)
+                    .where(JobRow.key.in_(keys), JobRow.done_at.is_(None))
+                    .values(done_at=now, last_error="cancelled", owner=None, locked_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+        return closed
+
+    async def set_pause_outcome(self, request_id: str, outcome: PauseOutcome) -> None:
+        """Record how the pause ``request_id`` made ended (or that its time is up)."""
+        stmt = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id)
+            .values(pause_outcome=outcome.model_dump(mode="json"), updated_at=self.now())
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            await session.execute(stmt)
+
+    # -- schedule snapshots --------------------------------------------------------------
+
+    async def put_snapshot(self, account_id: int, object_id: str, schedule: Schedule) -> None:
+        """Keep an automation's schedule (taken before its pause); replaces an older one."""
+        dialect = self.engine.dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = ins(ScheduleSnapshotRow).values(
+            account_id=account_id,
+            object_id=object_id.lower(),
+            schedule=schedule.model_dump(mode="json"),
+            taken_at=self.now(),
+        )
+        upsert = values.on_conflict_do_update(
+            index_elements=["account_id", "object_id"],
+            set_={"schedule": values.excluded.schedule, "taken_at": values.excluded.taken_at},
+        )
+        async with self._tx() as session:
+            await session.execute(upsert)
+
+    async def snapshots(self, account_id: int, object_ids: Collection[str]) -> dict[str, Schedule]:
+        """The kept schedules of ``object_ids`` (lower-cased ids) in one query."""
+        wanted = sorted({o.lower() for o in object_ids})
+        if not wanted:
+            return {}
+        stmt = select(ScheduleSnapshotRow.object_id, ScheduleSnapshotRow.schedule).where(
+            ScheduleSnapshotRow.account_id == account_id,
+            ScheduleSnapshotRow.object_id.in_(wanted),
+        )
+        async with self._tx() as session:
+            rows = (await session.execute(stmt)).all()
+        return {oid: Schedule.model_validate(raw) for oid, raw in rows}
+
     # -- scheduled jobs ------------------------------------------------------------------
 
     async def schedule(
@@ -796,6 +955,38 @@ class Store:
         )
         async with self._tx() as session:
             return (await session.execute(stmt)).first() is not None
+
+    async def complete_many(self, job_ids: Collection[int], *, owner: str) -> set[int]:
+        """:meth:`complete` for many jobs in one statement; the ids recorded done."""
+        if not job_ids:
+            return set()
+        stmt = (
+            update(JobRow)
+            .where(
+                JobRow.id.in_(sorted(set(job_ids))),
+                JobRow.owner == owner,
+                JobRow.done_at.is_(None),
+            )
+            .values(done_at=self.now(), locked_until=None)
+            .returning(JobRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return set((await session.execute(stmt)).scalars())
+
+    async def cancel_jobs(self, keys: Collection[str]) -> int:
+        """:meth:`cancel_job` for many keys in one statement; how many were pending."""
+        if not keys:
+            return 0
+        stmt = (
+            update(JobRow)
+            .where(JobRow.key.in_(sorted(set(keys))), JobRow.done_at.is_(None))
+            .values(done_at=self.now(), last_error="cancelled", owner=None, locked_until=None)
+            .returning(JobRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return len((await session.execute(stmt)).all())
 
     async def fail(self, job_id: int, *, owner: str, error: str, retry_at: datetime | None) -> bool:
         """Record a failed run by ``owner`` (if it still holds the job): release the lease

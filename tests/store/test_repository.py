@@ -15,6 +15,7 @@ from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     TRANSITIONS,
     OperationRequest,
+    PauseRecord,
     RequestSpec,
     RequestStatus,
     Via,
@@ -521,3 +522,80 @@ async def test_in_memory_store_migrates_itself() -> None:
         assert len(await store.unfinished_requests()) == 5
         assert await store.claim_event("e") is True
         assert await store.claim_event("e") is False
+
+
+# -- ending pauses together, schedule snapshots ----------------------------------------------
+
+
+async def test_end_pauses_closes_each_once_in_one_transaction(
+    store: Store, clock: FakeClock
+) -> None:
+    from bot.domain.jobs import JobKind, job_key
+    from bot.domain.requests import PauseOutcome
+    from bot.store.repository import PauseClosing
+
+    pauses = []
+    for key in ("a", "b"):
+        req = await at_status(store, RequestStatus.SUCCEEDED, key)
+        pause = await store.open_pause(request=req, started_at=clock.now, ends_at=None)
+        for kind in (JobKind.PAUSE_END, JobKind.DRIFT_CHECK):
+            await store.schedule(
+                kind=kind, key=job_key(kind, pause.id), due_at=clock.now, payload={}
+            )
+        pauses.append(pause)
+    loaded = await store.pauses_with_requests([p.id for p in pauses] + [999])
+    assert sorted(loaded) == [p.id for p in pauses]
+    assert all(loaded[p.id][1].id == p.request_id for p in pauses)
+
+    def closing(pause: PauseRecord) -> PauseClosing:
+        return PauseClosing(
+            pause_id=pause.id,
+            request_id=pause.request_id,
+            reason="ended: active",
+            outcome=PauseOutcome(at=clock.now, text="resumed: active (verified)"),
+            cancel_keys=(job_key(JobKind.DRIFT_CHECK, pause.id),),
+            audit_action="pause_ended",
+            audit_detail={"after": "active"},
+        )
+
+    assert await store.end_pauses([closing(p) for p in pauses]) == {p.id for p in pauses}
+    # a second run (another replica, a retry) closes nothing and records nothing more
+    assert await store.end_pauses([closing(p) for p in pauses]) == set()
+    assert await store.pauses_with_requests([p.id for p in pauses]) == {}
+    for pause in pauses:
+        closed = await store.get_pause(pause.id)
+        assert closed is not None
+        assert not closed.active
+        request = await store.get_request(pause.request_id)
+        assert request is not None
+        assert request.pause_outcome == PauseOutcome(
+            at=clock.now, text="resumed: active (verified)"
+        )
+        drift = await store.job(job_key(JobKind.DRIFT_CHECK, pause.id))
+        assert drift is not None
+        assert drift.last_error == "cancelled"
+        end = await store.job(job_key(JobKind.PAUSE_END, pause.id))
+        assert end is not None
+        assert end.done_at is None  # the running job is not cancelled under itself
+    events = [e for e in await store.audit_since(None) if e.action == "pause_ended"]
+    assert sorted(str(e.request_id) for e in events) == sorted(p.request_id for p in pauses)
+    assert all(e.detail == {"after": "active"} for e in events)
+    history = await store.history(environment="prod", kind="journey", target_key="a")
+    assert "pause_ended" in [e.action for e in history]
+
+
+async def test_schedule_snapshots_upsert_and_read_many(store: Store) -> None:
+    from bot.domain.models import Schedule
+    from bot.store.snapshots import StoreScheduleSnapshots
+
+    kept = StoreScheduleSnapshots(store)
+    daily = Schedule(ical_recur="FREQ=DAILY;INTERVAL=1", timezone_id=5)
+    hourly = Schedule(ical_recur="FREQ=HOURLY;INTERVAL=1")
+    await kept.put(1, "AAA-1", daily)
+    await kept.put(1, "aaa-1", hourly)  # ObjectIDs are case-insensitive: replaced
+    await kept.put(2, "aaa-1", daily)  # another business unit
+    assert await kept.get(1, "AAA-1") == hourly
+    assert await kept.get(1, "missing") is None
+    assert await kept.get_many(1, ["aaa-1", "missing"]) == {"aaa-1": hourly}
+    assert await kept.get_many(2, ["AAA-1"]) == {"aaa-1": daily}
+    assert await kept.get_many(1, []) == {}
