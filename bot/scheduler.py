@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -36,6 +36,8 @@ from bot.store.repository import Store, utcnow
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Job], Awaitable[None]]
+#: Runs many due jobs of one kind at once; each job's outcome: None (done) or its error.
+BatchHandler = Callable[[Sequence[Job]], Awaitable[Mapping[int, BaseException | None]]]
 
 #: The longest error text kept on a job.
 MAX_ERROR_CHARS = 2000
@@ -51,6 +53,8 @@ class Scheduler:
         *,
         owner: str,
         handlers: Mapping[JobKind, Handler],
+        batch_handlers: Mapping[JobKind, BatchHandler] | None = None,
+        workers: int = 1,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 50,
@@ -61,13 +65,16 @@ class Scheduler:
         retry_cap: timedelta = RETRY_CAP,
         heartbeat: float | None = None,
     ) -> None:
-        if batch < 1 or concurrency < 1 or max_attempts < 1:
-            raise ValueError("batch, concurrency and max_attempts must be at least 1")
+        if batch < 1 or concurrency < 1 or max_attempts < 1 or workers < 1:
+            raise ValueError("batch, concurrency, workers and max_attempts must be at least 1")
         if lease <= timedelta(0):
             raise ValueError("the lease must be positive")
         self.store = store
         self.owner = owner
         self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
+        self.workers = workers
+        self._slots: asyncio.Semaphore | None = None
         self.clock = clock
         self.lease = lease
         self.batch = batch
@@ -79,33 +86,57 @@ class Scheduler:
         #: Seconds between lease renewals of running jobs (a third of the lease by default).
         self.heartbeat = heartbeat if heartbeat is not None else lease.total_seconds() / 3
 
+    @property
+    def kinds(self) -> set[JobKind]:
+        return set(self.handlers) | set(self.batch_handlers)
+
     async def run_once(self) -> int:
         """Lease the due jobs (up to ``batch``), run them, record the outcomes; how many
-        jobs were leased."""
-        if not self.handlers:
+        jobs were leased. Jobs of a kind with a batch handler go to it together; the others
+        run one by one, at most ``concurrency`` at a time (across this scheduler's workers).
+        """
+        if not self.kinds:
             return 0
         jobs = await self.store.claim_due(
             owner=self.owner,
             now=self.clock(),
             lease=self.lease,
             limit=self.batch,
-            kinds=self.handlers.keys(),
+            kinds=self.kinds,
         )
         if not jobs:
             return 0
         running = {job.id for job in jobs}
         renewals = asyncio.create_task(self._renew_leases(running))
-        semaphore = asyncio.Semaphore(self.concurrency)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        slots = self._slots
+        batches: dict[JobKind, list[Job]] = {}
+        singles: list[Job] = []
+        for job in jobs:
+            if job.kind in self.batch_handlers:
+                batches.setdefault(job.kind, []).append(job)
+            else:
+                singles.append(job)
 
         async def run(job: Job) -> None:
             try:
-                async with semaphore:
+                async with slots:
                     await self._run(job)
             finally:
                 running.discard(job.id)
 
+        async def run_batch(kind: JobKind, group: list[Job]) -> None:
+            try:
+                await self._run_batch(kind, group)
+            finally:
+                running.difference_update(job.id for job in group)
+
         try:
-            await asyncio.gather(*(run(job) for job in jobs))
+            await asyncio.gather(
+                *(run(job) for job in singles),
+                *(run_batch(kind, group) for kind, group in batches.items()),
+            )
         finally:
             renewals.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -113,10 +144,16 @@ class Scheduler:
         return len(jobs)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Run passes until ``stop`` is set: straight on while full batches come back (a
-        backlog after downtime), otherwise every ``idle_sleep`` seconds. A failing pass
-        (e.g. the database is away) is logged and tried again."""
-        log.info("scheduler started", owner=self.owner, kinds=sorted(self.handlers))
+        """Run passes until ``stop`` is set, in ``workers`` loops side by side (while one
+        waits on its slowest job, another claims what has come due): each goes straight on
+        while full batches come back (a backlog after downtime), otherwise polls every
+        ``idle_sleep`` seconds. A failing pass (e.g. the database is away) is logged and
+        tried again."""
+        log.info("scheduler started", owner=self.owner, kinds=sorted(self.kinds))
+        await asyncio.gather(*(self._loop(stop) for _ in range(self.workers)))
+        log.info("scheduler stopped", owner=self.owner)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 leased = await self.run_once()
@@ -127,7 +164,35 @@ class Scheduler:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.idle_sleep)
-        log.info("scheduler stopped", owner=self.owner)
+
+    async def _run_batch(self, kind: JobKind, jobs: list[Job]) -> None:
+        """Hand ``jobs`` to their batch handler; record each outcome (the done ones in one
+        statement)."""
+        try:
+            outcomes: Mapping[int, BaseException | None] = await self.batch_handlers[kind](jobs)
+        except Exception as exc:
+            outcomes = {job.id: exc for job in jobs}
+        done = [job for job in jobs if job.id in outcomes and outcomes[job.id] is None]
+        for job in jobs:
+            if job.id not in outcomes:
+                outcomes = {
+                    **outcomes,
+                    job.id: RuntimeError("the batch handler gave no outcome for this job"),
+                }
+        for job in jobs:
+            error = outcomes[job.id]
+            if error is not None:
+                await self._failed(job, error)
+        recorded = await self.store.complete_many([job.id for job in done], owner=self.owner)
+        now = self.clock()
+        for job in done:
+            bound = log.bind(job_id=job.id, kind=job.kind.value, key=job.key, attempt=job.attempts)
+            if job.id in recorded:
+                bound.info("job done", late_by_s=job.late_by(now).total_seconds())
+            else:
+                bound.warning(
+                    "job ran but its lease was lost (taken over, rescheduled or cancelled)"
+                )
 
     async def _run(self, job: Job) -> None:
         bound = log.bind(job_id=job.id, kind=job.kind.value, key=job.key, attempt=job.attempts)
@@ -135,26 +200,33 @@ class Scheduler:
         try:
             await self.handlers[job.kind](job)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-            if job.attempts >= self.max_attempts:
-                held = await self.store.fail(job.id, owner=self.owner, error=error, retry_at=None)
-                bound.error("job given up", error=error, held=held, exc_info=exc)
-                return
-            delay = retry_delay(job.attempts, base=self.retry_base, cap=self.retry_cap)
-            retry_at = self.clock() + delay
-            held = await self.store.fail(job.id, owner=self.owner, error=error, retry_at=retry_at)
-            bound.warning(
-                "job failed, will retry",
-                error=error,
-                retry_in_s=delay.total_seconds(),
-                held=held,
-                exc_info=exc,
-            )
+            await self._failed(job, exc)
             return
         if await self.store.complete(job.id, owner=self.owner):
             bound.info("job done", late_by_s=late.total_seconds())
         else:
             bound.warning("job ran but its lease was lost (taken over, rescheduled or cancelled)")
+
+    async def _failed(self, job: Job, exc: BaseException) -> None:
+        """Record a failed run: retried later with backoff, or given up after
+        ``max_attempts``."""
+        bound = log.bind(job_id=job.id, kind=job.kind.value, key=job.key, attempt=job.attempts)
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        if job.attempts >= self.max_attempts:
+            held = await self.store.fail(job.id, owner=self.owner, error=error, retry_at=None)
+            bound.error("job given up", error=error, held=held, exc_info=exc)
+            return
+        delay = retry_delay(job.attempts, base=self.retry_base, cap=self.retry_cap)
+        held = await self.store.fail(
+            job.id, owner=self.owner, error=error, retry_at=self.clock() + delay
+        )
+        bound.warning(
+            "job failed, will retry",
+            error=error,
+            retry_in_s=delay.total_seconds(),
+            held=held,
+            exc_info=exc,
+        )
 
     async def _renew_leases(self, running: set[int]) -> None:
         """Extend the leases of ``running`` jobs every ``heartbeat`` seconds."""

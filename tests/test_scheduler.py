@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -447,3 +447,109 @@ async def test_a_killed_lease_holder_is_taken_over_after_the_lease(
     assert final.done_at == clock.now
     assert final.attempts == 2
     assert await store.complete(job.id, owner="victim") is False
+
+
+async def test_batch_handler_gets_due_jobs_together_and_outcomes_are_recorded(
+    store: Store, clock: FakeClock
+) -> None:
+    for i in range(6):
+        await add(store, i, clock.now)
+    await add(store, "r", clock.now, K.PAUSE_REMINDER)
+    batches: list[list[str]] = []
+    singles: list[str] = []
+
+    async def ends(jobs: Sequence[Job]) -> dict[int, BaseException | None]:
+        batches.append(sorted(job.payload["id"] for job in jobs))
+        outcomes: dict[int, BaseException | None] = {}
+        for job in jobs:
+            outcomes[job.id] = RuntimeError("SFMC said no") if job.payload["id"] == "3" else None
+        return outcomes
+
+    async def remind(job: Job) -> None:
+        singles.append(job.key)
+
+    scheduler = Scheduler(
+        store,
+        owner="a",
+        handlers={K.PAUSE_REMINDER: remind},
+        batch_handlers={K.PAUSE_END: ends},
+        clock=clock,
+    )
+    assert await scheduler.run_once() == 7
+    assert batches == [[str(i) for i in range(6)]]  # one call with every due end
+    assert singles == ["pause_reminder:r"]
+    failed = await store.job(job_key(K.PAUSE_END, 3))
+    assert failed is not None
+    assert not failed.done
+    assert failed.last_error == "RuntimeError: SFMC said no"
+    assert failed.due_at > clock.now  # retried later, with backoff
+    for i in (0, 1, 2, 4, 5):
+        done = await store.job(job_key(K.PAUSE_END, i))
+        assert done is not None
+        assert done.done
+        assert done.last_error is None
+    clock.advance(timedelta(minutes=10))
+    assert await scheduler.run_once() == 1
+    assert batches[-1] == ["3"]  # the failed one comes back alone
+
+
+async def test_a_batch_handler_that_raises_fails_every_job_of_the_batch(
+    store: Store, clock: FakeClock
+) -> None:
+    for i in range(3):
+        await add(store, i, clock.now)
+
+    async def broken(jobs: Sequence[Job]) -> dict[int, BaseException | None]:
+        raise ConnectionError("database away")
+
+    async def partial(jobs: Sequence[Job]) -> dict[int, BaseException | None]:
+        return {jobs[0].id: None}  # forgets the others: they are not lost, they are retried
+
+    scheduler = Scheduler(
+        store, owner="a", handlers={}, batch_handlers={K.PAUSE_END: broken}, clock=clock
+    )
+    assert await scheduler.run_once() == 3
+    assert await store.pending_jobs() == 3
+    job = await store.job(job_key(K.PAUSE_END, 0))
+    assert job is not None
+    assert job.last_error == "ConnectionError: database away"
+    clock.advance(timedelta(minutes=10))
+    scheduler.batch_handlers[K.PAUSE_END] = partial
+    assert await scheduler.run_once() == 3
+    assert await store.pending_jobs() == 2
+
+
+async def test_workers_claim_side_by_side(store: Store, clock: FakeClock) -> None:
+    """While one pass waits on a slow job, another worker claims what has come due."""
+    await add(store, "slow", clock.now)
+    for i in range(5):
+        await add(store, i, clock.now)
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    async def handler(job: Job) -> None:
+        if job.payload["id"] == "slow":
+            await release.wait()
+        ran.append(job.payload["id"])
+
+    scheduler = Scheduler(
+        store,
+        owner="a",
+        handlers={K.PAUSE_END: handler},
+        clock=clock,
+        batch=1,
+        workers=2,
+        idle_sleep=0.01,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run_forever(stop))
+    for _ in range(500):
+        if len(ran) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(ran) == [str(i) for i in range(5)]  # done while "slow" still runs
+    release.set()
+    await drained(store)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert ran[-1] == "slow"
