@@ -58,7 +58,15 @@ class SfmcSettings(_Section):
     client_secret: SecretStr
     account_id: int = Field(gt=0, description="MID of the business unit")
     snapshot_file: Path | None = Field(
-        default=None, description="Where automation schedules are kept while paused"
+        default=None,
+        description="A JSON file for automation schedules kept while paused "
+        "(default: the bot's database)",
+    )
+    max_concurrent_calls: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="Calls in flight to this business unit at once (SFMC: at most 20)",
     )
 
 

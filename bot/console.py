@@ -28,8 +28,7 @@ from bot.domain.grammar import parse_command
 from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
 from bot.domain.requests import OperationRequest, Via
-from bot.runtime import Runtime
-from bot.scheduler import Scheduler
+from bot.runtime import Runtime, build_scheduler
 from bot.service.notify import CardRef, Note
 
 CONSOLE_CHANNEL = "console"
@@ -137,9 +136,7 @@ async def run_console(
     for request in await runtime.requests.recover():
         write(f"Recovered request {request.id}: {request.status.value}")
     stop = asyncio.Event()
-    scheduler = Scheduler(
-        runtime.store, owner=f"console:{os.getpid()}", handlers=runtime.pauses.handlers()
-    )
+    scheduler = build_scheduler(runtime, owner=f"console:{os.getpid()}")
     timers = asyncio.create_task(scheduler.run_forever(stop))
     try:
         while True:

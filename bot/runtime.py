@@ -10,6 +10,7 @@ from typing import Any
 from bot.config import BotConfig
 from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
+from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
@@ -17,6 +18,7 @@ from bot.service.operations import OperationService
 from bot.service.pauses import PauseService, PauseTimings
 from bot.service.requests import RequestService
 from bot.store.repository import Store
+from bot.store.snapshots import StoreScheduleSnapshots
 from providers.http import new_async_client
 from providers.registry import ProviderRegistry
 
@@ -61,7 +63,11 @@ def build_runtime(
             "request": [metrics.on_provider_request],
             "response": [metrics.on_provider_response],
         }
-    registry = ProviderRegistry(config, http=new_async_client(event_hooks=hooks))
+    registry = ProviderRegistry(
+        config,
+        http=new_async_client(event_hooks=hooks),
+        snapshots=StoreScheduleSnapshots(store),
+    )
     operations = OperationService(environments=registry.environment, clock=now)
     requests = RequestService(
         operations=operations,
@@ -104,4 +110,26 @@ def build_runtime(
         requests=requests,
         approvals=approvals,
         pauses=pauses,
+    )
+
+
+def build_scheduler(
+    runtime: Runtime,
+    *,
+    owner: str,
+    clock: Callable[[], datetime] | None = None,
+    idle_sleep: float = 1.0,
+    **options: Any,
+) -> Scheduler:
+    """The scheduler of a runtime: its pause timers, due ends handed over together (one
+    batch per pass), two passes side by side. ``options`` go to :class:`Scheduler`."""
+    options.setdefault("workers", 2)
+    return Scheduler(
+        runtime.store,
+        owner=owner,
+        handlers=runtime.pauses.handlers(),
+        batch_handlers=runtime.pauses.batch_handlers(),
+        clock=clock or _utcnow,
+        idle_sleep=idle_sleep,
+        **options,
     )

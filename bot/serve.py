@@ -28,8 +28,7 @@ from bot.config import BotConfig, SlackSettings
 from bot.domain.errors import ConfigError
 from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
-from bot.runtime import Runtime, build_runtime
-from bot.scheduler import Scheduler
+from bot.runtime import Runtime, build_runtime, build_scheduler
 from bot.service.pauses import PauseTimings
 from bot.slack.app import create_slack_app, create_web_client, fetch_identity
 from bot.slack.directory import SlackDirectory
@@ -164,10 +163,9 @@ def create_asgi_app(
         recovery = asyncio.create_task(bot.runtime.requests.recover())
         expiry = asyncio.create_task(expire_approvals(bot.runtime, interval=expiry_interval))
         stop_scheduler = asyncio.Event()
-        scheduler = Scheduler(
-            bot.runtime.store,
+        scheduler = build_scheduler(
+            bot.runtime,
             owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-            handlers=bot.runtime.pauses.handlers(),
             clock=clock or _utcnow,
             idle_sleep=scheduler_idle,
         )

@@ -134,6 +134,17 @@ def format_timedelta(delta: Any) -> str:
     return out or f"{seconds}s"
 
 
+class PauseOutcome(_Frozen):
+    """How the pause a request made came to an end (shown on its card)."""
+
+    at: datetime
+    text: str = Field(description="what happened, e.g. 'resumed: 6 Scheduled (verified)'")
+    still_paused: bool = Field(
+        default=False, description="the target is still paused (kept, or the guardrail did not act)"
+    )
+    by: str | None = Field(default=None, description="Slack user whose request ended it early")
+
+
 class OperationRequest(_Frozen):
     """A request as stored: the builders render it, the service moves it along."""
 
@@ -153,6 +164,9 @@ class OperationRequest(_Frozen):
     error: str | None = None
     pause_ends_at: datetime | None = None
     expires_at: datetime | None = Field(default=None, description="when a pending approval expires")
+    pause_outcome: PauseOutcome | None = Field(
+        default=None, description="set when the pause this request made has ended"
+    )
 
     @property
     def terminal(self) -> bool:

@@ -86,6 +86,15 @@ class OperationService:
         self._sleep = sleep
         self._readback_delays = tuple(readback_delays) or (0.0,)
 
+    @property
+    def readback_delays(self) -> tuple[float, ...]:
+        """Seconds to wait before each read-back of a verb (the first is usually 0)."""
+        return self._readback_delays
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait between read-backs (injected: tests do not wait)."""
+        await self._sleep(seconds)
+
     def environment(self, name: str | None) -> Environment:
         """The named (or default) environment; ConfigError for an unknown one."""
         return self._environments(name)

@@ -9,21 +9,38 @@ idempotent: a job may run again after a process died holding its lease.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict
 
+from bot.domain import rules
 from bot.domain.commands import ResumeCommand, TargetRef
-from bot.domain.errors import BotError, InvalidState
+from bot.domain.errors import BotError, InvalidState, NotFound, ProviderError
 from bot.domain.jobs import Job, JobKind, job_key
-from bot.domain.models import NormalState, TargetKind, TargetState, ThenAction, VersionSelector
-from bot.domain.requests import OperationRequest, PauseRecord, Via, format_timedelta
+from bot.domain.models import (
+    NormalState,
+    TargetKind,
+    TargetState,
+    ThenAction,
+    Verb,
+    VersionSelector,
+)
+from bot.domain.requests import (
+    OperationRequest,
+    PauseOutcome,
+    PauseRecord,
+    Via,
+    format_timedelta,
+)
 from bot.service.notify import Note, NoteKind
 from bot.service.operations import OperationService
 from bot.service.requests import RequestService
-from bot.store.repository import Store
+from bot.store.repository import PauseClosing, Store
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +50,25 @@ LATE_AFTER = timedelta(minutes=2)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: Ends of other kinds (scrip, kept pauses) handled at once within one batch.
+_SINGLE_ENDS_AT_ONCE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """A due end being handled: its job, pause, request and lateness prefix."""
+
+    job: Job
+    pause: PauseRecord
+    request: OperationRequest
+    late: str
+
+    @property
+    def late_tag(self) -> str:
+        """`` (Late by 3m: ...)`` for a notice, or nothing."""
+        return f" {self.late.strip()}" if self.late else ""
 
 
 class PauseTimings(BaseModel):
@@ -67,14 +103,22 @@ class PauseService:
         self._t = timings or PauseTimings()
         self._announce = announce
         self._clock = clock
+        #: When this service started: an end due before it was missed while the bot was down.
+        self._started = clock()
 
     def handlers(self) -> Mapping[JobKind, Callable[[Job], Awaitable[None]]]:
         return {
-            JobKind.PAUSE_END: self.end_pause,
+            JobKind.PAUSE_END: self.end_pause,  # batched too: see batch_handlers
             JobKind.JOURNEY_CHECK: self.check_journey,
             JobKind.PAUSE_REMINDER: self.remind,
             JobKind.DRIFT_CHECK: self.check_drift,
         }
+
+    def batch_handlers(
+        self,
+    ) -> Mapping[JobKind, Callable[[Sequence[Job]], Awaitable[Mapping[int, BaseException | None]]]]:
+        """Kinds whose due jobs the scheduler hands over together."""
+        return {JobKind.PAUSE_END: self.end_pauses}
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -123,19 +167,51 @@ class PauseService:
             payload=payload,
         )
 
+    def _timer_keys(self, pause: PauseRecord, *, running: JobKind | None = None) -> tuple[str, ...]:
+        """Every timer key a pause may have, but ``running`` (the job calling, which
+        completes normally)."""
+        keys = [
+            job_key(kind, pause.id)
+            for kind in (JobKind.PAUSE_END, JobKind.JOURNEY_CHECK, JobKind.DRIFT_CHECK)
+            if kind is not running
+        ]
+        keys += [
+            job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:{int(before.total_seconds())}")
+            for before in self._t.reminders
+        ]
+        keys.append(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
+        return tuple(keys)
+
     async def release(
-        self, pause: PauseRecord, *, reason: str, running: JobKind | None = None
-    ) -> PauseRecord | None:
-        """Stop watching a pause: close it and cancel its timers (but not ``running``, the
-        job calling this, which completes normally)."""
-        closed = await self._store.close_pause(pause.id, reason=reason)
-        for kind in (JobKind.PAUSE_END, JobKind.JOURNEY_CHECK, JobKind.DRIFT_CHECK):
-            if kind is not running:
-                await self._store.cancel_job(job_key(kind, pause.id))
-        for before in self._t.reminders:
-            key = f"{pause.id}:{int(before.total_seconds())}"
-            await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, key))
-        await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
+        self,
+        pause: PauseRecord,
+        *,
+        reason: str,
+        running: JobKind | None = None,
+        outcome: str | None = None,
+        still_paused: bool = False,
+        audit: tuple[str, Mapping[str, Any]] | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """Stop watching a pause: close it, cancel its timers (but not ``running``), record
+        ``outcome`` on its request (shown on the card, edited here) and ``audit``
+        (action, detail) in the trail, all in one transaction. False when the pause was
+        closed already (another run or process got there first): nothing is recorded."""
+        text = outcome or f"ended: {reason}"
+        closing = PauseClosing(
+            pause_id=pause.id,
+            request_id=pause.request_id,
+            reason=reason,
+            outcome=PauseOutcome(at=self._clock(), text=text, still_paused=still_paused, by=by),
+            cancel_keys=self._timer_keys(pause, running=running),
+            audit_action=None if audit is None else audit[0],
+            audit_detail={} if audit is None else dict(audit[1]),
+        )
+        closed = pause.id in await self._store.end_pauses([closing])
+        if closed:
+            request = await self._store.get_request(pause.request_id)
+            if request is not None:
+                await self._requests.show_as(request)
         return closed
 
     async def let_it_end(self, *, request_id: str, user: str) -> str:
@@ -163,51 +239,235 @@ class PauseService:
 
     async def end_pause(self, job: Job) -> None:
         """Automations and scrip: the bot carries out the then-action itself."""
-        pause, request = await self._load(job)
-        if pause is None or request is None or pause.ends_at is None:
-            return
-        late = self._late(pause.ends_at)
+        outcome = (await self.end_pauses([job]))[job.id]
+        if outcome is not None:
+            raise outcome
+
+    async def end_pauses(self, jobs: Sequence[Job]) -> dict[int, BaseException | None]:
+        """End many pauses at once (the scheduler hands over every due end of a pass):
+        the pauses and their requests are read in one query; automations of one business
+        unit are checked with one read, resumed concurrently within the account's call
+        limit, verified with one read and closed in one transaction; other kinds end one by
+        one. Each job's outcome: None (done) or the error to retry it for."""
+        outcomes: dict[int, BaseException | None] = {}
+        loaded = await self._store.pauses_with_requests(
+            [int(job.payload["pause_id"]) for job in jobs]
+        )
+        groups: dict[str, list[_Ending]] = {}
+        for job in jobs:
+            item = loaded.get(int(job.payload["pause_id"]))
+            ends_at = None if item is None else item[0].ends_at
+            if item is None or ends_at is None:
+                outcomes[job.id] = None  # closed meanwhile, or no end any more: nothing to do
+                continue
+            pause, request = item
+            groups.setdefault(pause.environment if self._batched(pause) else "", []).append(
+                _Ending(job=job, pause=pause, request=request, late=self._late(ends_at))
+            )
+        singles = groups.pop("", [])
+        limit = asyncio.Semaphore(_SINGLE_ENDS_AT_ONCE)
+
+        async def single(ending: _Ending) -> None:
+            async with limit:
+                try:
+                    await self._end_one(ending)
+                    outcomes[ending.job.id] = None
+                except Exception as exc:
+                    outcomes[ending.job.id] = exc
+
+        await asyncio.gather(
+            *(single(e) for e in singles),
+            *(self._end_batch(env, group, outcomes) for env, group in groups.items()),
+        )
+        return outcomes
+
+    def _batched(self, pause: PauseRecord) -> bool:
+        """Automations resumed at the end go through the batch path."""
+        return pause.kind is TargetKind.AUTOMATION and pause.then is ThenAction.RESUME
+
+    async def _end_one(self, e: _Ending) -> None:
+        pause, request, late = e.pause, e.request, e.late
         if pause.then is ThenAction.KEEP:
             await self._store.set_pause_end(pause.id, ends_at=None)
+            outcome = PauseOutcome(
+                at=self._clock(), text="time is up; it stays paused as asked", still_paused=True
+            )
+            await self._store.set_pause_outcome(request.id, outcome)
             await self._say(
                 request,
                 f"{late}The pause time is up; {pause.key} stays paused as asked. Use Resume now "
                 "when it should run again.",
             )
+            await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
             await self._announce_end(request, f"pause time is up; it stays paused (kept){late}")
             kept = await self._store.get_pause(pause.id)
             if kept is not None:
                 await self.schedule(kept)
             return
-        await self._say(request, f"{late}The pause time is up: resuming {pause.key}…")
         try:
             state = await self._resume(pause)
         except InvalidState as exc:
-            await self._say(request, f"Nothing to resume: {exc.user_message()}")
-            await self.release(
-                pause, running=JobKind.PAUSE_END, reason="already changed at the end"
-            )
-            await self._announce_end(request, "pause ended: it had already been changed")
+            await self._nothing_to_resume(e, exc)
             return
         except BotError as exc:
-            await self._say(request, f"Could not resume it: {exc.user_message()}")
+            await self._say(
+                request,
+                f"{late}The pause time is up, but could not resume it: "
+                f"{exc.user_message()} The bot tries again.",
+            )
             raise  # the scheduler retries with backoff
-        verified = state.state is not NormalState.PAUSED
-        await self._store.record(
-            actor="bot",
-            action="pause_ended",
-            via=Via.SCHEDULER,
-            request_id=request.id,
-            detail={"then": pause.then.value, "after": state.describe(), "late": late.strip()},
-        )
-        await self.release(pause, running=JobKind.PAUSE_END, reason=f"ended: {state.describe()}")
-        outcome = (
-            f"Resumed: it is now {state.describe()} (verified by reading it back)."
-            if verified
-            else f"Sent the resume, but the read-back still shows {state.describe()}."
-        )
-        await self._say(request, outcome)
-        await self._announce_end(request, f"pause ended: {state.describe()}{late}")
+        await self._resumed(e, state, verified=state.state is not NormalState.PAUSED)
+
+    async def _end_batch(
+        self, environment: str, group: list[_Ending], outcomes: dict[int, BaseException | None]
+    ) -> None:
+        """Resume the automations of one environment whose pauses end now (see
+        :meth:`end_pauses`)."""
+        provider = self._ops.environment(environment).provider(TargetKind.AUTOMATION)
+        get_many = getattr(provider, "get_many", None)
+        resume_many = getattr(provider, "resume_many", None)
+        if get_many is None or resume_many is None:
+            for e in group:
+                try:
+                    await self._end_one(e)
+                    outcomes[e.job.id] = None
+                except Exception as exc:
+                    outcomes[e.job.id] = exc
+            return
+
+        async def failed(e: _Ending, exc: BotError) -> None:
+            outcomes[e.job.id] = exc
+            await self._say(
+                e.request,
+                f"{e.late}The pause time is up, but could not resume it: {exc.user_message()} "
+                "The bot tries again.",
+            )
+
+        try:
+            before: dict[str, TargetState] = await get_many([e.pause.key for e in group])
+        except BotError as exc:
+            await asyncio.gather(*(failed(e, exc) for e in group))
+            return
+        go: list[tuple[_Ending, TargetState]] = []
+        for e in group:
+            state = before.get(e.pause.key)
+            if state is None:
+                await failed(
+                    e, NotFound(f"No automation with key {e.pause.key!r} in {environment}.")
+                )
+                continue
+            try:
+                rules.check_allowed(Verb.RESUME, state, VersionSelector())
+            except InvalidState as exc:
+                await self._nothing_to_resume(e, exc)
+                outcomes[e.job.id] = None
+                continue
+            go.append((e, state))
+        if not go:
+            return
+        receipts = await resume_many([state for _, state in go])
+        sent: list[tuple[_Ending, TargetState]] = []
+        for (e, state), receipt in zip(go, receipts, strict=True):
+            if isinstance(receipt, InvalidState):
+                await self._nothing_to_resume(e, receipt)
+                outcomes[e.job.id] = None
+            elif isinstance(receipt, BotError):
+                await failed(e, receipt)
+            else:
+                sent.append((e, state))
+        after: dict[str, TargetState] = {}
+        waiting = {e.pause.key for e, _ in sent}
+        for delay in self._ops.readback_delays:
+            if delay:
+                await self._ops.sleep(delay)
+            try:
+                read = await get_many(sorted(waiting))
+            except BotError as exc:
+                log.warning("pause_end_readback_failed", error=exc.user_message())
+                continue
+            after.update(read)
+            waiting = {k for k in waiting if k not in read or read[k].state is NormalState.PAUSED}
+            if not waiting:
+                break
+        closings: list[tuple[_Ending, TargetState, bool]] = []
+        for e, state in sent:
+            seen = after.get(e.pause.key)
+            if seen is None:
+                # Sent, but never read back: retried; the next run reads it first.
+                await failed(
+                    e,
+                    ProviderError(
+                        f"Sent the resume of {e.pause.key}, but could not read it back",
+                        provider="SFMC",
+                        retryable=True,
+                    ),
+                )
+                continue
+            verified = rules.is_verified(Verb.RESUME, state, seen, VersionSelector())
+            closings.append((e, seen, verified))
+            outcomes[e.job.id] = None
+        await self._resumed_many(closings)
+
+    async def _nothing_to_resume(self, e: _Ending, exc: InvalidState) -> None:
+        if await self.release(
+            e.pause,
+            running=JobKind.PAUSE_END,
+            reason="already changed at the end",
+            outcome=f"ended: it had already been changed ({exc.current_state or 'unknown'})",
+            audit=("pause_ended", {"then": e.pause.then.value, "after": exc.current_state}),
+        ):
+            await self._say(
+                e.request, f"{e.late}The pause time is up. Nothing to resume: {exc.user_message()}"
+            )
+            await self._announce_end(e.request, "pause ended: it had already been changed")
+
+    async def _resumed(self, e: _Ending, state: TargetState, *, verified: bool) -> None:
+        await self._resumed_many([(e, state, verified)])
+
+    async def _resumed_many(self, ends: Sequence[tuple[_Ending, TargetState, bool]]) -> None:
+        """Close resumed pauses in one transaction; then each thread, card and notice."""
+        now = self._clock()
+        closings = [
+            PauseClosing(
+                pause_id=e.pause.id,
+                request_id=e.request.id,
+                reason=f"ended: {state.describe()}",
+                outcome=PauseOutcome(
+                    at=now,
+                    text=(
+                        f"resumed: {state.describe()} (verified)"
+                        if verified
+                        else f"resume sent; the read-back still shows {state.describe()}"
+                    ),
+                    still_paused=state.state is NormalState.PAUSED,
+                ),
+                cancel_keys=self._timer_keys(e.pause, running=JobKind.PAUSE_END),
+                audit_action="pause_ended",
+                audit_detail={
+                    "then": e.pause.then.value,
+                    "after": state.describe(),
+                    "verified": verified,
+                    "late": e.late.strip(),
+                },
+            )
+            for e, state, verified in ends
+        ]
+        closed = await self._store.end_pauses(closings)
+        for (e, state, verified), closing in zip(ends, closings, strict=True):
+            if e.pause.id not in closed:
+                continue  # another run closed it and reported
+            text = (
+                f"{e.late}The pause time is up. Resumed: it is now {state.describe()} "
+                "(verified by reading it back)."
+                if verified
+                else f"{e.late}The pause time is up. Sent the resume, but the read-back still "
+                f"shows {state.describe()}; check it with status."
+            )
+            await self._say(e.request, text)
+            await self._requests.show_as(
+                e.request.model_copy(update={"pause_outcome": closing.outcome})
+            )
+            await self._announce_end(e.request, f"pause ended: {state.describe()}{e.late_tag}")
 
     async def check_journey(self, job: Job) -> None:
         """Journeys end by themselves (GuardrailAction): read and report what happened."""
@@ -231,14 +491,24 @@ class PauseService:
                     payload={"pause_id": pause.id, "check": attempt + 1},
                 )
                 return
-            text = (
-                f"{late}Unexpected: the pause should have ended ({pause.then.value}) but "
-                f"{pause.key} is still {state.describe()}. Journey Builder's guardrail did not "
-                "act; resume or stop it yourself."
-            )
-            await self._say(request, text)
-            await self._announce_end(request, "pause did not end as expected: still paused")
-            await self.release(pause, running=JobKind.JOURNEY_CHECK, reason="guardrail did not act")
+            if await self.release(
+                pause,
+                running=JobKind.JOURNEY_CHECK,
+                reason="guardrail did not act",
+                outcome=f"did not end as expected ({pause.then.value}): still {state.describe()}",
+                still_paused=True,
+                audit=(
+                    "pause_ended",
+                    {"then": pause.then.value, "after": state.describe(), "expected": False},
+                ),
+            ):
+                await self._say(
+                    request,
+                    f"{late}Unexpected: the pause should have ended ({pause.then.value}) but "
+                    f"{pause.key} is still {state.describe()}. Journey Builder's guardrail did "
+                    "not act; resume or stop it yourself.",
+                )
+                await self._announce_end(request, "pause did not end as expected: still paused")
             return
         ok = state.state is expected
         what = {
@@ -247,23 +517,34 @@ class PauseService:
             NormalState.PAUSED: "it stays paused as asked",
         }.get(state.state, f"it is now {state.describe()}")
         flag = "" if ok else f" (expected {pause.then.value})"
-        await self._say(
-            request, f"{late}The pause ended: {what}; read back: {state.describe()}{flag}."
+        said = f"{late}The pause ended: {what}; read back: {state.describe()}{flag}."
+        audit = (
+            "pause_ended",
+            {"then": pause.then.value, "after": state.describe(), "expected": ok},
         )
-        await self._store.record(
-            actor="bot",
-            action="pause_ended",
-            via=Via.SCHEDULER,
-            request_id=request.id,
-            detail={"then": pause.then.value, "after": state.describe(), "expected": ok},
-        )
-        await self._announce_end(request, f"pause ended: {state.describe()}{flag}")
         if state.state is not NormalState.PAUSED:
-            await self.release(
-                pause, running=JobKind.JOURNEY_CHECK, reason=f"ended: {state.describe()}"
-            )
+            if not await self.release(
+                pause,
+                running=JobKind.JOURNEY_CHECK,
+                reason=f"ended: {state.describe()}",
+                outcome=f"{what}: {state.describe()}{flag}",
+                audit=audit,
+            ):
+                return
         else:
             await self._store.set_pause_end(pause.id, ends_at=None)
+            outcome = PauseOutcome(at=self._clock(), text=f"time is up; {what}", still_paused=True)
+            await self._store.set_pause_outcome(request.id, outcome)
+            await self._store.record(
+                actor="bot",
+                action=audit[0],
+                via=Via.SCHEDULER,
+                request_id=request.id,
+                detail=audit[1],
+            )
+            await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
+        await self._say(request, said)
+        await self._announce_end(request, f"pause ended: {state.describe()}{flag}")
 
     # -- reminders and drift --------------------------------------------------------------
 
@@ -306,24 +587,19 @@ class PauseService:
                 payload={"pause_id": pause.id},
             )
             return
-        await self._say(
-            request,
-            f"{pause.key} is now {state.describe()}: it was changed outside the bot, so this "
-            "pause is no longer tracked.",
-        )
-        await self._store.record(
-            actor="bot",
-            action="drift",
-            via=Via.SCHEDULER,
-            request_id=request.id,
-            detail={"now": state.describe()},
-        )
-        await self.release(
+        if await self.release(
             pause,
             running=JobKind.DRIFT_CHECK,
             reason=f"changed outside the bot: {state.describe()}",
-        )
-        await self._announce_end(request, f"changed outside the bot: now {state.describe()}")
+            outcome=f"changed outside the bot: now {state.describe()}",
+            audit=("drift", {"now": state.describe()}),
+        ):
+            await self._say(
+                request,
+                f"{pause.key} is now {state.describe()}: it was changed outside the bot, so "
+                "this pause is no longer tracked.",
+            )
+            await self._announce_end(request, f"changed outside the bot: now {state.describe()}")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -352,10 +628,18 @@ class PauseService:
         return result.after
 
     def _late(self, due: datetime) -> str:
-        late_by = self._clock() - due
+        """Say so when an end is handled well after it was due, and why: the bot was not
+        running then (it started after), or it was running but behind."""
+        now = self._clock()
+        late_by = now - due
         if late_by < LATE_AFTER:
             return ""
-        return f"(Late by {format_timedelta(late_by)}: the bot was not running when this was due.) "
+        why = (
+            "the bot was not running when this was due"
+            if due < self._started
+            else "the bot was busy with other due work"
+        )
+        return f"(Late by {format_timedelta(late_by)}: {why}.) "
 
     async def _say(self, request: OperationRequest, text: str) -> None:
         await self._requests.note(request, Note(kind=NoteKind.INFO, text=text))

@@ -53,7 +53,9 @@ def _utcnow() -> datetime:
 class PauseWatcher(Protocol):
     async def schedule(self, pause: PauseRecord) -> None: ...
 
-    async def release(self, pause: PauseRecord, *, reason: str) -> PauseRecord | None: ...
+    async def release(
+        self, pause: PauseRecord, *, reason: str, outcome: str | None = None, by: str | None = None
+    ) -> bool: ...
 
 
 def spec_for(command: MutatingCommand, state: TargetState) -> RequestSpec:
@@ -405,18 +407,30 @@ class RequestService:
         )
         if spec.verb is Verb.PAUSE:
             if existing is not None:
-                await self._release(existing, reason="paused again")
+                await self._release(
+                    existing,
+                    reason="paused again",
+                    outcome="ended: paused again by a newer request",
+                )
             pause = await self._store.open_pause(
                 request=request, started_at=self._clock(), ends_at=request.pause_ends_at
             )
             if self.pause_watcher is not None:
                 await self.pause_watcher.schedule(pause)
         elif existing is not None and result.after.state is not NormalState.PAUSED:
-            await self._release(existing, reason=f"{spec.verb.value} by bot")
+            await self._release(
+                existing,
+                reason=f"{spec.verb.value} by bot",
+                outcome=f"ended early by a {spec.verb.value} request: now "
+                f"{result.after.describe()}",
+                by=request.requested_by,
+            )
 
-    async def _release(self, pause: PauseRecord, *, reason: str) -> None:
+    async def _release(
+        self, pause: PauseRecord, *, reason: str, outcome: str, by: str | None = None
+    ) -> None:
         if self.pause_watcher is not None:
-            await self.pause_watcher.release(pause, reason=reason)
+            await self.pause_watcher.release(pause, reason=reason, outcome=outcome, by=by)
         else:
             await self._store.close_pause(pause.id, reason=reason)
 
@@ -512,6 +526,15 @@ class RequestService:
                     return
                 await self._notifier.update_card(current, view)
                 shown = seen
+
+        await self._safely(edit())
+
+    async def show_as(self, request: OperationRequest) -> None:
+        """Edit the card to show ``request`` as given: the caller just wrote it (e.g. how
+        its pause ended), so it is not read again."""
+
+        async def edit() -> None:
+            await self._notifier.update_card(request, await self.approval_view(request))
 
         await self._safely(edit())
 

@@ -325,7 +325,11 @@ def _card_fields(request: OperationRequest, *, now: datetime) -> list[MarkdownTe
         after = _user(request.state_after, 200) if request.state_after else "…"
         fields.append(_field("State", f"{before} → {after}"))
     pause = spec.pause
-    if spec.verb is Verb.PAUSE and pause is not None and pause.timed:
+    ended = request.pause_outcome
+    if spec.verb is Verb.PAUSE and ended is not None:
+        who = f" by {mention(ended.by)}" if ended.by else ""
+        fields.append(_field("Pause", f"{slack_date(ended.at)}: {_user(ended.text, 500)}{who}"))
+    elif spec.verb is Verb.PAUSE and pause is not None and pause.timed:
         if request.pause_ends_at is not None:
             end = request.pause_ends_at
             fields.append(_field("Ends", f"{slack_date(end)} ({time_left(end, now=now)})"))
@@ -340,7 +344,9 @@ def _card_fields(request: OperationRequest, *, now: datetime) -> list[MarkdownTe
 
 def _card_buttons(request: OperationRequest) -> list[ButtonElement]:
     spec = request.spec
-    if request.status is RequestStatus.SUCCEEDED and spec.verb is Verb.PAUSE:
+    ended = request.pause_outcome
+    still_paused = ended is None or ended.still_paused
+    if request.status is RequestStatus.SUCCEEDED and spec.verb is Verb.PAUSE and still_paused:
         confirm = ConfirmObject(
             title="Resume now?",
             text=truncate(f"Resume {escape(spec.target_label())} now?", 300),
@@ -357,11 +363,9 @@ def _card_buttons(request: OperationRequest) -> list[ButtonElement]:
                 confirm=confirm,
             )
         ]
-    succeeded_other = request.status is RequestStatus.SUCCEEDED and spec.verb in (
-        Verb.RESUME,
-        Verb.STOP,
-        Verb.RUN,
-    )
+    succeeded_other = request.status is RequestStatus.SUCCEEDED and (
+        spec.verb in (Verb.RESUME, Verb.STOP, Verb.RUN) or spec.verb is Verb.PAUSE
+    )  # a pause that has ended: it may be paused again
     if succeeded_other or request.status is RequestStatus.FAILED:
         value = _target_button_value(request)
         return [button("Pause…", action_id=CardAction.OPEN_PAUSE_MODAL, value=value)]

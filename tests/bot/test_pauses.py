@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,13 +17,13 @@ from bot.domain.commands import PauseCommand, ResumeCommand, TargetRef
 from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import PauseOptions, TargetKind, ThenAction
 from bot.domain.requests import OperationRequest, Via
-from bot.runtime import Runtime, build_runtime
-from bot.scheduler import Scheduler
+from bot.runtime import Runtime, build_runtime, build_scheduler
 from bot.store import Store, upgrade
 from sandbox.clock import Clock
 from sandbox.scrip import ScripEmulator
 from sandbox.server import ServerThread
 from sandbox.sfmc import STAGING_MID, SfmcEmulator
+from tests.db import DATABASE_PARAMS, isolated_database
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -39,12 +40,7 @@ class World:
     async def tick(self, delta: timedelta) -> int:
         """Move every clock on and run the due timers once."""
         self.clock.advance(delta)
-        scheduler = Scheduler(
-            self.runtime.store,
-            owner="test",
-            handlers=self.runtime.pauses.handlers(),
-            clock=self.clock.now,
-        )
+        scheduler = build_scheduler(self.runtime, owner="test", clock=self.clock.now)
         return await scheduler.run_once()
 
     def thread(self) -> str:
@@ -67,13 +63,19 @@ def servers() -> Iterator[tuple[Clock, SfmcEmulator, ScripEmulator, str, str]]:
         yield clock, sfmc, scrip, a.url, b.url
 
 
+@pytest.fixture(params=DATABASE_PARAMS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with isolated_database(request.param, tmp_path) as url:
+        upgrade(url)
+        yield url
+
+
 @pytest.fixture
 async def world(
-    servers: tuple[Clock, SfmcEmulator, ScripEmulator, str, str], tmp_path: Path
+    servers: tuple[Clock, SfmcEmulator, ScripEmulator, str, str], database_url: str
 ) -> AsyncIterator[World]:
     clock, sfmc, scrip, sfmc_url, scrip_url = servers
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    upgrade(url)
+    url = database_url
     mapping = sandbox_config(sfmc_url=sfmc_url, scrip_url=scrip_url, database_url=url)
     mapping["environments"]["staging"]["notify_channel"] = "C0NOTICES"
     config = config_from_mapping(mapping)
@@ -266,3 +268,146 @@ async def test_drift_is_announced(world: World) -> None:
     await world.runtime.operations.perform(other, await world.runtime.operations.check(other))
     await world.tick(timedelta(minutes=31))
     assert any("changed outside the bot" in a for a in world.announced)
+
+
+# -- ends handled together ------------------------------------------------------------------
+
+BATCH = ("daily-welcome-send", "daily-welcome-resend", "hourly-lead-sync")
+
+
+def _soap(world: World, action: str) -> int:
+    return len([c for c in world.sfmc.calls if c.soap_action == action])
+
+
+def _rest_reads(world: World) -> int:
+    return len([c for c in world.sfmc.calls if "/automation/v1/automations/" in c.path])
+
+
+async def test_automation_ends_due_together_read_once_resume_each_and_verify_once(
+    world: World,
+) -> None:
+    requests = [
+        await world.pause(TargetKind.AUTOMATION, key, duration=timedelta(hours=2)) for key in BATCH
+    ]
+    await world.tick(timedelta(hours=1, minutes=59))  # reminders and drift checks
+    world.sfmc.clear_calls()
+    assert await world.tick(timedelta(minutes=1)) == len(BATCH)
+    for key in BATCH:
+        assert world.sfmc.automation(STAGING_MID, key).status == 6
+    # one Retrieve (CustomerKey IN ...) before, one to verify; one Schedule start each; the
+    # schedules come from the snapshots the pauses kept in the database: no REST read
+    assert _soap(world, "Retrieve") == 2
+    assert _soap(world, "Schedule") == len(BATCH)
+    assert _rest_reads(world) == 0
+    assert world.thread().count("Resumed: it is now active (6 Scheduled) (verified") == 3
+    assert sorted(world.announced) == sorted(
+        f"{key}: pause ended: active (6 Scheduled)" for key in BATCH
+    )
+    store = world.runtime.store
+    for request in requests:
+        stored = await store.get_request(request.id)
+        assert stored is not None
+        assert stored.pause_outcome is not None
+        assert stored.pause_outcome.text == "resumed: active (6 Scheduled) (verified)"
+        assert not stored.pause_outcome.still_paused
+        pause = await store.pause_for_request(request.id)
+        assert pause is not None
+        assert not pause.active
+        for kind in (JobKind.DRIFT_CHECK, JobKind.PAUSE_END):
+            job = await store.job(job_key(kind, pause.id))
+            assert job is not None
+            assert job.done_at is not None
+    events = [e.action for e in await store.audit_since(None)]
+    assert events.count("pause_ended") == 3
+    assert await world.tick(timedelta(days=2)) == 0  # every timer of those pauses is done
+
+
+async def test_a_batch_with_one_automation_resumed_outside_the_bot(world: World) -> None:
+    await world.pause(TargetKind.AUTOMATION, BATCH[0], duration=timedelta(hours=2))
+    await world.pause(TargetKind.AUTOMATION, BATCH[1], duration=timedelta(hours=2))
+    other = ResumeCommand(target=TargetRef(kind=TargetKind.AUTOMATION, name=BATCH[1]))
+    await world.runtime.operations.perform(other, await world.runtime.operations.check(other))
+    await world.tick(timedelta(minutes=20))
+    world.sfmc.clear_calls()
+    await world.tick(timedelta(hours=1, minutes=40))
+    assert _soap(world, "Schedule") == 1  # only the one still paused
+    assert "Nothing to resume" in world.thread()
+    assert world.thread().count("Resumed: it is now active") == 1
+    assert any(a.startswith(f"{BATCH[1]}: pause ended: it had already") for a in world.announced)
+
+
+async def test_a_failed_resume_in_a_batch_is_retried_alone(world: World) -> None:
+    requests = [
+        await world.pause(TargetKind.AUTOMATION, key, duration=timedelta(hours=2))
+        for key in BATCH[:2]
+    ]
+    # Once the batch has read the automations, the next SOAP call (one of the two
+    # Schedule start calls) answers 500: that end is retried later; the other succeeds.
+    store = world.runtime.store
+    calls: list[str] = []
+
+    provider = world.runtime.registry.environment("staging").provider(TargetKind.AUTOMATION)
+    resume_many = provider.resume_many  # type: ignore[attr-defined]
+
+    async def failing_first(states: list[object]) -> list[object]:
+        calls.append("resume_many")
+        if len(calls) == 1:
+            world.sfmc.knobs.set(fail_next_5xx=1, path_filter="Service.asmx")
+        result: list[object] = await resume_many(states)
+        return result
+
+    provider.resume_many = failing_first  # type: ignore[attr-defined]
+    await world.tick(timedelta(hours=2))
+    states = sorted(world.sfmc.automation(STAGING_MID, k).status for k in BATCH[:2])
+    assert states == [4, 6]  # one resumed, one failed
+    assert "could not resume it" in world.thread()
+    assert world.thread().count("Resumed: it is now active") == 1
+    pending = [
+        await store.job(job_key(JobKind.PAUSE_END, p.id))
+        for p in [await store.pause_for_request(r.id) for r in requests]
+        if p is not None and p.active
+    ]
+    assert len(pending) == 1
+    assert pending[0] is not None
+    assert pending[0].done_at is None
+    assert pending[0].last_error is not None
+    assert "500" in pending[0].last_error or "SFMC" in pending[0].last_error
+    # the retry (after its backoff) resumes the other one, alone
+    await world.tick(timedelta(minutes=5))
+    assert [world.sfmc.automation(STAGING_MID, k).status for k in BATCH[:2]] == [6, 6]
+    assert world.thread().count("Resumed: it is now active") == 2
+
+
+async def test_two_bot_processes_end_each_pause_once(world: World) -> None:
+    """Two runtimes (each its own store engine, scheduler and provider clients) on one
+    database run their schedulers at the same moment: every end is carried out once."""
+    for key in BATCH:
+        await world.pause(TargetKind.AUTOMATION, key, duration=timedelta(hours=2))
+    await world.tick(timedelta(hours=1, minutes=59))
+    other_out: list[str] = []
+    other = build_runtime(
+        world.runtime.config,
+        store=Store.from_url(
+            world.runtime.store.engine.url.render_as_string(hide_password=False),
+            clock=world.clock.now,
+        ),
+        notifier=ConsoleNotifier(other_out.append),
+        clock=world.clock.now,
+    )
+    try:
+        world.sfmc.clear_calls()
+        world.clock.advance(timedelta(minutes=1))
+        first = build_scheduler(world.runtime, owner="one", clock=world.clock.now, batch=1)
+        second = build_scheduler(other, owner="two", clock=world.clock.now)
+        claimed = await asyncio.gather(first.run_once(), second.run_once())
+    finally:
+        await other.aclose()
+    assert sum(claimed) == len(BATCH)
+    assert _soap(world, "Schedule") == len(BATCH)  # one resume each, whoever ran it
+    # the schedules came from the snapshots in the database, also for the other process
+    assert _rest_reads(world) == 0
+    said = "\n".join(world.out + other_out)
+    assert said.count("Resumed: it is now active") == len(BATCH)
+    assert "\n".join(other_out).count("Resumed: it is now active") >= 2  # it did its share
+    for key in BATCH:
+        assert world.sfmc.automation(STAGING_MID, key).status == 6

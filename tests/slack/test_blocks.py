@@ -791,3 +791,35 @@ def test_picker_message_caps_candidates_and_long_commands() -> None:
     long = check_message(picker_message(candidates[:3], original_text="pause x " + "y" * 5000))
     assert buttons(long) == []
     assert "k0&lt;&gt;" in long.text
+
+
+def test_a_pause_that_ended_says_how_and_offers_pause_again() -> None:
+    from bot.domain.requests import PauseOutcome
+
+    ended = PauseOutcome(at=NOW, text="resumed: active (6 Scheduled) (verified)")
+    message = check_message(request_card(make_request(pause_outcome=ended), now=NOW))
+    text = all_text(message.blocks)
+    assert "*Pause*" in text
+    assert "resumed: active (6 Scheduled) (verified)" in text
+    assert "*Ends*" not in text  # no countdown to an end that has passed
+    (button,) = buttons(message)
+    assert button["action_id"] == CardAction.OPEN_PAUSE_MODAL
+
+
+def test_a_pause_ended_early_names_who_and_one_still_paused_keeps_resume_now() -> None:
+    from bot.domain.requests import PauseOutcome
+
+    early = PauseOutcome(at=NOW, text="ended early by a resume request: now active", by="U0BOB")
+    text = all_text(request_card(make_request(pause_outcome=early), now=NOW).blocks)
+    assert "by <@U0BOB>" in text
+    kept = PauseOutcome(at=NOW, text="time is up; it stays paused as asked", still_paused=True)
+    (button,) = buttons(request_card(make_request(pause_outcome=kept), now=NOW))
+    assert button["action_id"] == CardAction.RESUME_NOW
+
+
+def test_a_hostile_pause_outcome_is_escaped() -> None:
+    from bot.domain.requests import PauseOutcome
+
+    bad = PauseOutcome(at=NOW, text="<!channel> *boom* " + "x" * 5000)
+    message = check_message(request_card(make_request(pause_outcome=bad), now=NOW))
+    assert "<!channel>" not in all_text(message.blocks)
