@@ -121,13 +121,14 @@ def build_scheduler(
     idle_sleep: float = 1.0,
     **options: Any,
 ) -> Scheduler:
-    """The scheduler of a runtime: its pause timers, due ends handed over together (one
-    batch per pass), two passes side by side. ``options`` go to :class:`Scheduler`."""
+    """The scheduler of a runtime: pause timers (due ends handed over together, one batch
+    per pass) and approval expiries, two passes side by side. ``options`` go to
+    :class:`Scheduler`."""
     options.setdefault("workers", 2)
     return Scheduler(
         runtime.store,
         owner=owner,
-        handlers=runtime.pauses.handlers(),
+        handlers={**runtime.pauses.handlers(), **runtime.approvals.handlers()},
         batch_handlers=runtime.pauses.batch_handlers(),
         clock=clock or _utcnow,
         idle_sleep=idle_sleep,

@@ -112,39 +112,21 @@ async def build_bot(
     return Bot(runtime=runtime, handlers=handlers, slack_app=slack_app)
 
 
-async def expire_approvals(runtime: Runtime, *, interval: float) -> None:
-    """Every ``interval`` seconds, end the pending approvals whose time is up.
-
-    Runs in every process: each expiry is a conditional transition, so only one process
-    expires (and announces) a given request. Errors are logged; the loop goes on.
-    """
-    while True:
-        try:
-            expired = await runtime.approvals.expire_due()
-            if expired:
-                log.info("approvals_expired", count=len(expired))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("expiry_failed")
-        await asyncio.sleep(interval)
-
-
 def create_asgi_app(
     config: BotConfig,
     slack: SlackSettings,
     *,
     metrics: Metrics,
     clock: Clock | None = None,
-    expiry_interval: float = 15.0,
     directory_ttl: float = 60.0,
     timings: PauseTimings | None = None,
     scheduler_idle: float = 1.0,
 ) -> Starlette:
     """The bot as an ASGI app; everything is built and torn down by its lifespan.
 
-    ``clock`` replaces the wall clock, ``expiry_interval`` is how often pending approvals
-    are checked for expiry, ``directory_ttl`` how long user-group members are cached.
+    ``clock`` replaces the wall clock, ``directory_ttl`` is how long user-group members
+    are cached, ``scheduler_idle`` how often the scheduler looks for due work (pause
+    timers and approval expiries) when it is idle.
     """
     socket_mode = slack.slack_app_token is not None
     holder: dict[str, Bot] = {}
@@ -161,7 +143,6 @@ def create_asgi_app(
         )
         holder["bot"] = bot
         recovery = asyncio.create_task(bot.runtime.requests.recover())
-        expiry = asyncio.create_task(expire_approvals(bot.runtime, interval=expiry_interval))
         stop_scheduler = asyncio.Event()
         scheduler = build_scheduler(
             bot.runtime,
@@ -185,11 +166,9 @@ def create_asgi_app(
         finally:
             if socket_handler is not None:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
-            expiry.cancel()
             stop_scheduler.set()
-            for task in (expiry, timers):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, timeout=10)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(timers, timeout=10)
             await bot.handlers.drain()
             await bot.handlers.notifier.drain(within=10)
             recovery.cancel()

@@ -8,7 +8,7 @@ one execution.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,6 +23,7 @@ from bot.domain.approvals import (
     tally,
 )
 from bot.domain.errors import BadInput, BotError
+from bot.domain.jobs import Job, JobKind
 from bot.domain.requests import OperationRequest, RequestStatus, Via
 from bot.service.directory import Directory
 from bot.service.notify import Note, NoteKind
@@ -214,6 +215,27 @@ class ApprovalService:
 
     async def _expire(self, request: OperationRequest) -> OperationRequest | None:
         return await self._decide(request, RequestStatus.EXPIRED, actor="bot", via=Via.SCHEDULER)
+
+    def handlers(self) -> Mapping[JobKind, Callable[[Job], Awaitable[None]]]:
+        """The scheduler's jobs for approvals: each pending approval's expiry (written with
+        the request, :meth:`bot.store.repository.Store.create_request`)."""
+        return {JobKind.APPROVAL_EXPIRY: self.expire_job}
+
+    async def expire_job(self, job: Job) -> None:
+        """A pending approval's time is up: expire it, once (an approval or a denial that
+        landed first wins; an expiry that moved later is scheduled again)."""
+        request = await self._store.get_request(str(job.payload["request_id"]))
+        if request is None or request.status is not RequestStatus.AWAITING_APPROVAL:
+            return
+        if request.expires_at is not None and request.expires_at > self._clock():
+            await self._store.schedule(
+                kind=JobKind.APPROVAL_EXPIRY,
+                key=job.key,
+                due_at=request.expires_at,
+                payload=job.payload,
+            )
+            return
+        await self._expire(request)
 
     async def expire_due(self) -> list[OperationRequest]:
         """End every pending approval whose time is up (safe to run in several processes)."""

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.approvals import Decision, Vote
 from bot.domain.errors import TargetBusy
-from bot.domain.jobs import Job, JobKind
+from bot.domain.jobs import Job, JobKind, job_key
 from bot.domain.models import PauseOptions, Schedule, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
@@ -312,7 +312,8 @@ class Store:
         status: RequestStatus = RequestStatus.RECEIVED,
         expires_at: datetime | None = None,
     ) -> OperationRequest:
-        """Record a new request; ``expires_at`` is when a pending approval expires."""
+        """Record a new request; ``expires_at`` is when a pending approval expires: the
+        scheduler's ``approval_expiry`` job for it is written in the same transaction."""
         now = self.now()
         row = RequestRow(
             id=uuid.uuid4().hex,
@@ -339,6 +340,16 @@ class Store:
         try:
             async with self._tx() as session:
                 session.add(row)
+                await session.flush()  # the in-flight index refuses a second request here
+                if row.expires_at is not None:
+                    await session.execute(
+                        self._upsert_job(
+                            kind=JobKind.APPROVAL_EXPIRY,
+                            key=job_key(JobKind.APPROVAL_EXPIRY, row.id),
+                            due_at=row.expires_at,
+                            payload={"request_id": row.id},
+                        )
+                    )
         except IntegrityError as exc:
             raise _busy(spec.target_label()) from exc
         return _request(row)
@@ -874,6 +885,14 @@ class Store:
         A lease held on it is released: the holder's :meth:`complete` then answers False
         and the job runs again at its new time, so a handler may re-arm its own key.
         """
+        async with self._tx() as session:
+            stmt = self._upsert_job(kind=kind, key=key, due_at=due_at, payload=payload)
+            return _job((await session.execute(stmt)).scalars().one())
+
+    def _upsert_job(
+        self, *, kind: JobKind, key: str, due_at: datetime, payload: Mapping[str, Any]
+    ) -> Any:
+        """The ``INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING`` of :meth:`schedule`."""
         dialect = self.engine.dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
         values = ins(JobRow).values(
@@ -885,7 +904,7 @@ class Store:
             created_at=self.now(),
         )
         new = values.excluded
-        upsert = values.on_conflict_do_update(
+        return values.on_conflict_do_update(
             index_elements=["key"],
             set_={
                 "kind": new.kind,
@@ -898,8 +917,6 @@ class Store:
                 "last_error": None,
             },
         ).returning(JobRow)
-        async with self._tx() as session:
-            return _job((await session.execute(upsert)).scalars().one())
 
     async def cancel_job(self, key: str) -> bool:
         """Mark a pending job done, ``last_error`` "cancelled". False when there is no

@@ -45,7 +45,6 @@ class BotProcess:
             under_test.slack_settings,
             metrics=Metrics(),
             clock=under_test.clock.now if under_test.clock is not None else None,
-            expiry_interval=under_test.expiry_interval,
             directory_ttl=under_test.directory_ttl,
             scheduler_idle=0.05,
         )
@@ -66,8 +65,8 @@ class BotUnderTest:
     """A running bot plus everything around it.
 
     ``clock`` (a :class:`sandbox.clock.Clock`) replaces the bot's wall clock, so a test can
-    move time past an approval's expiry; ``expiry_interval`` is how often the bot looks for
-    expired approvals; ``directory_ttl`` how long it caches user-group members;
+    move time past an approval's expiry (the bot's scheduler, polling every 0.05 s here,
+    expires it); ``directory_ttl`` how long it caches user-group members;
     ``approval`` overrides keys of the prod environment's approval settings.
     """
 
@@ -77,13 +76,11 @@ class BotUnderTest:
         database_url: str,
         *,
         clock: Clock | None = None,
-        expiry_interval: float = 15.0,
         directory_ttl: float = 60.0,
         approval: Mapping[str, Any] | None = None,
     ) -> None:
         self.providers = providers
         self.clock = clock
-        self.expiry_interval = expiry_interval
         self.directory_ttl = directory_ttl
         self.slack = SlackEmulator()
         self._slack_server = ServerThread(self.slack.app).start()
@@ -125,7 +122,6 @@ class BotUnderTest:
             self.slack_settings,
             metrics=self.metrics,
             clock=self.clock.now if self.clock is not None else None,
-            expiry_interval=self.expiry_interval,
             directory_ttl=self.directory_ttl,
             scheduler_idle=0.05,
         )

@@ -444,7 +444,7 @@ def test_group_membership_is_read_again_after_the_cache_ttl(make_bot: BotFactory
 
 def test_expiry_ends_the_request_and_request_again_asks_anew(make_bot: BotFactory) -> None:
     clock = Clock()
-    bot = make_bot(clock=clock, expiry_interval=0.1)
+    bot = make_bot(clock=clock)
     ts = ask(bot)
     request = request_of(bot, ts)
     assert request.expires_at is not None
@@ -482,7 +482,7 @@ def test_expiry_ends_the_request_and_request_again_asks_anew(make_bot: BotFactor
 
 def test_expiry_in_two_processes_is_announced_once(make_bot: BotFactory) -> None:
     clock = Clock()
-    bot = make_bot(clock=clock, expiry_interval=0.05)
+    bot = make_bot(clock=clock)
     bot.start_another()
     ts = ask(bot)
     clock.advance(timedelta(hours=5))

@@ -25,7 +25,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0006"
+    assert db.head_revision() == "0007"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
@@ -152,3 +152,43 @@ def test_migrations_ship_in_the_package() -> None:
     assert (db.MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
     assert (db.MIGRATIONS_DIR / "versions" / "0002_approvals.py").is_file()
     assert db.MIGRATIONS_DIR.parent.name == "store"
+
+
+def test_0007_gives_every_pending_approval_its_expiry_job(database_url: str) -> None:
+    """Requests awaiting approval before the scheduler took over expiries get their job."""
+    import json
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    db.upgrade(database_url, "0006")
+    engine = db.create_sync_engine_for(database_url)
+    insert = text(
+        "INSERT INTO requests (id, status, verb, environment, kind, target_key, target_name,"
+        " target_id, all_versions, extends_pause, fingerprint, requested_by, via, created_at,"
+        " updated_at, expires_at) VALUES (:id, :status, 'pause', 'prod', 'journey', :id, 'N',"
+        " 'x', false, false, :id, 'U1', 'command', :at, :at, :expires)"
+    )
+    at = datetime(2026, 11, 23, 9, 0)
+    expires = datetime(2026, 11, 23, 13, 0)
+    try:
+        with engine.begin() as conn:
+            for ident, status, until in (
+                ("pending", "awaiting_approval", expires),
+                ("approved", "approved", expires),
+                ("plain", "received", None),
+            ):
+                conn.execute(insert, {"id": ident, "status": status, "at": at, "expires": until})
+        db.upgrade(database_url)
+        with engine.connect() as conn:
+            jobs = conn.execute(text("SELECT kind, key, due_at, attempts FROM jobs")).all()
+            (payload,) = conn.execute(text("SELECT payload FROM jobs")).one()
+    finally:
+        engine.dispose()
+    assert [(kind, key, attempts) for kind, key, _, attempts in jobs] == [
+        ("approval_expiry", "approval_expiry:pending", 0)
+    ]
+    assert str(jobs[0][2]).startswith("2026-11-23 13:00:00")
+    assert (json.loads(payload) if isinstance(payload, str) else payload) == {
+        "request_id": "pending"
+    }

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.errors import TargetBusy
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     TRANSITIONS,
@@ -599,3 +600,39 @@ async def test_schedule_snapshots_upsert_and_read_many(store: Store) -> None:
     assert await kept.get_many(1, ["aaa-1", "missing"]) == {"aaa-1": hourly}
     assert await kept.get_many(2, ["AAA-1"]) == {"aaa-1": daily}
     assert await kept.get_many(1, []) == {}
+
+
+async def test_a_pending_approval_gets_its_expiry_job_with_it(
+    store: Store, clock: FakeClock
+) -> None:
+    from bot.domain.jobs import JobKind, job_key
+
+    expires = clock.now + timedelta(hours=4)
+    request = await store.create_request(
+        spec=spec("exp"),
+        requested_by="U1",
+        via=Via.COMMAND,
+        reason=None,
+        channel="C1",
+        status=RequestStatus.AWAITING_APPROVAL,
+        expires_at=expires,
+    )
+    job = await store.job(job_key(JobKind.APPROVAL_EXPIRY, request.id))
+    assert job is not None
+    assert job.kind is JobKind.APPROVAL_EXPIRY
+    assert job.due_at == expires
+    assert job.payload == {"request_id": request.id}
+    plain = await new_request(store, "no-approval")
+    assert await store.job(job_key(JobKind.APPROVAL_EXPIRY, plain.id)) is None
+    # a request refused because its target is busy leaves no job behind
+    await new_request(store, "busy")
+    with pytest.raises(TargetBusy):
+        await store.create_request(
+            spec=spec("busy"),
+            requested_by="U1",
+            via=Via.COMMAND,
+            reason=None,
+            channel="C1",
+            expires_at=expires,
+        )
+    assert await store.pending_jobs(JobKind.APPROVAL_EXPIRY) == 1
