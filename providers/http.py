@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -15,39 +16,86 @@ import httpx
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
+#: Connections in each pool an account's calls are spread over (see :class:`CallLimit`).
+POOL_CONNECTIONS = 5
+
+
 class CallLimit:
-    """At most ``limit`` provider calls in flight at once (``None``: no limit).
+    """At most ``limit`` provider calls in flight at once (``None``: no limit), each
+    through one of ``clients`` (the least busy) when given.
 
     One per provider account (an SFMC business unit), shared by every client that calls
-    it: SFMC's SOAP guidance is at most 20 concurrent calls per account.
+    it: SFMC's SOAP guidance is at most 20 concurrent calls per account. The calls are
+    spread over several small connection pools rather than one pool of ``limit``
+    connections because httpcore 1.0's pool bookkeeping costs, on every request, time
+    that grows with the square of its idle connections (encode/httpcore#1035): at 20
+    calls in flight it was the largest CPU cost of a call.
     """
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(
+        self, limit: int | None = None, *, clients: Sequence[httpx.AsyncClient] = ()
+    ) -> None:
         if limit is not None and limit < 1:
             raise ValueError("the call limit must be at least 1")
         self.limit = limit
+        self.clients = tuple(clients)
+        self._busy = [0] * len(self.clients)
         self._semaphore = asyncio.Semaphore(limit) if limit is not None else None
 
-    async def __aenter__(self) -> None:
+    @classmethod
+    def pooled(
+        cls, limit: int, *, event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None
+    ) -> CallLimit:
+        """``limit`` calls over ``ceil(limit / POOL_CONNECTIONS)`` clients of their own
+        (closed by :meth:`aclose`)."""
+        pools = max(1, -(-limit // POOL_CONNECTIONS))
+        clients = [
+            new_async_client(event_hooks=event_hooks, max_connections=POOL_CONNECTIONS)
+            for _ in range(pools)
+        ]
+        return cls(limit, clients=clients)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, default: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+        """Wait for a free slot; the client to send through (``default`` without pools)."""
         if self._semaphore is not None:
             await self._semaphore.acquire()
+        try:
+            if not self.clients:
+                yield default
+                return
+            index = min(range(len(self.clients)), key=self._busy.__getitem__)
+            self._busy[index] += 1
+            try:
+                yield self.clients[index]
+            finally:
+                self._busy[index] -= 1
+        finally:
+            if self._semaphore is not None:
+                self._semaphore.release()
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._semaphore is not None:
-            self._semaphore.release()
+    async def aclose(self) -> None:
+        """Close the clients this limit owns (idempotent)."""
+        for client in self.clients:
+            if not client.is_closed:
+                await client.aclose()
 
 
 def new_async_client(
     *,
     timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+    max_connections: int = 100,
 ) -> httpx.AsyncClient:
     """An AsyncClient with explicit timeouts, no environment proxies, and room to keep
     every connection a busy account uses alive (closing and reopening them costs more
     than the calls)."""
     return httpx.AsyncClient(
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=min(50, max_connections),
+        ),
         trust_env=False,
         follow_redirects=False,
         event_hooks=event_hooks,

@@ -28,10 +28,12 @@ def build_environment(
     *,
     http: httpx.AsyncClient,
     snapshots: ScheduleSnapshots | None = None,
+    limits: list[CallLimit] | None = None,
 ) -> Environment:
     """The providers of one environment. ``snapshots`` keeps automation schedules between
     pause and resume (the bot's database; an environment's ``snapshot_file`` wins; in
-    memory when neither is given)."""
+    memory when neither is given). Each business unit's :class:`CallLimit` (with its own
+    connection pools) is appended to ``limits``, for the caller to close."""
     providers: dict[TargetKind, Provider] = {}
     if settings.sfmc is not None:
         sfmc = settings.sfmc
@@ -47,7 +49,9 @@ def build_environment(
             if sfmc.snapshot_file
             else snapshots or InMemoryScheduleSnapshots()
         )
-        limit = CallLimit(sfmc.max_concurrent_calls)
+        limit = CallLimit.pooled(sfmc.max_concurrent_calls, event_hooks=http.event_hooks)
+        if limits is not None:
+            limits.append(limit)
         providers[TargetKind.AUTOMATION] = SfmcAutomationProvider(
             environment=name, tokens=tokens, http=http, snapshots=kept, limit=limit
         )
@@ -67,18 +71,21 @@ def build_environment(
 
 @dataclass
 class ProviderRegistry:
-    """Lazily built environments sharing one HTTP connection pool."""
+    """Lazily built environments. Token requests and scrip share ``http``; each SFMC
+    business unit's SOAP and REST calls go through the small pools of its
+    :class:`CallLimit`."""
 
     config: BotConfig
     http: httpx.AsyncClient = field(default_factory=new_async_client)
     snapshots: ScheduleSnapshots | None = None
     _built: dict[str, Environment] = field(default_factory=dict)
+    _limits: list[CallLimit] = field(default_factory=list)
 
     def environment(self, name: str | None) -> Environment:
         key, settings = self.config.environment(name)
         if key not in self._built:
             self._built[key] = build_environment(
-                key, settings, http=self.http, snapshots=self.snapshots
+                key, settings, http=self.http, snapshots=self.snapshots, limits=self._limits
             )
         return self._built[key]
 
@@ -86,4 +93,10 @@ class ProviderRegistry:
         for env in self._built.values():
             for provider in env.providers.values():
                 await provider.aclose()
+        for limit in self._limits:
+            await limit.aclose()
         await self.http.aclose()
+
+    def clients(self) -> list[httpx.AsyncClient]:
+        """Every HTTP client the providers built so far send through."""
+        return [self.http, *(c for limit in self._limits for c in limit.clients)]

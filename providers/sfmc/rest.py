@@ -192,8 +192,8 @@ class SfmcRestClient:
                 "Accept": "application/json",
             }
             try:
-                async with self._limit:
-                    response = await self._http.request(
+                async with self._limit.slot(self._http) as http:
+                    response = await http.request(
                         method, url, params=query or None, json=json, headers=headers
                     )
             except httpx.TransportError as exc:

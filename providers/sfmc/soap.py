@@ -27,6 +27,7 @@ apart from the single retry after a refreshed token.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import threading
@@ -129,6 +130,13 @@ def load_document(path: Path) -> Any:
         return document
 
 
+#: The client a SOAP call goes through (picked by the account's :class:`CallLimit`); zeep's
+#: transport reads it, since zeep itself holds one transport per client.
+_SENDING_CLIENT: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.ContextVar(
+    "sfmc_soap_client", default=None
+)
+
+
 class _HttpxTransport(AsyncTransport):
     """zeep's AsyncTransport over an injected client, with an explicit operation timeout.
 
@@ -148,7 +156,8 @@ class _HttpxTransport(AsyncTransport):
         return self.loader.load(url)
 
     async def post(self, address: str, message: bytes, headers: Mapping[str, str]) -> Any:
-        return await self.client.post(
+        client = _SENDING_CLIENT.get() or self.client
+        return await client.post(
             address, content=message, headers=dict(headers), timeout=self.operation_timeout
         )
 
@@ -392,8 +401,12 @@ class SoapClient:
         header = etree.Element(f"{{{FUELOAUTH_NS}}}fueloauth", nsmap={None: FUELOAUTH_NS})  # type: ignore[dict-item]
         header.text = token.access_token.get_secret_value()
         try:
-            async with self._limit:
-                response = await getattr(service, operation)(_soapheaders=[header], **kwargs)
+            async with self._limit.slot(self._http) as client:
+                sending = _SENDING_CLIENT.set(client)
+                try:
+                    response = await getattr(service, operation)(_soapheaders=[header], **kwargs)
+                finally:
+                    _SENDING_CLIENT.reset(sending)
         except httpx.TimeoutException as exc:
             raise ProviderError(
                 f"SFMC SOAP {operation} timed out",

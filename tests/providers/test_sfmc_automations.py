@@ -6,6 +6,7 @@ The emulator's clock is frozen at :data:`T0` and the adapter reads the same cloc
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -861,3 +862,93 @@ def test_the_wsdl_ships_inside_the_package() -> None:
         document.bindings["{http://exacttarget.com/wsdl/partnerAPI}SoapBinding"]._operations
     )
     assert operations == {"Retrieve", "Perform", "Schedule"}
+
+
+# --------------------------------------------------------------------------- many at once
+
+
+async def test_get_many_reads_many_keys_with_one_retrieve_per_chunk(
+    make: Callable[..., SfmcAutomationProvider], emu: SfmcEmulator
+) -> None:
+    import providers.sfmc.automations as automations
+
+    provider = make()
+    emu.clear_calls()
+    found = await provider.get_many(["bot-daily", "bot-weekly", "nope", " bot-hourly "])
+    assert sorted(found) == ["bot-daily", "bot-hourly", "bot-weekly"]  # the unknown is left out
+    assert found["bot-weekly"].raw_status == "4 Paused"
+    assert found["bot-daily"].state is NormalState.ACTIVE
+    assert len(soap_calls(emu, "Retrieve")) == 1
+    assert [c for c in emu.calls if "/automation/v1/" in c.path] == []  # SOAP only
+    emu.clear_calls()
+    original = automations.IN_CHUNK
+    automations.IN_CHUNK = 2
+    try:
+        keys = ["bot-daily", "bot-daily-resend", "bot-hourly", "bot-weekly", "bot-monthly"]
+        assert sorted(await provider.get_many(keys)) == sorted(keys)
+    finally:
+        automations.IN_CHUNK = original
+    assert len(soap_calls(emu, "Retrieve")) == 3  # 2 + 2 + 1 keys
+    assert await provider.get_many([]) == {}
+
+
+async def test_resume_many_uses_the_kept_snapshots_and_answers_each(
+    make: Callable[..., SfmcAutomationProvider], emu: SfmcEmulator
+) -> None:
+    provider = make()
+    daily = await provider.get("bot-daily")
+    hourly = await provider.get("bot-hourly")
+    for state in (daily, hourly):
+        await provider.pause(state, options=PauseOptions(), versions=VersionSelector())
+    paused = await provider.get_many(["bot-daily", "bot-hourly", "bot-waiting"])
+    emu.clear_calls()
+    answers = await provider.resume_many(
+        [paused["bot-daily"], paused["bot-hourly"], paused["bot-waiting"]]
+    )
+    assert [type(a).__name__ for a in answers] == ["ActionReceipt", "ActionReceipt", "InvalidState"]
+    assert len(soap_calls(emu, "Schedule")) == 2  # nothing sent for the one without a schedule
+    assert [c for c in emu.calls if "/automation/v1/" in c.path] != []  # its REST fallback
+    assert emu.automation(STAGING_MID, "bot-daily").status == 6
+    assert emu.automation(STAGING_MID, "bot-hourly").status == 6
+    assert rest_schedule(emu, "bot-daily")["icalRecur"].startswith("FREQ=DAILY")
+
+
+async def test_calls_are_capped_and_spread_over_the_accounts_pools(
+    make: Callable[..., SfmcAutomationProvider], emu: SfmcEmulator, http: httpx.AsyncClient
+) -> None:
+    from providers.http import CallLimit
+
+    in_flight = {"now": 0, "peak": 0}
+    per_client: list[int] = []
+
+    def hooks(index: int) -> dict[str, list[Callable[..., Any]]]:
+        async def sent(request: httpx.Request) -> None:
+            in_flight["now"] += 1
+            in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
+            per_client[index] += 1
+
+        async def answered(response: httpx.Response) -> None:
+            in_flight["now"] -= 1
+
+        return {"request": [sent], "response": [answered]}
+
+    limit = CallLimit.pooled(4)
+    assert len(limit.clients) == 1  # 4 calls fit one pool of 5 connections
+    limit = CallLimit(
+        3,
+        clients=[
+            httpx.AsyncClient(trust_env=False, event_hooks=hooks(i), timeout=10.0) for i in range(3)
+        ],
+    )
+    per_client.extend([0, 0, 0])
+    provider = make(limit=limit)
+    emu.knobs.set(latency_ms=30)
+    try:
+        keys = ["bot-daily", "bot-hourly", "bot-weekly", "bot-monthly", "bot-error", "bot-waiting"]
+        await asyncio.gather(*(provider.get(k) for k in keys))
+    finally:
+        emu.knobs.set(latency_ms=0)
+        await limit.aclose()
+    assert in_flight["peak"] <= 3  # never more than the account's limit
+    assert min(per_client) >= 2  # every pool carried its share (12 calls: SOAP + REST)
+    assert all(c.is_closed for c in limit.clients)
