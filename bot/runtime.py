@@ -113,6 +113,14 @@ def build_runtime(
     )
 
 
+#: Due jobs one scheduler pass claims (pause ends due together are handled as one batch).
+SCHEDULER_BATCH = 200
+#: Scheduler passes side by side in one process: while one waits on its slowest call,
+#: the others claim and start what has come due (SFMC calls stay within the account's
+#: ``max_concurrent_calls`` however many passes run).
+SCHEDULER_WORKERS = 4
+
+
 def build_scheduler(
     runtime: Runtime,
     *,
@@ -122,9 +130,10 @@ def build_scheduler(
     **options: Any,
 ) -> Scheduler:
     """The scheduler of a runtime: pause timers (due ends handed over together, one batch
-    per pass) and approval expiries, two passes side by side. ``options`` go to
-    :class:`Scheduler`."""
-    options.setdefault("workers", 2)
+    per pass) and approval expiries, :data:`SCHEDULER_WORKERS` passes side by side.
+    ``options`` go to :class:`Scheduler`."""
+    options.setdefault("batch", SCHEDULER_BATCH)
+    options.setdefault("workers", SCHEDULER_WORKERS)
     return Scheduler(
         runtime.store,
         owner=owner,

@@ -150,10 +150,15 @@ class Scheduler:
         ``idle_sleep`` seconds. A failing pass (e.g. the database is away) is logged and
         tried again."""
         log.info("scheduler started", owner=self.owner, kinds=sorted(self.kinds))
-        await asyncio.gather(*(self._loop(stop) for _ in range(self.workers)))
+        await asyncio.gather(*(self._loop(stop, worker) for worker in range(self.workers)))
         log.info("scheduler stopped", owner=self.owner)
 
-    async def _loop(self, stop: asyncio.Event) -> None:
+    async def _loop(self, stop: asyncio.Event, worker: int = 0) -> None:
+        # The workers' idle polls are spread over the interval, not all at once: work that
+        # comes due waits idle_sleep / workers for a claim, not idle_sleep.
+        if worker:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.idle_sleep * worker / self.workers)
         while not stop.is_set():
             try:
                 leased = await self.run_once()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain import rules
 from bot.domain.commands import ResumeCommand, TargetRef
 from bot.domain.errors import BotError, InvalidState, NotFound, ProviderError
-from bot.domain.jobs import Job, JobKind, job_key
+from bot.domain.jobs import MAX_ATTEMPTS, Job, JobKind, job_key
 from bot.domain.models import (
     NormalState,
     TargetKind,
@@ -299,7 +299,9 @@ class PauseService:
                 "when it should run again.",
             )
             await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
-            await self._announce_end(request, f"pause time is up; it stays paused (kept){late}")
+            await self._announce_end(
+                request, f"pause time is up; it stays paused (kept){e.late_tag}"
+            )
             kept = await self._store.get_pause(pause.id)
             if kept is not None:
                 await self.schedule(kept)
@@ -310,11 +312,7 @@ class PauseService:
             await self._nothing_to_resume(e, exc)
             return
         except BotError as exc:
-            await self._say(
-                request,
-                f"{late}The pause time is up, but could not resume it: "
-                f"{exc.user_message()} The bot tries again.",
-            )
+            await self._could_not_resume(e, exc)
             raise  # the scheduler retries with backoff
         await self._resumed(e, state, verified=state.state is not NormalState.PAUSED)
 
@@ -337,11 +335,7 @@ class PauseService:
 
         async def failed(e: _Ending, exc: BotError) -> None:
             outcomes[e.job.id] = exc
-            await self._say(
-                e.request,
-                f"{e.late}The pause time is up, but could not resume it: {exc.user_message()} "
-                "The bot tries again.",
-            )
+            await self._could_not_resume(e, exc)
 
         try:
             before: dict[str, TargetState] = await get_many([e.pause.key for e in group])
@@ -407,6 +401,24 @@ class PauseService:
             closings.append((e, seen, verified))
             outcomes[e.job.id] = None
         await self._resumed_many(closings)
+
+    async def _could_not_resume(self, e: _Ending, exc: BotError) -> None:
+        """Say so in the thread on the first failed try and when the bot gives up; the
+        tries in between are only logged (by the scheduler), not posted."""
+        key, reason = e.pause.key, exc.user_message()
+        if e.job.attempts <= 1:
+            await self._say(
+                e.request,
+                f"{e.late}The pause time is up, but could not resume {key}: {reason} The bot "
+                f"tries again (up to {MAX_ATTEMPTS} times) and says here when it is done.",
+            )
+        elif e.job.attempts >= MAX_ATTEMPTS:
+            await self._say(
+                e.request,
+                f"Gave up resuming {key} after {e.job.attempts} tries: {reason} It is still "
+                "paused: use Resume now once the problem is fixed.",
+            )
+            await self._announce_end(e.request, "pause did not end: the bot could not resume it")
 
     async def _nothing_to_resume(self, e: _Ending, exc: InvalidState) -> None:
         if await self.release(

@@ -360,7 +360,7 @@ async def test_a_failed_resume_in_a_batch_is_retried_alone(world: World) -> None
     await world.tick(timedelta(hours=2))
     states = sorted(world.sfmc.automation(STAGING_MID, k).status for k in BATCH[:2])
     assert states == [4, 6]  # one resumed, one failed
-    assert "could not resume it" in world.thread()
+    assert "but could not resume daily-welcome-" in world.thread()
     assert world.thread().count("Resumed: it is now active") == 1
     pending = [
         await store.job(job_key(JobKind.PAUSE_END, p.id))
@@ -411,3 +411,37 @@ async def test_two_bot_processes_end_each_pause_once(world: World) -> None:
     assert "\n".join(other_out).count("Resumed: it is now active") >= 2  # it did its share
     for key in BATCH:
         assert world.sfmc.automation(STAGING_MID, key).status == 6
+
+
+async def test_an_end_that_keeps_failing_says_so_twice_then_gives_up(world: World) -> None:
+    """First failure and the give-up are posted; the tries in between are not."""
+    from bot.domain.errors import ProviderError
+    from bot.domain.jobs import MAX_ATTEMPTS
+
+    request = await world.pause(TargetKind.AUTOMATION, BATCH[0], duration=timedelta(hours=2))
+    provider = world.runtime.registry.environment("staging").provider(TargetKind.AUTOMATION)
+
+    async def refused(states: list[object]) -> list[object]:
+        return [
+            ProviderError("SFMC Schedule failed: Program not found", provider="SFMC", code="2")
+            for _ in states
+        ]
+
+    provider.resume_many = refused  # type: ignore[attr-defined]
+    await world.tick(timedelta(hours=2))
+    assert world.thread().count("could not resume daily-welcome-send") == 1
+    assert f"up to {MAX_ATTEMPTS} times" in world.thread()
+    for _ in range(MAX_ATTEMPTS + 2):
+        await world.tick(timedelta(hours=2))
+    assert world.thread().count("could not resume daily-welcome-send") == 1
+    assert world.thread().count("Gave up resuming daily-welcome-send after 10 tries") == 1
+    assert "(code 2)" in world.thread() or "Program not found" in world.thread()
+    assert any("the bot could not resume it" in a for a in world.announced)
+    store = world.runtime.store
+    pause = await store.pause_for_request(request.id)
+    assert pause is not None
+    assert pause.active  # still paused and still watched
+    job = await store.job(job_key(JobKind.PAUSE_END, pause.id))
+    assert job is not None
+    assert job.done_at is not None
+    assert job.attempts == MAX_ATTEMPTS
