@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from bot.domain.jobs import MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, Job, JobKind, retry_delay
 from bot.store.repository import Store, utcnow
@@ -195,9 +196,7 @@ class Scheduler:
             if job.id in recorded:
                 bound.info("job done", late_by_s=job.late_by(now).total_seconds())
             else:
-                bound.warning(
-                    "job ran but its lease was lost (taken over, rescheduled or cancelled)"
-                )
+                await self._not_recorded(job, bound)
 
     async def _run(self, job: Job) -> None:
         bound = log.bind(job_id=job.id, kind=job.kind.value, key=job.key, attempt=job.attempts)
@@ -210,7 +209,27 @@ class Scheduler:
         if await self.store.complete(job.id, owner=self.owner):
             bound.info("job done", late_by_s=late.total_seconds())
         else:
-            bound.warning("job ran but its lease was lost (taken over, rescheduled or cancelled)")
+            await self._not_recorded(job, bound)
+
+    async def _not_recorded(self, job: Job, bound: FilteringBoundLogger) -> None:
+        """A run whose ``complete`` did not count: either its handler re-armed its own key
+        (a drift check or a journey check scheduling the next one: expected), or the lease
+        went to someone else meanwhile (worth a warning)."""
+        now = self.clock()
+        current = await self.store.job(job.key)
+        if (
+            current is not None
+            and current.id == job.id
+            and not current.done
+            and current.owner is None
+            and current.attempts == 0
+            and current.due_at > now
+        ):
+            bound.info(
+                "job done, scheduled again", next_due_in_s=(current.due_at - now).total_seconds()
+            )
+            return
+        bound.warning("job ran but its lease was lost (taken over, rescheduled or cancelled)")
 
     async def _failed(self, job: Job, exc: BaseException) -> None:
         """Record a failed run: retried later with backoff, or given up after

@@ -5,9 +5,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from sandbox.clock import Clock
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -65,15 +68,15 @@ def _no_network() -> Iterator[None]:
 class Sandbox:
     """Both emulators running on loopback, plus a config that points at them."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         from bot.config import config_from_mapping
         from bot.defaults import sandbox_config
         from sandbox.scrip import ScripEmulator
         from sandbox.server import ServerThread
         from sandbox.sfmc import SfmcEmulator
 
-        self.sfmc = SfmcEmulator()
-        self.scrip = ScripEmulator()
+        self.sfmc = SfmcEmulator(clock=clock)
+        self.scrip = ScripEmulator(clock=clock)
         self._servers = [ServerThread(self.sfmc.app), ServerThread(self.scrip.app)]
         for server in self._servers:
             server.start()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.domain.jobs import Job, JobKind, job_key
 from bot.scheduler import Scheduler
@@ -220,12 +221,46 @@ async def test_a_handler_may_re_arm_its_own_key(store: Store, clock: FakeClock) 
         )
 
     scheduler = Scheduler(store, owner="a", handlers={K.PAUSE_REMINDER: remind}, clock=clock)
-    assert await scheduler.run_once() == 1
+    with capture_logs() as logs:
+        assert await scheduler.run_once() == 1
     again = await store.job(job.key)
     assert again is not None
     assert not again.done
     assert again.due_at == clock.now + timedelta(hours=1)
     assert again.owner is None
+    # re-arming is expected: logged as such, not as a lost lease
+    [event] = [e for e in logs if e["key"] == job.key]
+    assert event["event"] == "job done, scheduled again"
+    assert event["log_level"] == "info"
+    assert event["next_due_in_s"] == 3600
+
+
+async def test_a_run_whose_lease_went_to_another_is_warned_about(
+    store: Store, clock: FakeClock
+) -> None:
+    job = await add(store, 1, clock.now)
+    other = Scheduler(store, owner="b", handlers={K.PAUSE_END: _noop}, clock=clock)
+
+    async def stalled(_job: Job) -> None:
+        clock.advance(2 * LEASE)  # stalled past its lease (the heartbeat has not run)
+        assert await other.run_once() == 1  # so the other scheduler takes the job over
+
+    scheduler = Scheduler(
+        store, owner="a", handlers={K.PAUSE_END: stalled}, clock=clock, lease=LEASE
+    )
+    with capture_logs() as logs:
+        assert await scheduler.run_once() == 1
+    events = [(e["event"], e.get("attempt")) for e in logs if e.get("key") == job.key]
+    assert ("job done", 2) in events  # the other scheduler's run counts
+    assert ("job ran but its lease was lost (taken over, rescheduled or cancelled)", 1) in events
+    final = await store.job(job.key)
+    assert final is not None
+    assert final.done
+    assert final.owner == "b"
+
+
+async def _noop(_job: Job) -> None:
+    return None
 
 
 async def test_leases_are_renewed_while_a_handler_runs(

@@ -203,3 +203,11 @@ class PauseRecord(_Frozen):
     channel: str | None = None
     card_ts: str | None = None
     active: bool = True
+
+    @property
+    def label(self) -> str:
+        """How messages name the target: the key people type for SFMC, the name for
+        scrip.dev (its key is an id nobody types)."""
+        if self.kind is TargetKind.SCRIP and self.name:
+            return self.name
+        return self.key

@@ -295,7 +295,7 @@ class PauseService:
             await self._store.set_pause_outcome(request.id, outcome)
             await self._say(
                 request,
-                f"{late}The pause time is up; {pause.key} stays paused as asked. Use Resume now "
+                f"{late}The pause time is up; {pause.label} stays paused as asked. Use Resume now "
                 "when it should run again.",
             )
             await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
@@ -391,7 +391,7 @@ class PauseService:
                 await failed(
                     e,
                     ProviderError(
-                        f"Sent the resume of {e.pause.key}, but could not read it back",
+                        f"Sent the resume of {e.pause.label}, but could not read it back",
                         provider="SFMC",
                         retryable=True,
                     ),
@@ -405,7 +405,7 @@ class PauseService:
     async def _could_not_resume(self, e: _Ending, exc: BotError) -> None:
         """Say so in the thread on the first failed try and when the bot gives up; the
         tries in between are only logged (by the scheduler), not posted."""
-        key, reason = e.pause.key, exc.user_message()
+        key, reason = e.pause.label, exc.user_message()
         if e.job.attempts <= 1:
             await self._say(
                 e.request,
@@ -517,7 +517,7 @@ class PauseService:
                 await self._say(
                     request,
                     f"{late}Unexpected: the pause should have ended ({pause.then.value}) but "
-                    f"{pause.key} is still {state.describe()}. Journey Builder's guardrail did "
+                    f"{pause.label} is still {state.describe()}. Journey Builder's guardrail did "
                     "not act; resume or stop it yourself.",
                 )
                 await self._announce_end(request, "pause did not end as expected: still paused")
@@ -567,7 +567,7 @@ class PauseService:
         now = self._clock()
         if job.payload.get("open_ended"):
             since = format_timedelta(now - pause.started_at)
-            text = f"Reminder: {pause.key} has been paused for {since}, with no end set."
+            text = f"Reminder: {pause.label} has been paused for {since}, with no end set."
             await self._store.schedule(
                 kind=JobKind.PAUSE_REMINDER,
                 key=job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"),
@@ -578,7 +578,7 @@ class PauseService:
             if pause.ends_at is None or pause.ends_at <= now:
                 return
             left = format_timedelta(pause.ends_at - now)
-            text = f"Reminder: the pause of {pause.key} ends in {left}, then {pause.then.value}."
+            text = f"Reminder: the pause of {pause.label} ends in {left}, then {pause.then.value}."
         await self._requests.note(
             request, Note(kind=NoteKind.REMINDER, text=text, pause_id=pause.id)
         )
@@ -608,7 +608,7 @@ class PauseService:
         ):
             await self._say(
                 request,
-                f"{pause.key} is now {state.describe()}: it was changed outside the bot, so "
+                f"{pause.label} is now {state.describe()}: it was changed outside the bot, so "
                 "this pause is no longer tracked.",
             )
             await self._announce_end(request, f"changed outside the bot: now {state.describe()}")

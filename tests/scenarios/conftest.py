@@ -67,7 +67,8 @@ class BotUnderTest:
     ``clock`` (a :class:`sandbox.clock.Clock`) replaces the bot's wall clock, so a test can
     move time past an approval's expiry (the bot's scheduler, polling every 0.05 s here,
     expires it); ``directory_ttl`` how long it caches user-group members;
-    ``approval`` overrides keys of the prod environment's approval settings.
+    ``approval`` overrides keys of the prod environment's approval settings;
+    ``notify`` sets environments' ``notify_channel`` (prod's is ``C0OPS`` unless given).
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class BotUnderTest:
         clock: Clock | None = None,
         directory_ttl: float = 60.0,
         approval: Mapping[str, Any] | None = None,
+        notify: Mapping[str, str] | None = None,
     ) -> None:
         self.providers = providers
         self.clock = clock
@@ -93,6 +95,11 @@ class BotUnderTest:
         if approval:
             prod["approval"] = {**prod["approval"], **approval}
         mapping["environments"]["prod"] = prod
+        for environment, channel in (notify or {}).items():
+            mapping["environments"][environment] = {
+                **mapping["environments"][environment],
+                "notify_channel": channel,
+            }
         self.config: BotConfig = config_from_mapping(mapping, source="scenario")
         upgrade(database_url)
         self.slack_settings = SlackSettings(
