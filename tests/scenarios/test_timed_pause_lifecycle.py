@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 
 from bot.domain.jobs import Job, JobKind, job_key
-from bot.slack.ids import ApprovalAction
+from bot.slack.ids import ApprovalAction, ModalAction, ModalBlock
 from bot.store import Store
 from sandbox.clock import Clock
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
+from tests.scenarios.test_modal import slack_state, text
 
 OPS, NOTIFY = "C0OPS", "C0NOTIFY"
 GRACE = timedelta(minutes=10)  # PauseTimings.journey_grace: journeys are read after it
@@ -282,3 +283,53 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     _settle()
     assert _count(bot, ts, case.said) == 1
     assert len(bot.slack.messages(NOTIFY)) == 1
+
+
+def test_a_production_extension_from_a_reminder_waits_for_its_approval(
+    bot: BotUnderTest, clocked_sandbox: Sandbox, clock: Clock
+) -> None:
+    prod = replace(CASES["production automation"], command="pause prod/daily-welcome-send for 2h")
+    ts = _pause(bot, prod)
+    pause_id = _pause_id(bot, ts)
+    clock.advance(timedelta(hours=1, minutes=1))
+    _wait_said(bot, ts, f"Reminder: the pause of {prod.name} ends in 5", "the 1 h reminder")
+    [reminder] = [m for m in bot.slack.thread(OPS, ts) if "Reminder" in str(m.get("text"))]
+
+    # Extend opens the form prefilled with the production target
+    bot.driver.block_action(
+        action_id="reminder.extend", user="U0ALICE", channel=OPS, message_ts=str(reminder["ts"])
+    )
+    view = wait_for(lambda: bot.slack.latest_view("U0ALICE"), what="the pause form")
+    assert "prod|automation|daily-welcome-send" in json.dumps(view)
+    delivery = bot.driver.view_submission(
+        str(view["id"]),
+        slack_state(view, text(ModalBlock.DAYS, ModalAction.DAYS, "2")),
+        user="U0ALICE",
+    )
+    assert delivery.status_code == 200
+    assert not (delivery.data or {}).get("errors"), delivery.data
+
+    # a new card asks for approval; until then the pause keeps its end
+    new = wait_for(lambda: [c for c in bot.cards() if c["ts"] != ts], what="the extension's card")
+    extension = str(new[0]["ts"])
+    _wait_said(bot, extension, "approval", "the approval ask")
+    assert _count(bot, ts, "extended this pause") == 0
+    clock.advance(timedelta(minutes=10))
+    _settle()
+    assert _count(bot, ts, "extended this pause") == 0
+
+    bot.driver.block_action(
+        action_id=ApprovalAction.APPROVE, user="U0BOB", channel=OPS, message_ts=extension
+    )
+    _wait_said(bot, ts, "extended this pause", "the extension note in the pause's thread")
+
+    # the old end passes: still paused; the new end resumes it
+    clock.advance(timedelta(hours=1))
+    _settle(1.0)
+    assert prod.state(clocked_sandbox) == prod.paused
+    assert _count(bot, ts, prod.said) == 0
+    clock.advance(timedelta(days=2))
+    _wait_said(bot, ts, prod.said, "the end of the extended pause")
+    assert prod.state(clocked_sandbox) == prod.resumed
+    assert _wait_done(bot, job_key(JobKind.PAUSE_END, pause_id)).attempts == 1
+    assert _count(bot, ts, prod.said) == 1
