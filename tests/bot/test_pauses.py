@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.config import config_from_mapping
+from bot.config import BotConfig, config_from_mapping
 from bot.console import ConsoleNotifier
 from bot.defaults import sandbox_config
 from bot.domain.commands import PauseCommand, ResumeCommand, TargetRef
@@ -445,3 +449,82 @@ async def test_an_end_that_keeps_failing_says_so_twice_then_gives_up(world: Worl
     assert job is not None
     assert job.done_at is not None
     assert job.attempts == MAX_ATTEMPTS
+
+
+# -- a process killed between the pause and its end -----------------------------------------
+
+
+def pausing_process(config: BotConfig, url: str, now: str, ready: Any) -> None:
+    """Run in another process: pause an automation for two days with the scheduler running
+    (as `automation-bot serve` does), say so, then wait to be killed."""
+
+    async def go() -> None:
+        at = datetime.fromisoformat(now)
+        store = Store.from_url(url, clock=lambda: at)
+        runtime = build_runtime(
+            config, store=store, notifier=ConsoleNotifier(print), clock=lambda: at
+        )
+        scheduler = build_scheduler(runtime, owner="victim", clock=lambda: at)
+        stop = asyncio.Event()
+        running = asyncio.create_task(scheduler.run_forever(stop))
+        command = PauseCommand(
+            target=TargetRef(kind=TargetKind.AUTOMATION, name="daily-welcome-send"),
+            options=PauseOptions(duration=timedelta(days=2)),
+        )
+        await runtime.requests.submit(
+            command, requester="U0ALICE", via=Via.COMMAND, channel="C0OPS"
+        )
+        await asyncio.sleep(0.5)  # its scheduler polls meanwhile (nothing is due)
+        ready.set()
+        await asyncio.sleep(3600)
+        await running
+
+    asyncio.run(go())
+
+
+async def test_a_process_killed_between_the_pause_and_its_end(world: World) -> None:
+    """SIGKILL after the pause: the restarted bot (another process) reminds and ends it
+    on time, once, from what the dead one left in the database."""
+    url = world.runtime.store.engine.url.render_as_string(hide_password=False)
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    victim = ctx.Process(
+        target=pausing_process,
+        args=(world.runtime.config, url, world.clock.now().isoformat(), ready),
+    )
+    victim.start()
+    try:
+        assert await asyncio.to_thread(ready.wait, 60), "the victim never paused"
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        await asyncio.to_thread(victim.join, 30)
+        assert victim.exitcode == -signal.SIGKILL
+    finally:
+        if victim.is_alive():
+            victim.kill()
+            victim.join()
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+    store = world.runtime.store
+    pause = await store.active_pause_for_target(
+        environment="staging", kind=TargetKind.AUTOMATION, key="daily-welcome-send"
+    )
+    assert pause is not None
+    assert pause.ends_at == T0 + timedelta(days=2)
+    world.sfmc.clear_calls()
+
+    await world.tick(timedelta(days=1, minutes=1))  # the restarted bot's scheduler
+    assert "ends in 23h59m" in world.thread()
+    await world.tick(timedelta(hours=22, minutes=59))  # exactly an hour before the end
+    assert "ends in 1h, then resume" in world.thread()
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+    await world.tick(timedelta(hours=1))
+    assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+    assert _soap(world, "Schedule") == 1
+    assert world.thread().count("Resumed: it is now active") == 1
+    assert "Late by" not in world.thread()
+    end = await store.job(job_key(JobKind.PAUSE_END, pause.id))
+    assert end is not None
+    assert end.done_at == T0 + timedelta(days=2)
+    assert end.attempts == 1
+    assert await world.tick(timedelta(days=3)) == 0
+    assert _soap(world, "Schedule") == 1
