@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
-import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +21,7 @@ from bot.scheduler import Scheduler
 from bot.store.db import upgrade
 from bot.store.repository import Store
 from tests.db import DATABASE_PARAMS, isolated_database
+from tests.processes import reap, sigkill
 from tests.store.conftest import FakeClock
 
 K = JobKind
@@ -455,14 +454,9 @@ async def test_a_killed_lease_holder_is_taken_over_after_the_lease(
         assert leased is not None
         assert leased.owner == "victim"
         assert leased.attempts == 1
-        assert victim.pid is not None
-        os.kill(victim.pid, signal.SIGKILL)
-        await asyncio.to_thread(victim.join, 30)
-        assert victim.exitcode == -signal.SIGKILL
+        await sigkill(victim)
     finally:
-        if victim.is_alive():
-            victim.kill()
-            victim.join()
+        reap(victim)
 
     seen: list[tuple[str, int, timedelta]] = []
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
-import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +26,7 @@ from sandbox.scrip import ScripEmulator
 from sandbox.server import ServerThread
 from sandbox.sfmc import STAGING_MID, SfmcEmulator
 from tests.db import DATABASE_PARAMS, isolated_database
+from tests.processes import reap, sigkill
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -495,14 +494,9 @@ async def test_a_process_killed_between_the_pause_and_its_end(world: World) -> N
     victim.start()
     try:
         assert await asyncio.to_thread(ready.wait, 60), "the victim never paused"
-        assert victim.pid is not None
-        os.kill(victim.pid, signal.SIGKILL)
-        await asyncio.to_thread(victim.join, 30)
-        assert victim.exitcode == -signal.SIGKILL
+        await sigkill(victim)
     finally:
-        if victim.is_alive():
-            victim.kill()
-            victim.join()
+        reap(victim)
     assert world.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
     store = world.runtime.store
     pause = await store.active_pause_for_target(
