@@ -3,7 +3,7 @@
 ``python -m benchmarks.timers [--quick]`` measures, in one run:
 
 * **ends**: N SFMC automation pauses (10,000) ending within one minute. The scheduler the
-  bot runs (:func:`bot.runtime.build_scheduler`, batch 50) hands the due ends to
+  bot runs (:func:`bot.runtime.build_scheduler`: 200 jobs a pass, four passes) hands the due ends to
   :meth:`bot.service.pauses.PauseService.end_pauses`, with at most 20 SFMC calls in
   flight, against the SFMC emulator answering every call in 50 ms. Wall time from the
   first end being due to the last job done (each end is read back: resumed and

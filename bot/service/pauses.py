@@ -405,17 +405,17 @@ class PauseService:
     async def _could_not_resume(self, e: _Ending, exc: BotError) -> None:
         """Say so in the thread on the first failed try and when the bot gives up; the
         tries in between are only logged (by the scheduler), not posted."""
-        key, reason = e.pause.label, exc.user_message()
+        label, reason = e.pause.label, exc.user_message()
         if e.job.attempts <= 1:
             await self._say(
                 e.request,
-                f"{e.late}The pause time is up, but could not resume {key}: {reason} The bot "
+                f"{e.late}The pause time is up, but could not resume {label}: {reason} The bot "
                 f"tries again (up to {MAX_ATTEMPTS} times) and says here when it is done.",
             )
         elif e.job.attempts >= MAX_ATTEMPTS:
             await self._say(
                 e.request,
-                f"Gave up resuming {key} after {e.job.attempts} tries: {reason} It is still "
+                f"Gave up resuming {label} after {e.job.attempts} tries: {reason} It is still "
                 "paused: use Resume now once the problem is fixed.",
             )
             await self._announce_end(e.request, "pause did not end: the bot could not resume it")

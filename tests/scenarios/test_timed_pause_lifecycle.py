@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from bot.domain.jobs import Job, JobKind, job_key
+from bot.service.pauses import PauseTimings
 from bot.slack.ids import ApprovalAction, ModalAction, ModalBlock
 from bot.store import Store
 from sandbox.clock import Clock
@@ -29,10 +29,11 @@ from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
+from tests.scenarios.test_approvals import card_text, settle
 from tests.scenarios.test_modal import slack_state, text
 
 OPS, NOTIFY = "C0OPS", "C0NOTIFY"
-GRACE = timedelta(minutes=10)  # PauseTimings.journey_grace: journeys are read after it
+RESUMED = "The pause time is up. Resumed: it is now active"
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class Case:
     command: str
     name: str  # as the reminders and notices name it
     state: Callable[[Sandbox], str]  # the provider's own status, read on the emulator
-    paused: str
-    resumed: str
-    said: str  # the end note in the thread
+    paused: str = "4"  # Automation Studio's status codes unless given
+    resumed: str = "6"
+    said: str = RESUMED  # the end note in the thread
     approval: bool = False
     after_end: timedelta = timedelta(0)
 
@@ -68,9 +69,6 @@ CASES = {
         command="pause automation:hourly-lead-sync for 2d then resume",
         name="hourly-lead-sync",
         state=_automation(STAGING_MID, "hourly-lead-sync"),
-        paused="4",
-        resumed="6",
-        said="The pause time is up. Resumed: it is now active",
     ),
     "journey": Case(
         command="pause journey:cart-abandonment for 2d then resume",
@@ -79,7 +77,7 @@ CASES = {
         paused="Paused",
         resumed="Published",
         said="The pause ended: Journey Builder resumed it",
-        after_end=GRACE,
+        after_end=PauseTimings().journey_grace,  # journeys are read after it
     ),
     "scrip": Case(
         command='pause scrip:"Birthday Bonus" for 2d then resume',
@@ -87,15 +85,11 @@ CASES = {
         state=_scrip("Birthday Bonus"),
         paused="paused",
         resumed="active",
-        said="The pause time is up. Resumed: it is now active",
     ),
     "production automation": Case(
         command="pause prod/daily-welcome-send for 2d then resume",
         name="daily-welcome-send",
         state=_automation(PROD_MID, "daily-welcome-send"),
-        paused="4",
-        resumed="6",
-        said="The pause time is up. Resumed: it is now active",
         approval=True,
     ),
 }
@@ -152,11 +146,6 @@ def _count(bot: BotUnderTest, ts: str, needle: str) -> int:
     return sum(needle in t for t in _texts(bot, ts))
 
 
-def _settle(seconds: float = 0.4) -> None:
-    """Give both processes' schedulers (polling every 0.05 s) time to do anything extra."""
-    time.sleep(seconds)
-
-
 def _pause_id(bot: BotUnderTest, ts: str) -> int:
     async def find() -> int | None:
         store = Store.from_url(bot.config.database_url)
@@ -188,13 +177,8 @@ def _wait_done(bot: BotUnderTest, key: str) -> Job:
     return found
 
 
-def _card(bot: BotUnderTest, ts: str) -> str:
-    message = bot.slack.message(OPS, ts)
-    return str(message.get("text", "")) + json.dumps(message.get("blocks", []))
-
-
 def _card_if(bot: BotUnderTest, ts: str, needle: str) -> str | None:
-    text = _card(bot, ts)
+    text = card_text(bot, ts, OPS)
     return text if needle in text else None
 
 
@@ -227,7 +211,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     reminder = f"Reminder: the pause of {case.name} ends in"
 
     clock.advance(timedelta(hours=23, minutes=50))
-    _settle()
+    settle()
     assert _count(bot, ts, "Reminder") == 0  # the 24 h reminder is not due yet
 
     clock.advance(timedelta(minutes=11))  # 23h 59m left
@@ -241,7 +225,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     _wait_said(bot, ts, f"{reminder} 5", "the 1 h reminder")
     assert _wait_done(bot, job_key(JobKind.PAUSE_REMINDER, f"{pause_id}:3600")).attempts == 1
     clock.advance(timedelta(minutes=58))  # a minute before the end
-    _settle()
+    settle()
     assert case.state(clocked_sandbox) == case.paused
     assert _count(bot, ts, case.said) == 0
 
@@ -252,7 +236,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     # exactly once, though two processes ran the timers and one of them restarted
     end_job = JobKind.JOURNEY_CHECK if case.after_end else JobKind.PAUSE_END
     assert _wait_done(bot, job_key(end_job, pause_id)).attempts == 1
-    _settle()
+    settle()
     assert _count(bot, ts, f"{reminder} 23h") == 1, _texts(bot, ts)
     assert _count(bot, ts, f"{reminder} 5") == 1, _texts(bot, ts)
     assert _count(bot, ts, case.said) == 1
@@ -266,11 +250,9 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     assert "resume_now" not in card.lower()
 
     # one notice in the notify channel, linking to the thread
-    notices: list[dict[str, Any]] = wait_for(
-        lambda: bot.slack.messages(NOTIFY), what="the notify-channel notice"
-    )
-    _settle()
-    notices = bot.slack.messages(NOTIFY)
+    wait_for(lambda: bot.slack.messages(NOTIFY), what="the notify-channel notice")
+    settle()
+    notices: list[dict[str, Any]] = bot.slack.messages(NOTIFY)
     assert len(notices) == 1
     body = json.dumps(notices[0])
     assert case.name in body
@@ -280,7 +262,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
 
     # nothing more is due for that pause
     clock.advance(timedelta(days=3))
-    _settle()
+    settle()
     assert _count(bot, ts, case.said) == 1
     assert len(bot.slack.messages(NOTIFY)) == 1
 
@@ -315,7 +297,7 @@ def test_a_production_extension_from_a_reminder_waits_for_its_approval(
     _wait_said(bot, extension, "approval", "the approval ask")
     assert _count(bot, ts, "extended this pause") == 0
     clock.advance(timedelta(minutes=10))
-    _settle()
+    settle()
     assert _count(bot, ts, "extended this pause") == 0
 
     bot.driver.block_action(
@@ -325,7 +307,7 @@ def test_a_production_extension_from_a_reminder_waits_for_its_approval(
 
     # the old end passes: still paused; the new end resumes it
     clock.advance(timedelta(hours=1))
-    _settle(1.0)
+    settle(1.0)
     assert prod.state(clocked_sandbox) == prod.paused
     assert _count(bot, ts, prod.said) == 0
     clock.advance(timedelta(days=2))
