@@ -190,6 +190,15 @@ class BotConfig(BaseSettings):
                     raise ValueError(exc.message) from None
         return self
 
+    def warnings(self) -> list[str]:
+        """What is allowed but probably not meant (logged at start, shown by `config check`)."""
+        found: list[str] = []
+        for name in self.environments:
+            policy = self.approval_policy(name)
+            if policy is not None:
+                found.extend(policy.warnings())
+        return found
+
     def approval_policy(self, name: str) -> ApprovalPolicy | None:
         """The approval rules of a production environment (None elsewhere)."""
         env = self.environments.get(name)

@@ -243,10 +243,16 @@ class RequestService:
                 f"You are not among the people who may ask for changes in {policy.environment}. "
                 "Nothing was changed."
             )
-        if len(policy.eligible_approvers(requester, members)) < policy.required:
-            raise ProductionRefused(
-                f"{policy.environment} needs {policy.required} approval(s) from someone other "
-                "than you, and not enough approvers are available. Nothing was changed."
+        eligible = policy.eligible_approvers(requester, members)
+        if len(eligible) < policy.required:
+            # Recorded all the same: its card says at once who could approve it and what
+            # to change in the configuration; the requester can still withdraw it (deny).
+            log.warning(
+                "approval_short_of_approvers",
+                environment=policy.environment,
+                requester=requester,
+                required=policy.required,
+                eligible=sorted(eligible),
             )
         now = self._clock()
         request = await self._store.create_request(
@@ -269,7 +275,7 @@ class RequestService:
         note = Note(
             kind=NoteKind.APPROVAL_NEEDED,
             total=policy.required,
-            approval=ApprovalView.of(policy, (), request.expires_at),
+            approval=ApprovalView.of(policy, (), request.expires_at, eligible=eligible),
         )
         await self._safely(self._notifier.reply(request, note))
         return request
@@ -305,7 +311,12 @@ class RequestService:
         if policy is None or request.expires_at is None:
             return None
         votes = await self._store.votes(request.id)
-        return ApprovalView.of(policy, votes, request.expires_at)
+        eligible = None
+        if request.status is RequestStatus.AWAITING_APPROVAL:
+            # who could approve it now (groups are cached briefly by the directory)
+            members = await self.approver_members(policy)
+            eligible = policy.eligible_approvers(request.requested_by, members)
+        return ApprovalView.of(policy, votes, request.expires_at, eligible=eligible)
 
     # -- execution ----------------------------------------------------------------------
 

@@ -178,9 +178,13 @@ def test_production_needs_a_satisfiable_approval_policy(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"environments\.prod: a production environment needs"):
         load_config(write(tmp_path, no_policy), environ=ENV)
-    lonely = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD]")
-    with pytest.raises(ConfigError, match=r"environments\.prod\.approval: required is 1"):
-        load_config(write(tmp_path, lonely), environ=ENV)
+    nobody = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: []")
+    with pytest.raises(ConfigError, match=r"environments\.prod\.approval: no approvers"):
+        load_config(write(tmp_path, nobody), environ=ENV)
+    too_many = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD, U0BOB]")
+    too_many = too_many.replace("required: 1", "required: 3")
+    with pytest.raises(ConfigError, match=r"required is 3 but only 2 approver\(s\) are listed"):
+        load_config(write(tmp_path, too_many), environ=ENV)
     cfg = load_config(write(tmp_path, GOOD), environ=ENV)
     policy = cfg.approval_policy("prod")
     assert policy is not None
@@ -195,3 +199,14 @@ def test_pause_timings_are_configurable(tmp_path: Path) -> None:
     assert cfg.pauses.drift_every == timedelta(minutes=10)
     with pytest.raises(ConfigError, match=r"pauses\.reminders"):
         load_config(write(tmp_path, GOOD + "pauses:\n  reminders: soon\n"), environ=ENV)
+
+
+def test_the_most_common_policy_starts_with_a_warning(tmp_path: Path) -> None:
+    """One lead approves, self-approval off: the configuration loads (staging keeps
+    working); the lead's own requests cannot be approved, which is a warning."""
+    lonely = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD]")
+    cfg = load_config(write(tmp_path, lonely), environ=ENV)
+    (warning,) = cfg.warnings()
+    assert warning.startswith("environments.prod.approval: required is 1")
+    assert "a request by U0LEAD has only 0 other approver(s)" in warning
+    assert load_config(write(tmp_path, GOOD), environ=ENV).warnings() == []
