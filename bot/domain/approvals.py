@@ -99,6 +99,12 @@ class ApprovalPolicy(_Frozen):
     def warnings(self) -> list[str]:
         """Who could be left without enough approvers (the bot still starts; such a
         request says so on its card at once)."""
+        if self.requesters is not None and not self.requesters:
+            return [
+                f"environments.{self.environment}.approval: requesters is an empty list, so "
+                "nobody may ask for changes there. Remove requesters to let anyone ask, or "
+                "list user ids (U...) or user-group ids (S...)."
+            ]
         if self.allow_self_approval or self.group_ids:
             return []  # group membership is only known when a request is made
         requesters = self.user_ids

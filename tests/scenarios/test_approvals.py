@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from bot.domain.requests import OperationRequest, RequestStatus
 from bot.slack.ids import ApprovalAction, CardBlock
 from bot.slack.metadata import ButtonValue
@@ -619,7 +621,14 @@ def test_the_only_approver_asking_is_told_at_once_who_could_approve(make_bot: Bo
     """`approvers: [U0LEAD]`, `required: 1`, self-approval off: the bot starts (staging works),
     and U0LEAD's own production request says on its card, at once, that nobody could approve
     it and what to change; U0LEAD can still withdraw it, and nothing is changed."""
-    bot = make_bot(approval={"approvers": ["U0LEAD"], "required": 1})
+    with capture_logs() as logs:
+        bot = make_bot(approval={"approvers": ["U0LEAD"], "required": 1})
+        started = wait_for(
+            lambda: [e for e in logs if e["event"] == "bot_started"], what="the start"
+        )
+    assert started
+    (warning,) = [e["warning"] for e in logs if e["event"] == "config_warning"]
+    assert "a request by U0LEAD has only 0 other approver(s)" in warning
 
     bot.driver.slash_command("pause automation:hourly-lead-sync for 1d", user="U0LEAD")
     staging = wait_for(lambda: bot.cards(), what="the staging card")[0]
