@@ -21,7 +21,13 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import BadInput, BotError, InvalidState, ProductionRefused
+from bot.domain.errors import (
+    BadInput,
+    BotError,
+    InvalidState,
+    ProductionRefused,
+    ProviderError,
+)
 from bot.domain.models import (
     NormalState,
     OperationResult,
@@ -237,14 +243,13 @@ class RequestService:
         channel: str | None,
         reason: str | None,
     ) -> OperationRequest:
-        members = await self.approver_members(policy)
         if not policy.may_request(requester, await self._groups_of(requester, policy)):
             raise ProductionRefused(
                 f"You are not among the people who may ask for changes in {policy.environment}. "
                 "Nothing was changed."
             )
-        eligible = policy.eligible_approvers(requester, members)
-        if len(eligible) < policy.required:
+        eligible = await self._eligible(policy, requester)
+        if eligible is not None and len(eligible) < policy.required:
             # Recorded all the same: its card says at once who could approve it and what
             # to change in the configuration; the requester can still withdraw it (deny).
             log.warning(
@@ -313,10 +318,22 @@ class RequestService:
         votes = await self._store.votes(request.id)
         eligible = None
         if request.status is RequestStatus.AWAITING_APPROVAL:
-            # who could approve it now (groups are cached briefly by the directory)
-            members = await self.approver_members(policy)
-            eligible = policy.eligible_approvers(request.requested_by, members)
+            eligible = await self._eligible(policy, request.requested_by)
         return ApprovalView.of(policy, votes, request.expires_at, eligible=eligible)
+
+    async def _eligible(self, policy: ApprovalPolicy, requester: str) -> set[str] | None:
+        """Who could approve ``requester``'s request now; None when a group could not be
+        read for a passing reason (Slack down): the card then says nothing about it."""
+        members: set[str] = set()
+        for group in sorted(policy.group_ids):
+            try:
+                members |= await self._directory.members(group)
+            except ProviderError as exc:
+                if exc.retryable:
+                    return None
+            except BotError:
+                return None
+        return policy.eligible_approvers(requester, members)
 
     # -- execution ----------------------------------------------------------------------
 

@@ -659,3 +659,14 @@ def test_another_requester_under_the_same_policy_is_not_warned(make_bot: BotFact
     assert "cannot be approved as configured" not in text
     click(bot, ts, ApprovalAction.APPROVE, "U0LEAD")
     wait_status(bot, ts, RequestStatus.SUCCEEDED)
+
+
+def test_a_group_holding_only_the_requester_is_said_on_the_card(make_bot: BotFactory) -> None:
+    """Group membership is read when the request is made: a group with nobody but the
+    requester in it leaves nobody to approve, and the card says so at once."""
+    bot = make_bot(approval={"approvers": ["S0APPROVERS"], "required": 1})
+    bot.slack.set_usergroup("S0APPROVERS", ["U0BOB"])
+    ts = ask(bot, user="U0BOB")
+    text = wait_card(bot, ts, "cannot be approved as configured")
+    assert "nobody could approve it" in text
+    assert "<!subteam^S0APPROVERS>" in text
