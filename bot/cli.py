@@ -562,10 +562,13 @@ def config_check(config: ConfigOption = None) -> None:
     except BotError as exc:
         typer.echo(render.error_line(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
-    for name, env in cfg.environments.items():
-        kinds = [k for k, v in (("sfmc", env.sfmc), ("scrip", env.scrip)) if v is not None]
-        prod = " (production)" if env.production else ""
-        typer.echo(f"{name}{prod}: {', '.join(kinds)}")
+    from bot.config import config_summary
+
+    typer.echo(f"{path} is valid.")
+    for line in config_summary(cfg):
+        typer.echo(f"  {line}")
+    for warning in cfg.warnings():
+        typer.echo(f"warning: {warning}")
 
 
 def main() -> None:

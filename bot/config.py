@@ -6,12 +6,14 @@ import time: :func:`load_config` is called by the entry point and the result pas
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -25,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.domain.approvals import ApprovalPolicy, normalise_reaction
 from bot.domain.errors import ConfigError
@@ -50,6 +54,12 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _not_blank(v: SecretStr) -> SecretStr:
+    if not v.get_secret_value().strip():
+        raise ValueError("is empty: set the secret (e.g. ${ENV_VAR}, with the variable set)")
+    return v
+
+
 class SfmcSettings(_Section):
     """One SFMC business unit (installed package credentials + MID)."""
 
@@ -69,6 +79,11 @@ class SfmcSettings(_Section):
         description="Calls in flight to this business unit at once (SFMC: at most 20)",
     )
 
+    @field_validator("client_secret")
+    @classmethod
+    def _secret(cls, v: SecretStr) -> SecretStr:
+        return _not_blank(v)
+
 
 class ScripSettings(_Section):
     base_url: HttpUrl = Field(default=HttpUrl("https://api.scrip.dev/v1"))
@@ -78,6 +93,7 @@ class ScripSettings(_Section):
     @field_validator("api_key")
     @classmethod
     def _key_shape(cls, v: SecretStr) -> SecretStr:
+        _not_blank(v)
         if not v.get_secret_value().startswith("sk_"):
             raise ValueError("scrip API keys start with 'sk_'")
         return v
@@ -164,6 +180,12 @@ class BotConfig(BaseSettings):
         # The YAML file (passed as init kwargs) is the only source: no stray env overrides.
         return (init_settings,)
 
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        check_database_url(v)
+        return v
+
     @field_validator("environments")
     @classmethod
     def _names(cls, v: dict[str, EnvironmentSettings]) -> dict[str, EnvironmentSettings]:
@@ -190,6 +212,22 @@ class BotConfig(BaseSettings):
                     raise ValueError(exc.message) from None
         return self
 
+    def warnings(self) -> list[str]:
+        """What is allowed but probably not meant (logged at start, shown by `config check`)."""
+        found: list[str] = []
+        for name in self.environments:
+            policy = self.approval_policy(name)
+            if policy is None:
+                continue
+            found.extend(policy.warnings())
+            if policy.channel is None:
+                found.append(
+                    f"environments.{name}.approval.channel is not set: requests made outside "
+                    "a Slack channel (automation-bot exec) cannot be posted for approval there "
+                    "and are refused. Set it to the channel id approvers watch (C...)."
+                )
+        return found
+
     def approval_policy(self, name: str) -> ApprovalPolicy | None:
         """The approval rules of a production environment (None elsewhere)."""
         env = self.environments.get(name)
@@ -214,6 +252,7 @@ class BotConfig(BaseSettings):
             known = ", ".join(sorted(self.environments))
             raise ValueError(
                 f"default_environment {self.default_environment!r} is not one of: {known}"
+                + _did_you_mean(self.default_environment, self.environments)
             )
         return self
 
@@ -260,11 +299,99 @@ def interpolate(value: Any, environ: Mapping[str, str], path: str = "") -> Any:
     return _VAR.sub(_sub, value)
 
 
+#: Database URL schemes the bot supports (the store's drivers: aiosqlite and psycopg 3).
+SUPPORTED_DATABASES = ("sqlite", "postgresql+psycopg")
+_SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"})
+
+
+def check_database_url(url: str) -> None:
+    """Only SQLite and PostgreSQL through psycopg 3 (the message never shows a password)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "is not a database URL: use sqlite:///automation-bot.db or "
+            "postgresql+psycopg://user:password@host/db"
+        ) from None
+    scheme = parsed.drivername
+    if scheme in _SQLITE_SCHEMES or scheme == "postgresql+psycopg":
+        return
+    hint = ""
+    if scheme.split("+")[0] in ("postgres", "postgresql"):
+        hint = " (did you mean postgresql+psycopg://...?)"
+    raise ValueError(
+        f"the database {scheme!r} is not supported{hint}: use sqlite:///automation-bot.db or "
+        "postgresql+psycopg://user:password@host/db"
+    )
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    return tp
+
+
+def _type_at(loc: tuple[int | str, ...]) -> Any:
+    """The declared type of the field at ``loc`` in :class:`BotConfig` (None: unknown)."""
+    tp: Any = BotConfig
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return None
+            tp = field.annotation
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        elif get_origin(tp) is list:
+            tp = get_args(tp)[0]
+        else:
+            return None
+    return _unwrap(tp)
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    parent = _type_at(loc[:-1])
+    if isinstance(parent, type) and issubclass(parent, BaseModel):
+        known = list(parent.model_fields)
+        hint = _did_you_mean(str(loc[-1]), known)
+        return f"unknown key{hint or ' (known keys: ' + ', '.join(known) + ')'}"
+    return "unknown key"
+
+
+def _shown(loc: tuple[int | str, ...], value: Any) -> str:
+    """`` (got 'abc')`` for a plain value; secrets and database URLs are never shown."""
+    if not isinstance(value, str | int | float | bool) or value is None:
+        return ""
+    if loc == ("database_url",):
+        return ""  # it may hold a password; its message names the scheme
+    if _type_at(loc) is SecretStr:
+        return " (value hidden)"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:59] + "\u2026"
+    return f" (got {text})"
+
+
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = [f"Invalid configuration in {source}:"]
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {loc}: {err['msg']}")
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {where}: {_unknown_key(loc)}")
+            continue
+        message = err["msg"].removeprefix("Value error, ")
+        value = _shown(loc, err.get("input")) if loc else ""
+        lines.append(f"  {where}: {message}{value}")
     return "\n".join(lines)
 
 
@@ -293,10 +420,69 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> BotC
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"Configuration file {path} is not valid YAML{where}") from None
+        raise ConfigError(
+            f"Configuration file {path} is not valid YAML{_yaml_problem(exc)}"
+        ) from None
+    if data is None:
+        raise ConfigError(f"Configuration file {path} is empty: see the example in the README.")
     return config_from_mapping(data, source=str(path), environ=environ)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` (line 3, column 7): mapping values are not allowed here; ...`` (no file content)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    problem = str(getattr(exc, "problem", None) or "")
+    if not problem:
+        return where
+    context = getattr(exc, "context", None)
+    what = f": {problem}" + (f" ({context})" if context else "")
+    if "'\\t'" in problem:
+        what += "; YAML does not allow tabs for indentation: use spaces"
+    elif "mapping values are not allowed" in problem:
+        what += "; quote a value that contains ': ', or check the indentation of this key"
+    elif "<block mapping start>" in problem:
+        what += "; this key is indented differently from the keys above it"
+    return where + what
+
+
+def _duration_text(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def config_summary(cfg: BotConfig) -> list[str]:
+    """What a valid configuration sets up, one line each (secrets and passwords hidden)."""
+    database = make_url(cfg.database_url).render_as_string(hide_password=True)
+    lines = [f"database: {database}", f"default environment: {cfg.default_environment}"]
+    for name, env in cfg.environments.items():
+        providers = []
+        if env.sfmc is not None:
+            providers.append(f"sfmc (MID {env.sfmc.account_id}, {env.sfmc.auth_url})")
+        if env.scrip is not None:
+            providers.append(f"scrip (program {env.scrip.program_id}, {env.scrip.base_url})")
+        kind = "production" if env.production else "not production"
+        lines.append(f"{name} ({kind}): {', '.join(providers)}")
+        policy = cfg.approval_policy(name)
+        if policy is not None:
+            self_approval = "allowed" if policy.allow_self_approval else "not allowed"
+            channel = policy.channel or "not set"
+            lines.append(
+                f"  approval: {policy.required} of {', '.join(sorted(policy.approvers))}; "
+                f"self-approval {self_approval}; expires after "
+                f"{_duration_text(policy.expires_after)}; reactions "
+                f":{policy.approve_reaction}: / :{policy.deny_reaction}:; channel {channel}"
+            )
+            if policy.requesters is not None:
+                lines.append(f"  requesters: {', '.join(sorted(policy.requesters)) or 'nobody'}")
+        elif env.approval is not None:
+            lines.append("  approval: set, but unused (the environment is not production)")
+        if env.notify_channel:
+            lines.append(f"  notices: {env.notify_channel}")
+    return lines
 
 
 def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:

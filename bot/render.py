@@ -81,6 +81,13 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
         )
         for vote in approval.votes:
             lines.append(f"    {vote.decision.value}d by {vote.voter} at {_when(vote.at)}")
+        if request.status is RequestStatus.AWAITING_APPROVAL and approval.short_of_approvers:
+            could = ", ".join(approval.eligible or ()) or "nobody"
+            lines.append(
+                f"  cannot be approved as configured: {could} could approve it; change "
+                f"environments.{approval.environment}.approval (more approvers, a lower "
+                "required, or allow_self_approval: true); the requester can still deny it"
+            )
     if request.error:
         lines.append(f"  error: {request.error}")
     return "\n".join(lines)

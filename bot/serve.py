@@ -160,6 +160,8 @@ def create_asgi_app(
                 bot.slack_app, slack.slack_app_token.get_secret_value()
             )
             await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+        for warning in config.warnings():
+            log.warning("config_warning", warning=warning)
         log.info("bot_started", mode="socket" if socket_mode else "http")
         try:
             yield

@@ -7,7 +7,7 @@ ends the request, and whether a policy can ever be satisfied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -75,45 +75,53 @@ class ApprovalPolicy(_Frozen):
             return True
         return user in self.requesters or bool(set(groups_of_user) & self.requesters)
 
-    def check_satisfiable(self, group_members: Mapping[str, Iterable[str]] | None = None) -> None:
-        """Refuse a policy that can never be satisfied (names the environment and why).
+    def check_satisfiable(self) -> None:
+        """Refuse a policy that no request could ever satisfy, whoever asks (names the
+        environment and why).
 
-        Without group membership (start-up), each group counts as one unknown person;
-        with it (``group_members``), people are counted once.
+        A user group may hold any number of people, so with a group listed only an empty
+        approver list is impossible; policies that may leave some requester short are
+        :meth:`warnings`, and such a request says so on its card.
         """
-        people: set[str] = set(self.user_ids)
-        unknown_groups = 0
-        for group in self.group_ids:
-            if group_members is not None and group in group_members:
-                people |= set(group_members[group])
-            else:
-                unknown_groups += 1
-        possible = len(people) + unknown_groups
-        if possible == 0:
+        where = f"environments.{self.environment}.approval"
+        if not self.approvers:
             raise ConfigError(
-                f"environments.{self.environment}.approval: no approvers are listed, so no "
-                "production request could ever be approved."
+                f"{where}: no approvers are listed, so no production request could ever be "
+                "approved. List user ids (U...) or user-group ids (S...) in approvers."
             )
-        if self.required > possible:
+        if not self.group_ids and self.required > len(self.user_ids):
             raise ConfigError(
-                f"environments.{self.environment}.approval: required is {self.required} but "
-                f"only {possible} approver(s) are listed; no request could ever be approved."
+                f"{where}: required is {self.required} but only {len(self.user_ids)} "
+                "approver(s) are listed and no user group, so no request could ever be "
+                "approved. Add approvers or lower required."
             )
-        if self.allow_self_approval:
-            return
-        requesters = {r for r in self.requesters if not is_group_id(r)} if self.requesters else None
-        if requesters:
-            worst = min(len(people - {r}) + unknown_groups for r in requesters)
-            who = "some allowed requesters"
-        else:
-            worst = possible - 1 if people else possible
-            who = "a requester who is also an approver"
-        if self.required > worst:
-            raise ConfigError(
-                f"environments.{self.environment}.approval: required is {self.required} but "
-                f"{who} would leave only {worst} other approver(s), and self-approval is "
-                "off. Add approvers, lower required, or set allow_self_approval."
-            )
+
+    def warnings(self) -> list[str]:
+        """Who could be left without enough approvers (the bot still starts; such a
+        request says so on its card at once)."""
+        if self.requesters is not None and not self.requesters:
+            return [
+                f"environments.{self.environment}.approval: requesters is an empty list, so "
+                "nobody may ask for changes there. Remove requesters to let anyone ask, or "
+                "list user ids (U...) or user-group ids (S...)."
+            ]
+        if self.allow_self_approval or self.group_ids:
+            return []  # group membership is only known when a request is made
+        requesters = self.user_ids
+        if self.requesters is not None:
+            requesters = frozenset(r for r in self.requesters if r in self.user_ids)
+        short = sorted(r for r in requesters if len(self.user_ids - {r}) < self.required)
+        if not short:
+            return []
+        others = len(self.user_ids) - 1
+        who = ", ".join(short)
+        return [
+            f"environments.{self.environment}.approval: required is {self.required} and "
+            f"self-approval is off, so a request by {who} has only {others} other "
+            f"approver(s) and cannot be approved (its card will say so; the requester can "
+            "still withdraw it). Add approvers or a user group, lower required, or set "
+            "allow_self_approval: true."
+        ]
 
     def eligible_approvers(self, requester: str, members: Iterable[str]) -> set[str]:
         """Everyone who could approve ``requester``'s request, given group ``members``."""
@@ -190,6 +198,13 @@ class ApprovalView(_Frozen):
     allow_self_approval: bool = False
     approve_reaction: str = "white_check_mark"
     deny_reaction: str = "x"
+    #: Who could approve this request now (read when the card is drawn; None: not known).
+    eligible: tuple[str, ...] | None = None
+
+    @property
+    def short_of_approvers(self) -> bool:
+        """Fewer people could approve it than it needs: it cannot be approved as configured."""
+        return self.eligible is not None and len(self.eligible) < self.required
 
     @property
     def approvals(self) -> tuple[Vote, ...]:
@@ -201,9 +216,15 @@ class ApprovalView(_Frozen):
 
     @classmethod
     def of(
-        cls, policy: ApprovalPolicy, votes: Iterable[Vote], expires_at: datetime | None
+        cls,
+        policy: ApprovalPolicy,
+        votes: Iterable[Vote],
+        expires_at: datetime | None,
+        *,
+        eligible: Iterable[str] | None = None,
     ) -> ApprovalView:
         return cls(
+            eligible=None if eligible is None else tuple(sorted(eligible)),
             environment=policy.environment,
             required=policy.required,
             approvers=tuple(sorted(policy.approvers)),

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 from pydantic import ValidationError
 
+from bot.domain import rules
 from bot.domain.commands import (
     Command,
     HelpCommand,
@@ -660,6 +661,10 @@ def _parse_pause(tokens: Sequence[_Token], ctx: _Context) -> Command:
         queue_entries="--queue-entries" in options,
         reason=reason,
     )
+    if target.kind is not None:
+        too_long = rules.pause_too_long(target.kind, pause_options, ctx.now)
+        if too_long is not None:
+            raise _Invalid(too_long)
     return PauseCommand(target=target, options=pause_options, versions=_versions(options))
 
 

@@ -6,9 +6,18 @@ Pure rules, one table per kind (facts: reference sfmc.md §1.2 and §3, scrip.md
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from bot.domain.errors import InvalidState, Unsupported
-from bot.domain.models import NormalState, TargetKind, TargetState, Verb, VersionSelector
+from bot.domain.models import (
+    MAX_JOURNEY_PAUSED_DAYS,
+    NormalState,
+    PauseOptions,
+    TargetKind,
+    TargetState,
+    Verb,
+    VersionSelector,
+)
 
 S = NormalState
 
@@ -84,6 +93,24 @@ def check_supported(kind: TargetKind, verb: Verb) -> None:
         if kind is TargetKind.JOURNEY and verb is Verb.RUN:
             raise Unsupported("Journeys cannot be run once: they are published, not run.")
         raise Unsupported(f"{kind.value} targets do not support {verb.value}.")
+
+
+def pause_too_long(kind: TargetKind, options: PauseOptions, now: datetime) -> str | None:
+    """Why a pause of ``kind`` with ``options`` cannot be carried out, or None.
+
+    Journey Builder pauses a journey for whole days (``PausedDays``, rounded up), at most
+    14 (reference sfmc.md): a longer ``for`` or a later ``until`` is refused up front.
+    """
+    if kind is not TargetKind.JOURNEY or not options.timed:
+        return None
+    days = options.journey_paused_days(now)
+    if days <= MAX_JOURNEY_PAUSED_DAYS:
+        return None
+    return (
+        f"Journey Builder pauses a journey for at most {MAX_JOURNEY_PAUSED_DAYS} days and "
+        f"this pause would last {days}: pause for {MAX_JOURNEY_PAUSED_DAYS}d or less "
+        "(and pause again later)"
+    )
 
 
 def _refuse(verb: Verb, state: TargetState, current: NormalState, what: str) -> InvalidState:

@@ -24,6 +24,7 @@ from bot.domain.errors import (
     NotFound,
     ProductionRefused,
 )
+from bot.domain.help import USAGE
 from bot.domain.models import (
     ActionReceipt,
     OperationResult,
@@ -246,6 +247,12 @@ class OperationService:
             )
         if versions.all_versions and kind is not TargetKind.JOURNEY:
             raise BadInput("--all-versions only applies to journeys.")
+        if isinstance(command, PauseCommand):
+            too_long = rules.pause_too_long(kind, command.options, self._clock())
+            if too_long is not None:
+                # a bare name that turned out to be a journey: refused before anything is
+                # recorded, like a 'journey:' target refused by the grammar
+                raise BadInput(f"{too_long}.", usage=USAGE[Verb.PAUSE])
         rules.check_allowed(Verb(command.verb), before, versions)
         return before
 

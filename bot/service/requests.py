@@ -21,7 +21,13 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import BadInput, BotError, InvalidState, ProductionRefused
+from bot.domain.errors import (
+    BadInput,
+    BotError,
+    InvalidState,
+    ProductionRefused,
+    ProviderError,
+)
 from bot.domain.models import (
     NormalState,
     OperationResult,
@@ -237,16 +243,21 @@ class RequestService:
         channel: str | None,
         reason: str | None,
     ) -> OperationRequest:
-        members = await self.approver_members(policy)
         if not policy.may_request(requester, await self._groups_of(requester, policy)):
             raise ProductionRefused(
                 f"You are not among the people who may ask for changes in {policy.environment}. "
                 "Nothing was changed."
             )
-        if len(policy.eligible_approvers(requester, members)) < policy.required:
-            raise ProductionRefused(
-                f"{policy.environment} needs {policy.required} approval(s) from someone other "
-                "than you, and not enough approvers are available. Nothing was changed."
+        eligible = await self._eligible(policy, requester)
+        if eligible is not None and len(eligible) < policy.required:
+            # Recorded all the same: its card says at once who could approve it and what
+            # to change in the configuration; the requester can still withdraw it (deny).
+            log.warning(
+                "approval_short_of_approvers",
+                environment=policy.environment,
+                requester=requester,
+                required=policy.required,
+                eligible=sorted(eligible),
             )
         now = self._clock()
         request = await self._store.create_request(
@@ -269,7 +280,7 @@ class RequestService:
         note = Note(
             kind=NoteKind.APPROVAL_NEEDED,
             total=policy.required,
-            approval=ApprovalView.of(policy, (), request.expires_at),
+            approval=ApprovalView.of(policy, (), request.expires_at, eligible=eligible),
         )
         await self._safely(self._notifier.reply(request, note))
         return request
@@ -305,7 +316,24 @@ class RequestService:
         if policy is None or request.expires_at is None:
             return None
         votes = await self._store.votes(request.id)
-        return ApprovalView.of(policy, votes, request.expires_at)
+        eligible = None
+        if request.status is RequestStatus.AWAITING_APPROVAL:
+            eligible = await self._eligible(policy, request.requested_by)
+        return ApprovalView.of(policy, votes, request.expires_at, eligible=eligible)
+
+    async def _eligible(self, policy: ApprovalPolicy, requester: str) -> set[str] | None:
+        """Who could approve ``requester``'s request now; None when a group could not be
+        read for a passing reason (Slack down): the card then says nothing about it."""
+        members: set[str] = set()
+        for group in sorted(policy.group_ids):
+            try:
+                members |= await self._directory.members(group)
+            except ProviderError as exc:
+                if exc.retryable:
+                    return None
+            except BotError:
+                return None
+        return policy.eligible_approvers(requester, members)
 
     # -- execution ----------------------------------------------------------------------
 

@@ -420,6 +420,27 @@ def _vote_words(vote: Vote) -> str:
     return f"{mention(vote.voter)} {did} {slack_date(vote.at)} (via {vote.via.value})"
 
 
+def approvers_short_text(request: OperationRequest, approval: ApprovalView) -> str:
+    """Why this request cannot be approved as configured, who could, and what to change."""
+    eligible = approval.eligible or ()
+    who = mention(request.requested_by)
+    could = (
+        f"only {_either([mention(e) for e in eligible[:_APPROVERS_SHOWN]], 'and')} could"
+        if eligible
+        else "nobody could"
+    )
+    other = "" if approval.allow_self_approval else f" from someone other than {who}"
+    env = _user(approval.environment, 100)
+    return (
+        f":warning: *This request cannot be approved as configured:* it needs "
+        f"{approval.required} approval(s){other} and {could} approve it (approvers: "
+        f"{approvers_text(approval.approvers)}). To allow it, change "
+        f"`environments.{env}.approval` in the bot's configuration (add approvers or a user "
+        "group, lower `required`, or set `allow_self_approval: true`) and restart the bot. "
+        f"{who} can still withdraw it with *Deny*."
+    )
+
+
 def _approval_blocks(
     request: OperationRequest, approval: ApprovalView, *, now: datetime
 ) -> list[Block]:
@@ -439,6 +460,10 @@ def _approval_blocks(
             lines.append(f"{mention(request.requested_by)} asked for it and cannot approve it.")
         lines.append(_reaction_hint(approval))
         blocks: list[Block] = [section("\n".join(lines), block_id=CardBlock.APPROVAL)]
+        if approval.short_of_approvers:
+            blocks.append(
+                section(approvers_short_text(request, approval), block_id=CardBlock.APPROVERS_SHORT)
+            )
         if approval.votes:
             shown = [_vote_words(v) for v in approval.votes[:_VOTES_SHOWN]]
             more = len(approval.votes) - len(shown)
@@ -509,6 +534,8 @@ def request_card(
     text = f"{verb} {escape(spec.target_label())}: {status}"
     if approval is not None and request.status is RequestStatus.AWAITING_APPROVAL:
         text += f" ({len(approval.approvals)} of {approval.required})"
+        if approval.short_of_approvers:
+            text += ": cannot be approved as configured"
     return _message(text, blocks)
 
 
@@ -611,6 +638,8 @@ def approval_needed_reply(
     )
     if approval is not None:
         text += " " + _reaction_hint(approval)
+        if approval.short_of_approvers:
+            text += "\n" + approvers_short_text(request, approval)
     return step_message(text)
 
 

@@ -62,6 +62,13 @@ def parse_slash_text(text: str, *, now: datetime) -> Command | Message:
         return blocks.error_message(exc.message, exc.usage)
 
 
+def _error_message(exc: BotError) -> Message:
+    """The refusal as one message; bad input's usage line is shown once, below it."""
+    if isinstance(exc, BadInput):
+        return blocks.error_message(exc.message, exc.usage)
+    return blocks.error_message(exc.user_message())
+
+
 class SlackHandlers:
     """The bot's Slack behaviour, one method per interaction."""
 
@@ -111,8 +118,7 @@ class SlackHandlers:
             async with self._slots:
                 await work
         except BotError as exc:
-            usage = exc.usage if isinstance(exc, BadInput) else None
-            message = blocks.error_message(exc.user_message(), usage)
+            message = _error_message(exc)
             await self._say_quietly(respond, message, user=user, channel=channel)
         except Exception as exc:
             error_id = uuid.uuid4().hex[:10]
@@ -185,8 +191,7 @@ class SlackHandlers:
                 ),
             )
         except BotError as exc:
-            usage = exc.usage if isinstance(exc, BadInput) else None
-            await self._say(respond, blocks.error_message(exc.user_message(), usage))
+            await self._say(respond, _error_message(exc))
 
     # -- buttons -------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class CardAction(StrEnum):
 class CardBlock(StrEnum):
     STATUS = "card.status"
     APPROVAL = "card.approval"
+    APPROVERS_SHORT = "card.approvers_short"
     VOTES = "card.votes"
     ACTIONS = "card.actions"
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -178,9 +181,13 @@ def test_production_needs_a_satisfiable_approval_policy(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"environments\.prod: a production environment needs"):
         load_config(write(tmp_path, no_policy), environ=ENV)
-    lonely = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD]")
-    with pytest.raises(ConfigError, match=r"environments\.prod\.approval: required is 1"):
-        load_config(write(tmp_path, lonely), environ=ENV)
+    nobody = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: []")
+    with pytest.raises(ConfigError, match=r"environments\.prod\.approval: no approvers"):
+        load_config(write(tmp_path, nobody), environ=ENV)
+    too_many = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD, U0BOB]")
+    too_many = too_many.replace("required: 1", "required: 3")
+    with pytest.raises(ConfigError, match=r"required is 3 but only 2 approver\(s\) are listed"):
+        load_config(write(tmp_path, too_many), environ=ENV)
     cfg = load_config(write(tmp_path, GOOD), environ=ENV)
     policy = cfg.approval_policy("prod")
     assert policy is not None
@@ -195,3 +202,113 @@ def test_pause_timings_are_configurable(tmp_path: Path) -> None:
     assert cfg.pauses.drift_every == timedelta(minutes=10)
     with pytest.raises(ConfigError, match=r"pauses\.reminders"):
         load_config(write(tmp_path, GOOD + "pauses:\n  reminders: soon\n"), environ=ENV)
+
+
+def test_the_most_common_policy_starts_with_a_warning(tmp_path: Path) -> None:
+    """One lead approves, self-approval off: the configuration loads (staging keeps
+    working); the lead's own requests cannot be approved, which is a warning."""
+    lonely = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD]")
+    cfg = load_config(write(tmp_path, lonely), environ=ENV)
+    (warning,) = cfg.warnings()
+    assert warning.startswith("environments.prod.approval: required is 1")
+    assert "a request by U0LEAD has only 0 other approver(s)" in warning
+    assert load_config(write(tmp_path, GOOD), environ=ENV).warnings() == []
+
+
+# -- what `config check` says ---------------------------------------------------------------
+
+
+def check(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`automation-bot config check` as a real process (the environment given, nothing else)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOMATION_BOT")}
+    environ.update(env if env is not None else ENV)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "config", "check", "--config", str(path)],
+        capture_output=True, text=True, env=environ, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("default_environment:", "defualt_environment:", "defualt_environment: unknown key; did "
+         "you mean 'default_environment'?"),
+        ("environments:", "enviroments:", "enviroments: unknown key; did you mean 'environments'?"),
+        ("      deny_reaction: x", "      deny_reaction: x\n      expires_afer: 2h",
+         "environments.prod.approval.expires_afer: unknown key; did you mean 'expires_after'?"),
+        ("    notify_channel:", "    notfy_channel:",
+         "environments.prod.notfy_channel: unknown key; did you mean 'notify_channel'?"),
+        ("account_id: 5100001", "account_id: abc",
+         "environments.staging.sfmc.account_id: Input should be a valid integer, unable to "
+         "parse string as an integer (got 'abc')"),
+        ("expires_after: 4h", "expires_after: soon",
+         "environments.prod.approval.expires_after: expected a duration such as 30m, 4h or 2d "
+         "(got 'soon')"),
+        ("database_url: sqlite:///automation-bot.db", "database_url: mysql://u:pw@h/db",
+         "database_url: the database 'mysql' is not supported: use sqlite:///automation-bot.db "
+         "or postgresql+psycopg://user:password@host/db"),
+        ("database_url: sqlite:///automation-bot.db", "database_url: postgresql://u:pw@h/db",
+         "the database 'postgresql' is not supported (did you mean postgresql+psycopg://...?)"),
+        ("client_secret: ${PROD_SECRET:-fallback-secret}", "client_secret: ${PROD_SECRET:-}",
+         "environments.prod.sfmc.client_secret: is empty: set the secret"),
+        ("api_key: ${SCRIP_API_KEY}", "api_key: pk_live_leak",
+         "environments.staging.scrip.api_key: scrip API keys start with 'sk_' (value hidden)"),
+    ],
+)  # fmt: skip
+def test_config_check_explains_a_bad_file(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert old in GOOD
+    done = check(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert done.returncode == 2, done.stdout
+    assert expected in done.stderr
+    assert str(tmp_path / "bot.yaml") in done.stderr
+    for secret in ("very-secret-value", "sk_live_123", "fallback-secret", "pk_live_leak", "pw@"):
+        assert secret not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: b: c\n", "(line 1, column 5): mapping values are not allowed here; quote a value"),
+        ("a:\n\tb: 1\n", "(line 2, column 1): found character '\\t' that cannot start any "
+         "token (while scanning for the next token); YAML does not allow tabs"),
+        ("a: [1, 2\n", "(line 2, column 1): expected ',' or ']', but got '<stream end>' "
+         "(while parsing a flow sequence)"),
+        ("a:\n  b: 1\n c: 2\n", "(line 3, column 2): expected <block end>, but found '<block "
+         "mapping start>' (while parsing a block mapping); this key is indented differently"),
+        ("", "is empty"),
+    ],
+)  # fmt: skip
+def test_config_check_explains_yaml_errors(tmp_path: Path, text: str, expected: str) -> None:
+    done = check(write(tmp_path, text))
+    assert done.returncode == 2
+    assert expected in done.stderr
+
+
+def test_config_check_summarises_a_good_file_and_warns(tmp_path: Path) -> None:
+    done = check(write(tmp_path, GOOD))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{tmp_path / 'bot.yaml'} is valid.",
+        "  database: sqlite:///automation-bot.db",
+        "  default environment: staging",
+        "  staging (not production): sfmc (MID 5100001, "
+        "https://mcabc.auth.marketingcloudapis.com/), scrip (program "
+        "6f1c2a9e-0b7d-4c55-9a11-3e2f5b8c7d10, https://api.scrip.dev/v1)",
+        "  prod (production): sfmc (MID 5100002, https://mcabc.auth.marketingcloudapis.com/)",
+        "    approval: 1 of S0APPROVERS, U0LEAD; self-approval not allowed; expires after 4h; "
+        "reactions :white_check_mark: / :x:; channel C0APPROVALS",
+        "    notices: C0MARKETINGOPS",
+    ]
+    lonely = GOOD.replace("approvers: [S0APPROVERS, U0LEAD]", "approvers: [U0LEAD]")
+    lonely = lonely.replace("      channel: C0APPROVALS\n", "")
+    lonely = lonely.replace("sqlite:///automation-bot.db", "postgresql+psycopg://bot:pw@db/bot")
+    done = check(write(tmp_path, lonely))
+    assert done.returncode == 0, done.stderr
+    assert "  database: postgresql+psycopg://bot:***@db/bot" in done.stdout
+    warnings = [line for line in done.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert "a request by U0LEAD has only 0 other approver(s)" in warnings[0]
+    assert warnings[1].startswith("warning: environments.prod.approval.channel is not set")
+    assert "very-secret-value" not in done.stdout + done.stderr

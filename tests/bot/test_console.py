@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import config_from_mapping
 from bot.console import ConsoleNotifier, run_console
+from bot.domain.errors import ProviderError
 from bot.runtime import build_runtime
+from bot.service.directory import Directory, StaticDirectory
 from bot.store import Store, upgrade
-from sandbox.sfmc import STAGING_MID
+from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 
 
@@ -103,3 +106,51 @@ async def test_blank_lines_are_ignored(sandbox: Sandbox, tmp_path: Path, line: s
     finally:
         await runtime.aclose()
     assert len(out) == 1  # the banner only
+
+
+class _SlackDown:
+    """A directory whose user groups cannot be read right now (Slack unreachable)."""
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        raise ProviderError("Slack could not be reached.", provider="Slack", retryable=True)
+
+
+@pytest.mark.parametrize(
+    ("approvers", "directory", "short"),
+    [
+        (["U0LEAD"], None, True),  # the only approver asks: nobody could approve it
+        (["S0APPROVERS"], StaticDirectory({"S0APPROVERS": frozenset({"U0LEAD"})}), True),
+        (["S0APPROVERS"], _SlackDown(), False),  # not known now: no false alarm
+        (["S0APPROVERS", "U0BOB"], None, False),
+    ],
+)
+async def test_console_card_says_when_nobody_else_could_approve(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    approvers: list[str],
+    directory: Directory | None,
+    short: bool,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    mapping = dict(sandbox.mapping, database_url=url)
+    prod = dict(mapping["environments"]["prod"])
+    prod["approval"] = {"approvers": approvers, "required": 1}
+    mapping["environments"] = {**mapping["environments"], "prod": prod}
+    out: list[str] = []
+    runtime = build_runtime(
+        config_from_mapping(mapping),
+        store=Store.from_url(url),
+        notifier=ConsoleNotifier(out.append),
+        directory=directory,
+    )
+    try:
+        lines = ["as U0LEAD", "pause prod/automation:daily-welcome-send for 1d", "quit"]
+        await run_console(runtime, read=_reader(lines), write=out.append)
+    finally:
+        await runtime.aclose()
+    text = "\n".join(out)
+    assert "[AWAITING_APPROVAL]" in text
+    said = "cannot be approved as configured: nobody could approve it; change "
+    assert (said + "environments.prod.approval") in text if short else said not in text
+    assert sandbox.sfmc.automation(PROD_MID, "daily-welcome-send").status == 6

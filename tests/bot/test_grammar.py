@@ -35,7 +35,14 @@ from bot.domain.grammar import (
     quote,
 )
 from bot.domain.help import EXAMPLES, GENERAL_USAGE, USAGE, help_text
-from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb, VersionSelector
+from bot.domain.models import (
+    MAX_JOURNEY_PAUSED_DAYS,
+    PauseOptions,
+    TargetKind,
+    ThenAction,
+    Verb,
+    VersionSelector,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -142,6 +149,8 @@ VALID: list[tuple[str, Command]] = [
     ("pause x for 2hours", pause(t("x"), duration=hours(2))),
     ("pause x for 1 hour", pause(t("x"), duration=hours(1))),
     ("pause x for 365d", pause(t("x"), duration=days(365))),
+    ("pause journey:x for 14d", pause(t("x", J), duration=days(14))),
+    ("pause x for 20d", pause(t("x"), duration=days(20))),  # a bare name: checked once resolved
     ("pause x then keep for 2d", pause(t("x"), duration=days(2), then=ThenAction.KEEP)),
     (
         "pause journey:x for 2d then stop",
@@ -178,11 +187,11 @@ VALID: list[tuple[str, Command]] = [
         pause(t("x"), until=datetime(2026, 6, 1, 12, 1, tzinfo=UTC)),
     ),
     (
-        "pause prod/journey:welcome until 2026-12-01T09:00 then stop --all-versions"
+        "pause prod/journey:welcome until 2026-06-10T09:00 then stop --all-versions"
         ' --reason "holiday freeze"',
         pause(
             t("welcome", J, "prod"),
-            until=datetime(2026, 12, 1, 9, tzinfo=UTC),
+            until=datetime(2026, 6, 10, 9, tzinfo=UTC),
             then=ThenAction.STOP,
             reason="holiday freeze",
             versions=VersionSelector(all_versions=True),
@@ -390,6 +399,18 @@ ERRORS: list[tuple[str, str, str]] = [
     ("pause x until 2026-12-01T25:00", USAGE[Verb.PAUSE], "is not a valid time of day"),
     ("pause x until 2026-12-01T09:00+25:00", USAGE[Verb.PAUSE], "invalid UTC offset '+25:00'"),
     ("pause x until 2026-01-01", USAGE[Verb.PAUSE], "'2026-01-01' is in the past"),
+    # Journey Builder pauses last at most 14 days (like 'for 400d', refused before anything)
+    (
+        "pause journey:x for 20d",
+        USAGE[Verb.PAUSE],
+        "Journey Builder pauses a journey for at most 14 days and this pause would last 20",
+    ),
+    ("pause journey:x for 14d1h", USAGE[Verb.PAUSE], "this pause would last 15"),
+    (
+        "pause prod/journey:x until 2026-06-20T12:00Z then stop",
+        USAGE[Verb.PAUSE],
+        "at most 14 days and this pause would last 19",
+    ),
     ("pause x until 2026-06-01T12:00Z", USAGE[Verb.PAUSE], "is in the past"),
     ("pause x until 2028-01-01", USAGE[Verb.PAUSE], "a pause lasts at most 365 days"),
     ("pause x until 9999-12-31T23:59-23:59", USAGE[Verb.PAUSE], "at most 365 days"),
@@ -516,7 +537,8 @@ def test_every_verb_has_a_usage_line_and_examples_that_parse() -> None:
         assert "\n" not in USAGE[verb]
         assert 2 <= len(EXAMPLES[verb]) <= 3
         for example in EXAMPLES[verb]:
-            command = parse(example)
+            # the examples' dates are a few days ahead (a journey pauses for 14 days at most)
+            command = parse(example, now=datetime(2026, 11, 25, tzinfo=UTC))
             expected = "pause-modal" if example == "/automation pause" else verb
             assert command.verb == expected, example
 
@@ -729,7 +751,9 @@ environments = st.none() | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}", full
 kinds = st.none() | st.sampled_from(list(TargetKind))
 targets = st.builds(TargetRef, environment=environments, kind=kinds, name=names)
 positive_versions = st.integers(min_value=1, max_value=10**6)
-minutes = st.integers(min_value=1, max_value=MAX_PAUSE // timedelta(minutes=1))
+MINUTE = timedelta(minutes=1)
+JOURNEY_MAX = timedelta(days=MAX_JOURNEY_PAUSED_DAYS)
+minutes = st.integers(min_value=1, max_value=MAX_PAUSE // MINUTE)
 offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(
     lambda m: timezone(timedelta(minutes=m))
 )
@@ -741,11 +765,13 @@ def pause_commands(draw: st.DrawFn) -> PauseCommand:
     journey_ok = target.kind in (None, TargetKind.JOURNEY)
     length = draw(st.sampled_from(["none", "for", "until"]))
     duration = until = None
+    # Journey Builder pauses last at most 14 days: longer journey pauses are bad input.
+    longest = JOURNEY_MAX if target.kind is TargetKind.JOURNEY else MAX_PAUSE
     if length == "for":
-        duration = timedelta(minutes=draw(minutes))
+        duration = timedelta(minutes=draw(minutes.filter(lambda m: m <= longest // MINUTE)))
     elif length == "until":
         zone = draw(offsets)
-        seconds = draw(st.integers(min_value=60, max_value=int(MAX_PAUSE.total_seconds())))
+        seconds = draw(st.integers(min_value=60, max_value=int(longest.total_seconds())))
         until = (NOW + timedelta(seconds=seconds)).astimezone(zone)
     then = ThenAction.RESUME
     if length != "none":

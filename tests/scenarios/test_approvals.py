@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from bot.domain.requests import OperationRequest, RequestStatus
 from bot.slack.ids import ApprovalAction, CardBlock
 from bot.slack.metadata import ButtonValue
@@ -31,7 +33,7 @@ TARGET = "daily-welcome-send"
 PROD_PAUSE = f"pause prod/{TARGET} for 1d"
 APPROVE, DENY = "white_check_mark", "x"
 #: Two approvals needed; U0CAROL is listed too so that a requester who is an approver
-#: still leaves two others (the start-up check refuses an unsatisfiable policy).
+#: still leaves two others (otherwise the card says it cannot be approved as configured).
 QUORUM_2 = {"approvers": ["S0APPROVERS", "U0ADMIN", "U0CAROL"], "required": 2}
 
 
@@ -610,3 +612,61 @@ def test_only_listed_requesters_may_ask(make_bot: BotFactory) -> None:
     assert bot.cards() == []
     ask(bot, user="U0ALICE")  # a member of S0OPERATORS
     assert changes(bot) == []
+
+
+# -- a policy that leaves a requester short ------------------------------------------------
+
+
+def test_the_only_approver_asking_is_told_at_once_who_could_approve(make_bot: BotFactory) -> None:
+    """`approvers: [U0LEAD]`, `required: 1`, self-approval off: the bot starts (staging works),
+    and U0LEAD's own production request says on its card, at once, that nobody could approve
+    it and what to change; U0LEAD can still withdraw it, and nothing is changed."""
+    with capture_logs() as logs:
+        bot = make_bot(approval={"approvers": ["U0LEAD"], "required": 1})
+        started = wait_for(
+            lambda: [e for e in logs if e["event"] == "bot_started"], what="the start"
+        )
+    assert started
+    (warning,) = [e["warning"] for e in logs if e["event"] == "config_warning"]
+    assert "a request by U0LEAD has only 0 other approver(s)" in warning
+
+    bot.driver.slash_command("pause automation:hourly-lead-sync for 1d", user="U0LEAD")
+    staging = wait_for(lambda: bot.cards(), what="the staging card")[0]
+    wait_thread(bot, staging["ts"], "Verified")
+
+    ts = ask(bot, user="U0LEAD")
+    text = wait_card(bot, ts, "cannot be approved as configured")
+    assert "nobody could approve it" in text
+    assert "<@U0LEAD>" in text
+    assert "environments.prod.approval" in text
+    assert "allow_self_approval: true" in text
+    assert "withdraw it with *Deny*" in text
+    assert any("cannot be approved as configured" in t for t in thread(bot, ts))
+    assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
+
+    click(bot, ts, ApprovalAction.APPROVE, "U0LEAD")
+    wait_reply(bot, "cannot approve it yourself")
+    click(bot, ts, ApprovalAction.DENY, "U0LEAD")
+    wait_status(bot, ts, RequestStatus.DENIED)
+    assert "cannot be approved as configured" not in wait_card(bot, ts, "Denied")
+    assert automation_status(bot) == 6  # the production automation was never touched
+
+
+def test_another_requester_under_the_same_policy_is_not_warned(make_bot: BotFactory) -> None:
+    bot = make_bot(approval={"approvers": ["U0LEAD"], "required": 1})
+    ts = ask(bot, user="U0ALICE")
+    text = wait_card(bot, ts, "Approval needed")
+    assert "cannot be approved as configured" not in text
+    click(bot, ts, ApprovalAction.APPROVE, "U0LEAD")
+    wait_status(bot, ts, RequestStatus.SUCCEEDED)
+
+
+def test_a_group_holding_only_the_requester_is_said_on_the_card(make_bot: BotFactory) -> None:
+    """Group membership is read when the request is made: a group with nobody but the
+    requester in it leaves nobody to approve, and the card says so at once."""
+    bot = make_bot(approval={"approvers": ["S0APPROVERS"], "required": 1})
+    bot.slack.set_usergroup("S0APPROVERS", ["U0BOB"])
+    ts = ask(bot, user="U0BOB")
+    text = wait_card(bot, ts, "cannot be approved as configured")
+    assert "nobody could approve it" in text
+    assert "<!subteam^S0APPROVERS>" in text

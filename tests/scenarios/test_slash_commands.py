@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.requests import RequestStatus
 from sandbox.sfmc import PROD_MID, STAGING_MID
@@ -139,3 +140,23 @@ def test_restart_between_request_and_completion_picks_up(bot: BotUnderTest) -> N
 
     wait_for(lambda: asyncio.run(status()) is RequestStatus.SUCCEEDED, what="recovery")
     assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 4
+
+
+def test_a_bare_name_that_is_a_journey_is_refused_over_14_days(bot: BotUnderTest) -> None:
+    """Found by name, a journey still pauses for 14 days at most: refused up front with the
+    usage, like 'for 400d', and nothing is recorded (no card, no history)."""
+    later = (datetime.now(UTC) + timedelta(days=20)).strftime("%Y-%m-%dT%H:%MZ")
+    for text in ("pause welcome-series for 20d", f"pause welcome-series until {later}"):
+        bot.driver.slash_command(text)
+        answer = wait_for(
+            lambda: [t for t in bot.reply_texts() if "14 days" in t], what=f"refusal of {text}"
+        )[-1]
+        assert "Journey Builder pauses a journey for at most 14 days" in answer
+        assert answer.count("Usage") == 1, answer
+    assert bot.cards() == []
+    bot.driver.slash_command("history journey:welcome-series")
+    history = wait_for(
+        lambda: [t for t in bot.reply_texts() if "history" in t.lower()], what="the history"
+    )
+    assert "nothing yet" in history[0]
+    assert bot.providers.sfmc.journey(STAGING_MID, "welcome-series").status == "Published"

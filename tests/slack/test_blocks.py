@@ -546,6 +546,33 @@ def test_pending_card_with_self_approval_and_custom_reactions() -> None:
 
 
 @pytest.mark.parametrize(
+    ("eligible", "could"),
+    [((), "nobody could approve it"), (("U0ADMIN",), "only <@U0ADMIN> could approve it")],
+)
+def test_pending_card_says_at_once_when_too_few_could_approve(
+    eligible: tuple[str, ...], could: str
+) -> None:
+    request = make_request(status=RequestStatus.AWAITING_APPROVAL, expires_at=EXPIRES)
+    approval = ApprovalView.of(POLICY, (), EXPIRES, eligible=eligible)
+    message = check_message(request_card(request, now=NOW, approval=approval))
+    short = block(message, CardBlock.APPROVERS_SHORT)
+    assert short is not None
+    text = short["text"]["text"]
+    assert "cannot be approved as configured:* it needs 2 approval(s) from someone other " in text
+    assert f"than <@U0ALICE> and {could}" in text
+    assert "change `environments.prod.approval`" in text
+    assert "<@U0ALICE> can still withdraw it with *Deny*" in text
+    assert message.text.endswith("(0 of 2): cannot be approved as configured")
+    assert [b["action_id"] for b in buttons(message)][:2] == [
+        ApprovalAction.APPROVE,
+        ApprovalAction.DENY,
+    ]
+    enough = ApprovalView.of(POLICY, (), EXPIRES, eligible=("U0ADMIN", "U0BOB"))
+    fine = check_message(request_card(request, now=NOW, approval=enough))
+    assert block(fine, CardBlock.APPROVERS_SHORT) is None
+
+
+@pytest.mark.parametrize(
     "status",
     [
         RequestStatus.APPROVED,
