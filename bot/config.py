@@ -302,10 +302,15 @@ def interpolate(value: Any, environ: Mapping[str, str], path: str = "") -> Any:
 #: Database URL schemes the bot supports (the store's drivers: aiosqlite and psycopg 3).
 SUPPORTED_DATABASES = ("sqlite", "postgresql+psycopg")
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"})
+#: PostgreSQL URLs as people write them; the store always talks to them through psycopg 3.
+_POSTGRES_SCHEMES = frozenset(
+    {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
+)
 
 
 def check_database_url(url: str) -> None:
-    """Only SQLite and PostgreSQL through psycopg 3 (the message never shows a password)."""
+    """SQLite or PostgreSQL (any PostgreSQL spelling: the store uses psycopg 3 for all of
+    them); anything else is refused (the message never shows a password)."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -314,13 +319,10 @@ def check_database_url(url: str) -> None:
             "postgresql+psycopg://user:password@host/db"
         ) from None
     scheme = parsed.drivername
-    if scheme in _SQLITE_SCHEMES or scheme == "postgresql+psycopg":
+    if scheme in _SQLITE_SCHEMES or scheme in _POSTGRES_SCHEMES:
         return
-    hint = ""
-    if scheme.split("+")[0] in ("postgres", "postgresql"):
-        hint = " (did you mean postgresql+psycopg://...?)"
     raise ValueError(
-        f"the database {scheme!r} is not supported{hint}: use sqlite:///automation-bot.db or "
+        f"the database {scheme!r} is not supported: use sqlite:///automation-bot.db or "
         "postgresql+psycopg://user:password@host/db"
     )
 

@@ -247,8 +247,8 @@ def check(path: Path, env: dict[str, str] | None = None) -> subprocess.Completed
         ("database_url: sqlite:///automation-bot.db", "database_url: mysql://u:pw@h/db",
          "database_url: the database 'mysql' is not supported: use sqlite:///automation-bot.db "
          "or postgresql+psycopg://user:password@host/db"),
-        ("database_url: sqlite:///automation-bot.db", "database_url: postgresql://u:pw@h/db",
-         "the database 'postgresql' is not supported (did you mean postgresql+psycopg://...?)"),
+        ("database_url: sqlite:///automation-bot.db", "database_url: oracle://u:pw@h/db",
+         "the database 'oracle' is not supported"),
         ("client_secret: ${PROD_SECRET:-fallback-secret}", "client_secret: ${PROD_SECRET:-}",
          "environments.prod.sfmc.client_secret: is empty: set the secret"),
         ("api_key: ${SCRIP_API_KEY}", "api_key: pk_live_leak",
@@ -312,3 +312,19 @@ def test_config_check_summarises_a_good_file_and_warns(tmp_path: Path) -> None:
     assert "a request by U0LEAD has only 0 other approver(s)" in warnings[0]
     assert warnings[1].startswith("warning: environments.prod.approval.channel is not set")
     assert "very-secret-value" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@h/db",
+        "postgres://u@h/db",
+        "postgresql+psycopg://u@h/db",
+        "postgresql+psycopg2://u@h/db",
+        "sqlite:///automation-bot.db",
+    ],
+)
+def test_database_urls_as_people_write_them_are_accepted(url: str) -> None:
+    from bot.config import check_database_url
+
+    check_database_url(url)  # the store maps every PostgreSQL spelling to psycopg 3
