@@ -63,6 +63,8 @@ def _angle(inner: str, user_name: Callable[[str], str]) -> Markup:
         return Markup('<span class="mention">@{}</span>').format(user_name(target[1:]))
     if target.startswith("#"):
         return Markup('<span class="mention">#{}</span>').format(label or target[1:])
+    if target.startswith("!date^"):
+        return escape(label or target)
     if target.startswith("!subteam^"):
         return Markup('<span class="mention">{}</span>').format(label or "@" + target[9:])
     if target.startswith("!"):

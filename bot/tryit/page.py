@@ -60,6 +60,7 @@ class Page:
         self.env = _templates()
         self.env.globals["text"] = self._text
         self.env.globals["user_name"] = self.user_name
+        self.env.filters["user_name"] = self.user_name
         self.env.globals["time"] = _time
         self.view_errors: dict[str, dict[str, str]] = {}
 
@@ -408,9 +409,13 @@ def create_page_app(playground: Playground) -> Starlette:
         except PageError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
 
+    async def favicon(_: Request) -> Response:
+        return Response(status_code=204)
+
     return Starlette(
         routes=[
             Route("/", index, methods=["GET"]),
+            Route("/favicon.ico", favicon, methods=["GET"]),
             Route("/fragments", fragments, methods=["GET"]),
             Route("/api/suggest", suggest, methods=["GET"]),
             Route("/api/send", guarded(page.send), methods=["POST"]),

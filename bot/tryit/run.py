@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
@@ -26,6 +28,14 @@ def _check_free(host: str, port: int) -> None:
             ) from None
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C does."""
+
+
+def _on_sigterm(*_: object) -> None:
+    raise _Terminated
+
+
 def has_browser() -> bool:
     """A graphical browser can open (a desktop session, macOS or Windows)."""
     if sys.platform in ("darwin", "win32"):
@@ -44,7 +54,6 @@ def run_try(
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         )
-        url = f"http://{host}:{port}/"
         ready = threading.Event()
 
         def announce() -> None:
@@ -52,12 +61,22 @@ def run_try(
                 pass
             if not server.started:
                 return
+            bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+            url = f"http://{host}:{bound}/"
             echo(f"Try it: {url}  (Ctrl-C to stop; state resets every run)")
             if open_browser and has_browser():
                 webbrowser.open(url)
 
         threading.Thread(target=announce, name="try-announce", daemon=True).start()
+        # uvicorn re-raises the signal that stopped it once it has shut down; with this
+        # handler SIGTERM ends here too, so the playground below is stopped and cleaned up
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
         try:
-            server.run()
+            with contextlib.suppress(KeyboardInterrupt, _Terminated):
+                server.run()
         finally:
             ready.set()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    echo("Stopped.")
