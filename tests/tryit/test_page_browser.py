@@ -119,11 +119,10 @@ def test_the_pause_form_searches_live_and_shows_errors_inline(page: Page, browse
         browser, lambda b: b.find_element(_by().CSS_SELECTOR, ".ext-query"), "the target search"
     )
     query.send_keys("welcome")
-    click(browser, ".ext-option", label="Welcome Series")
+    click(browser, ".ext-option", label="(welcome-series)")
     # the bot re-renders the form for a journey: its version and options appear
     wait(browser, shows("#overlay .modal", "Journey version"), "the journey's inputs")
 
-    days = browser.find_element(_by().CSS_SELECTOR, '.bk-input[data-type="number_input"] input')
     days = wait(browser, lambda b: _days_input(b), "the days input")
     days.send_keys("20")
     click(browser, "[data-submit]")

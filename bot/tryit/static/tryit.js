@@ -104,8 +104,8 @@
       const main = $("#main");
       const atBottom = main.scrollHeight - main.scrollTop - main.clientHeight < 40;
       if (swap("#main", data.main) && atBottom) main.scrollTop = main.scrollHeight;
-      swap("#thread", data.thread);
       $("#thread").hidden = !data.thread;
+      if (swap("#thread", data.thread)) $("#thread").scrollTop = $("#thread").scrollHeight;
       swap("#providers", data.providers);
       renderModal(data.modal);
       $("#clock-now").textContent = data.clock.now;
