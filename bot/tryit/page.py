@@ -63,6 +63,8 @@ class Page:
         self.env.filters["user_name"] = self.user_name
         self.env.globals["time"] = _time
         self.view_errors: dict[str, dict[str, str]] = {}
+        #: response_url of a click on an ephemeral message -> that message's ts
+        self._ephemeral_clicks: dict[str, str] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -106,9 +108,20 @@ class Page:
                 replies = []
         return {**message, "reply_total": len(replies)}
 
+    def _gone_ephemerals(self) -> set[str]:
+        """Ephemeral messages the bot deleted or replaced through a click's response_url."""
+        gone = set()
+        for url, ts in list(self._ephemeral_clicks.items()):
+            for post in self.play.slack.responses(url):
+                payload = post.payload or {}
+                if payload.get("delete_original") or payload.get("replace_original"):
+                    gone.add(ts)
+        return gone
+
     def _timeline(self, channel: str, user: str, thread: str | None) -> list[dict[str, Any]]:
         """Messages (or a thread's) and the user's ephemeral answers, by time."""
         slack = self.play.slack
+        gone = self._gone_ephemerals()
         items: list[dict[str, Any]] = []
         if thread is None:
             for m in slack.messages(channel):
@@ -117,7 +130,7 @@ class Page:
             for m in slack.thread(channel, thread):
                 items.append({"kind": "message", "sort": float(m["ts"]), **m})
         for e in slack.ephemerals(channel, user):
-            if (e.get("thread_ts") or None) == thread:
+            if (e.get("thread_ts") or None) == thread and e["ts"] not in gone:
                 items.append({"kind": "ephemeral", "sort": float(e["ts"]), **e})
         if thread is None:
             for a in self.play.acks(user=user, channel=channel):
@@ -250,6 +263,9 @@ class Page:
                     message_ts=body.get("ts") or None,
                     block_id=block_id,
                 )
+                ephemeral = body.get("ephemeral")
+                if not body.get("ts") and ephemeral and delivery.response_url:
+                    self._ephemeral_clicks[delivery.response_url] = str(ephemeral)
         except (KeyError, LookupError) as exc:
             raise PageError(f"That button is gone: {exc}") from None
         except ViewInputError as exc:

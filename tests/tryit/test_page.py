@@ -4,16 +4,19 @@ clearly, and the rendered page shows the Slack emulator's messages."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
 from markupsafe import escape
 
 from bot.slack.ids import ModalAction, ModalBlock
+from sandbox.sfmc import STAGING_MID, Schedule
 from tests.scenarios.conftest import wait_for
 from tests.tryit.conftest import Page
 
 ALICE, OPS = "U0ALICE", "C0OPS"
+START = datetime(2024, 1, 8, 5)
 
 
 @pytest.fixture
@@ -132,3 +135,31 @@ def test_a_form_value_the_form_cannot_hold_is_refused(page: Page, http: httpx.Cl
 
     assert answer.status_code == 400
     assert answer.json()["error"] == "The form has no input nope/nope."
+
+
+def test_a_picker_answer_goes_away_once_a_target_is_picked(page: Page, http: httpx.Client) -> None:
+    for key in ("twin-east", "twin-west"):
+        page.play.sfmc.add_automation(
+            STAGING_MID, key=key, name="Twin", status=6, schedule=Schedule("Daily", start=START)
+        )
+    send(http, "/automation pause Twin for 1d")
+    wait_for(lambda: "Several targets match" in main(http), what="the picker")
+    [picker] = page.play.slack.ephemerals(OPS, ALICE)
+    west = next(b["accessory"] for b in picker["blocks"] if "twin-west" in str(b.get("accessory")))
+
+    clicked = http.post(
+        "/api/action",
+        json={
+            "user": ALICE,
+            "channel": OPS,
+            "ts": "",
+            "ephemeral": picker["ts"],
+            "action_id": west["action_id"],
+            "value": west["value"],
+        },
+    )
+
+    assert clicked.json() == {"ok": True}
+    wait_for(lambda: "Several targets match" not in main(http), what="the picker to go")
+    wait_for(lambda: "verified" in main(http), timeout=30, what="the card of the pick")
+    assert page.play.sfmc.automation(STAGING_MID, "twin-west").status == 4

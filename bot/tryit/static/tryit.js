@@ -141,7 +141,7 @@
       const modal = box.classList.contains("modal") ? box : null;
       return {view_id: box.dataset.viewId, values: modal ? formValues(modal) : undefined};
     }
-    return {channel: box.dataset.channel, ts: box.dataset.ts || ""};
+    return {channel: box.dataset.channel, ts: box.dataset.ts || "", ephemeral: box.dataset.ephemeral || ""};
   }
 
   async function act(data) {
