@@ -67,14 +67,14 @@ def page() -> Iterator[Page]:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     reason = browser_missing()
     if reason:
         pytest.skip(f"browser tests skipped: {reason}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    os.environ["SE_OFFLINE"] = "true"  # never download a driver or a browser
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never download a driver or a browser
     profile = tempfile.mkdtemp(prefix="bot-try-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)

@@ -44,15 +44,17 @@ def shows(css: str, needle: str) -> Callable[[Any], bool]:
 
 
 def click(browser: Any, css: str, *, label: str | None = None) -> None:
-    """Click the first element matching ``css`` (and showing ``label``), once it is there."""
+    """Click the first shown element matching ``css`` (and showing ``label``), once it is
+    there; a click on an element the page just re-rendered is tried again."""
 
-    def find(b: Any) -> Any:
+    def attempt(b: Any) -> bool:
         for element in b.find_elements(_by().CSS_SELECTOR, css):
             if element.is_displayed() and (label is None or label in element.text):
-                return element
+                element.click()
+                return True
         return False
 
-    wait(browser, find, f"{css} {label or ''}").click()
+    wait(browser, attempt, f"{css} {label or ''}")
 
 
 def send(browser: Any, command: str) -> None:
@@ -101,7 +103,7 @@ def test_a_typed_pause_posts_its_card_and_thread(page: Page, browser: Any) -> No
     send(browser, "pause journey:welcome-series for 2d")
 
     done = wait(browser, lambda b: _verified(card(b, "Welcome Series")), "the verified card")
-    assert "Resume now" in done.text
+    assert "Resume now" in done
     wait(browser, lambda b: "Paused" in provider_row(b, "welcome-series"), "SFMC to say Paused")
 
     click(browser, ".thread-link")
@@ -138,8 +140,9 @@ def test_the_pause_form_searches_live_and_shows_errors_inline(page: Page, browse
     wait(browser, lambda b: "verified paused" in card(b, "Welcome Series").text, "the card")
 
 
-def _verified(element: Any) -> Any:
-    return element if "verified paused" in element.text else False
+def _verified(element: Any) -> str | bool:
+    text = str(element.text)
+    return text if "verified paused" in text else False
 
 
 def _days_input(browser: Any) -> Any:
