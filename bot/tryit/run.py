@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -48,6 +49,9 @@ def run_try(
 ) -> None:
     """Start the playground and serve the page on ``host:port`` until Ctrl-C."""
     _check_free(host, port)
+    # Bolt warns that its token is ignored when an authorize function is given: true and
+    # harmless here, and confusing as the first line a newcomer reads
+    logging.getLogger("slack_bolt.AsyncApp").setLevel(logging.ERROR)
     echo("Starting the sandbox emulators (SFMC, scrip, Slack) and the bot…")
     with Playground() as play:
         app = create_page_app(play)

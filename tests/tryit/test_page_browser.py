@@ -181,6 +181,11 @@ def test_a_short_timed_pause_ends_and_its_thread_says_so(page: Page, browser: An
     click(browser, ".thread-link")
     wait(browser, shows("#thread", "The pause time is up. Resumed"), "the end in the thread")
     wait(browser, lambda b: "Scheduled" in provider_row(b, "hourly-lead-sync"), "SFMC resumed")
+    click(browser, ".channel-link", label="automation-notices")
+    wait(browser, shows("#main", "Hourly Lead Sync: pause ended"), "the notice")
+    click(browser, "#main a", label="thread")  # the notice's link opens the card's thread
+    wait(browser, shows("#thread", "The pause time is up"), "the thread from the notice")
+    assert "automation-ops" in text_of(browser, "#title")
 
 
 def test_the_home_tab_lists_pauses_and_resumes_them(page: Page, browser: Any) -> None:

@@ -149,6 +149,17 @@
     refresh();
   }
 
+  // Links to a message of the sandbox workspace open it here (channel and thread).
+  const PERMALINK = /slack\.com\/archives\/([A-Z0-9]+)\/p(\d{10})(\d{6})/;
+  document.addEventListener("click", (ev) => {
+    const link = ev.target.closest("a[href]");
+    const found = link && link.href.match(PERMALINK);
+    if (!found || !document.querySelector('.channel-link[data-channel="' + found[1] + '"]')) return;
+    ev.preventDefault();
+    state.channel = found[1]; state.tab = "channel"; state.thread = found[2] + "." + found[3];
+    setTitle(); refresh();
+  });
+
   document.addEventListener("click", async (ev) => {
     const el = ev.target.closest("button, .ext-option");
     if (!el) return;
