@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -24,6 +25,8 @@ from starlette.staticfiles import StaticFiles
 from bot.tryit.mrkdwn import emoji, mrkdwn, plain
 from bot.tryit.playground import NOTIFY_CHANNEL, OPS_CHANNEL, PEOPLE, Playground
 from bot.tryit.views import ViewInputError, submission_values
+from sandbox.slack import SlackDriver
+from sandbox.slack.driver import Delivery
 
 CHANNELS: tuple[str, ...] = (OPS_CHANNEL, "C0APPROVALS", NOTIFY_CHANNEL)
 QUICK_REACTIONS: tuple[str, ...] = ("white_check_mark", "x", "eyes")
@@ -69,7 +72,7 @@ class Page:
     # -- helpers ----------------------------------------------------------------------------
 
     @property
-    def driver(self) -> Any:
+    def driver(self) -> SlackDriver:
         assert self.play.driver is not None, "the playground is not started"
         return self.play.driver
 
@@ -207,7 +210,7 @@ class Page:
     # -- acting -----------------------------------------------------------------------------
 
     @staticmethod
-    def _answer(delivery: Any) -> dict[str, Any]:
+    def _answer(delivery: Delivery) -> dict[str, Any]:
         if delivery.status_code != 200:
             raise PageError(f"The bot answered HTTP {delivery.status_code}: {delivery.text[:200]}")
         return {"ok": True}
@@ -378,8 +381,6 @@ def create_page_app(playground: Playground) -> Starlette:
                 return JSONResponse({"error": "The body must be JSON."}, status_code=400)
             if not isinstance(body, dict):
                 return JSONResponse({"error": "The body must be a JSON object."}, status_code=400)
-            from starlette.concurrency import run_in_threadpool
-
             try:
                 return JSONResponse(await run_in_threadpool(method, body))
             except PageError as exc:
