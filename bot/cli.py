@@ -330,6 +330,24 @@ def sandbox_cmd(
             stop.wait()
 
 
+@app.command("try")
+def try_cmd(
+    host: Annotated[str, typer.Option(help="Interface for the page")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the page")] = 8700,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the page in a browser when one is there")
+    ] = True,
+) -> None:
+    """A local Slack-like page in front of the bot and the sandbox: no workspace needed."""
+    from bot.tryit.run import run_try
+
+    try:
+        run_try(host=host, port=port, open_browser=open_browser, echo=typer.echo)
+    except BotError as exc:
+        typer.echo(render.error_line(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
 DEMO_COMMANDS = (
     "list all automation",
     "status daily-welcome-send",

@@ -391,6 +391,13 @@ class SlackDriver:
             timestamp_offset=timestamp_offset,
         )
 
+    def state_values_for(
+        self, view: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """``view.state.values`` for ``values`` (same forms as :meth:`view_submission`), for
+        a ``block_action`` sent from a modal whose inputs the user already filled."""
+        return self._state_values(view, values)
+
     def _state_values(
         self, view: Mapping[str, Any], values: Mapping[str, Any]
     ) -> dict[str, dict[str, Any]]:
