@@ -47,14 +47,14 @@ class ConsoleNotifier:
 
     def __init__(self, write: Write) -> None:
         self._write = write
-        self._next = 0
 
     async def post_card(
         self, request: OperationRequest, approval: ApprovalView | None = None
     ) -> CardRef | None:
-        self._next += 1
         self._write("┌ card\n" + _indent(render.card_text(request, approval)))
-        return CardRef(channel=CONSOLE_CHANNEL, ts=f"{self._next}.000000")
+        # The card's id is its request's id: unique across runs over one database and
+        # across consoles open at once (a counter would restart at 1 every run).
+        return CardRef(channel=CONSOLE_CHANNEL, ts=request.id)
 
     async def update_card(
         self, request: OperationRequest, approval: ApprovalView | None = None

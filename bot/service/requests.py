@@ -152,15 +152,49 @@ class RequestService:
         request = await self._store.create_request(
             spec=spec, requested_by=requester, via=via, reason=reason, channel=channel
         )
-        await self._store.record(
-            actor=requester,
-            action="requested",
-            via=via,
-            request_id=request.id,
-            detail={"spec": spec.describe(), "state": before.describe()},
-        )
-        request = await self._post_card(request)
+        try:
+            await self._store.record(
+                actor=requester,
+                action="requested",
+                via=via,
+                request_id=request.id,
+                detail={"spec": spec.describe(), "state": before.describe()},
+            )
+            request = await self._post_card(request)
+        except Exception as exc:
+            # Not carried out, and never to be carried out later as if asked: a request
+            # left "received" would be executed by the next start's recovery.
+            raise await self._abandon(request, exc, actor=requester, via=via) from exc
         return await self.execute(request.id, actor=requester, via=via)
+
+    async def _abandon(
+        self, request: OperationRequest, exc: Exception, *, actor: str, via: Via
+    ) -> BotError:
+        """A submission failed before execution: mark its request failed with the reason
+        (so recovery leaves it alone) and return the error for the requester."""
+        error = (
+            exc
+            if isinstance(exc, BotError)
+            else BotError(
+                f"The request could not be recorded completely ({type(exc).__name__}), so it "
+                "was not carried out and will not be. Nothing was changed."
+            )
+        )
+        log.error("request_submission_failed", request_id=request.id, exc_info=exc)
+        failed = await self._store.transition(
+            request.id, to=RequestStatus.FAILED, error=error.user_message()
+        )
+        if failed is not None:
+            await self._store.record(
+                actor=actor,
+                action="failed",
+                via=via,
+                request_id=request.id,
+                detail={"error": error.user_message(), "type": type(exc).__name__},
+            )
+            self._count(failed, "failed")
+            await self._tell(failed)
+        return error
 
     async def _extension_base(self, command: PauseCommand) -> TargetState:
         """Pausing what the bot already paused moves the end of that pause (an extension)."""
