@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +35,7 @@ from bot.domain.grammar import parse_command
 from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
 from bot.domain.requests import AuditEvent, OperationRequest, Via
+from bot.service.directory import Directory
 from bot.service.operations import MutatingCommand, OperationService
 
 app = typer.Typer(
@@ -373,8 +374,8 @@ def console_cmd(
     user: Annotated[str, typer.Option("--user", help="Slack user id to act as")] = "U0CONSOLE",
 ) -> None:
     """The bot in a terminal: the same commands, cards and threads printed as text."""
-    from bot.console import ConsoleNotifier, read_stdin, run_console
-    from bot.runtime import build_runtime
+    from bot.console import ConsoleNotifier, run_terminal
+    from bot.runtime import Runtime, build_runtime
     from bot.store import Store, upgrade
 
     def write(text: str) -> None:
@@ -387,19 +388,57 @@ def console_cmd(
                     "(embedded defaults: the built-in sandbox providers, state resets every run)"
                 )
             upgrade(cfg.database_url)
+            directory, note = _console_directory(cfg)
+            if note:
+                typer.echo(note)
 
-            async def main_loop() -> None:
+            async def make_runtime() -> Runtime:
                 store = Store.from_url(cfg.database_url)
-                runtime = build_runtime(cfg, store=store, notifier=ConsoleNotifier(write))
-                try:
-                    await run_console(runtime, read=read_stdin, write=write, user=user)
-                finally:
-                    await runtime.aclose()
+                return build_runtime(
+                    cfg, store=store, notifier=ConsoleNotifier(write), directory=directory()
+                )
 
-            asyncio.run(main_loop())
+            run_terminal(make_runtime, write=write, user=user)
     except BotError as exc:
         typer.echo(render.error_line(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:  # Ctrl-C before the prompt: leave quietly
+        raise typer.Exit(130) from None
+
+
+def _console_directory(cfg: BotConfig) -> tuple[Callable[[], Directory | None], str | None]:
+    """Who is in the approver groups, for votes in the console: read from Slack (as
+    ``serve`` reads it) when SLACK_BOT_TOKEN is set; otherwise groups count as empty, and
+    the console says so when a production environment names groups."""
+    from bot.config import SlackSettings
+
+    slack = SlackSettings()
+    if slack.slack_bot_token is not None:
+        token = slack.slack_bot_token.get_secret_value()
+
+        def slack_directory() -> Directory:
+            from bot.slack.app import create_web_client
+            from bot.slack.directory import SlackDirectory
+
+            return SlackDirectory(create_web_client(token=token, base_url=slack.slack_api_url))
+
+        return slack_directory, None
+    groups = sorted(
+        {
+            group
+            for name in cfg.environments
+            if (policy := cfg.approval_policy(name)) is not None
+            for group in policy.group_ids
+        }
+    )
+    note = None
+    if groups:
+        note = (
+            f"(approver groups {', '.join(groups)} are read from Slack: set SLACK_BOT_TOKEN, "
+            "and SLACK_API_URL for a non-default Slack API, to let their members approve "
+            "here; until then only the approvers listed by user id can)"
+        )
+    return (lambda: None), note
 
 
 @app.command("serve")

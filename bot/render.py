@@ -66,6 +66,7 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
         f"[{request.status.value.upper()}] {spec.describe()}",
         f'  target: {spec.target_label()} "{spec.name}"',
         f"  asked by: {request.requested_by} via {request.via.value}",
+        f"  request id: {request.id}",
     ]
     if request.reason:
         lines.append(f"  reason: {request.reason}")
@@ -95,9 +96,12 @@ def note_text(request: OperationRequest, note: Note) -> str:
         case NoteKind.PROGRESS:
             return f"{note.text} {note.done} of {note.total} {note.noun}…"
         case NoteKind.APPROVAL_NEEDED:
-            return f"Approval needed: {note.total} approval(s) before this runs."
+            return (
+                f"Approval needed: {note.total} approval(s) before this runs. An approver "
+                f"types: as <their user id>, then: approve {request.id} (or deny {request.id})"
+            )
         case NoteKind.VOTE:
-            return f"{note.actor}: {note.decision} {note.text}".strip()
+            return _vote_text(note)
         case NoteKind.DECISION:
             return note.text
         case NoteKind.RESULT:
@@ -110,6 +114,18 @@ def note_text(request: OperationRequest, note: Note) -> str:
             return f"Failed: {request.error}"
         case _:
             return note.text
+
+
+def _vote_text(note: Note) -> str:
+    words = {
+        "approve": "approved",
+        "deny": "denied",
+        "withdraw-approve": "withdrew their approval",
+        "withdraw-deny": "withdrew their denial",
+    }
+    said = words.get(note.decision or "", note.decision or "voted")
+    count = f" ({note.done} of {note.total} approval(s))" if note.total is not None else ""
+    return f"{note.actor} {said}{count}. {note.text}".strip()
 
 
 _ING = {
