@@ -34,7 +34,7 @@ from bot.domain.errors import BadInput, BotError, ConfigError, ProviderError
 from bot.domain.grammar import parse_command
 from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
-from bot.domain.requests import AuditEvent, OperationRequest, Via
+from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, Via
 from bot.service.directory import Directory
 from bot.service.operations import MutatingCommand, OperationService
 
@@ -74,7 +74,17 @@ def _config(explicit: Path | None) -> Iterator[tuple[BotConfig, bool]]:
         yield load_config(path), False
 
 
-async def _run_text(cfg: BotConfig, text: str, *, user: str | None) -> str:
+#: Who asked, in the records, when ``exec`` is run without ``--user``.
+CLI_USER = "U0CLI"
+
+
+async def _run_text(cfg: BotConfig, text: str, *, user: str | None, recorded: bool = False) -> str:
+    """Run one command. ``recorded``: the configured database is migrated, so changes go
+    through the requests service (request, audit, pause and its timers are recorded, as
+    from the console) and ``history`` reads it; otherwise changes are carried out directly
+    and nothing is recorded."""
+    if recorded:
+        return await _run_recorded(cfg, text, user=user)
     from providers.registry import ProviderRegistry
 
     command = parse_command(text, now=datetime.now(UTC))
@@ -83,7 +93,7 @@ async def _run_text(cfg: BotConfig, text: str, *, user: str | None) -> str:
     try:
         match command:
             case HelpCommand(topic=topic):
-                return help_text(topic)
+                return help_text(topic, plain=True)
             case OpenPauseModal():
                 raise BadInput(
                     "The pause form is a Slack modal; on the command line give a target.",
@@ -92,21 +102,126 @@ async def _run_text(cfg: BotConfig, text: str, *, user: str | None) -> str:
             case StatusCommand(target=ref):
                 return render.state_line(await service.status(ref))
             case ListCommand():
-                return render.states_table(await service.list_targets(command))
+                from bot.console import list_everywhere
+
+                return render.states_table(await list_everywhere(service, cfg, command))
             case HistoryCommand():
-                raise BadInput(
-                    "history is kept by the Slack bot's database; use /automation history in Slack."
+                raise ConfigError(
+                    f"History is kept in the bot's database ({_safe_url(cfg.database_url)}), "
+                    "which is not migrated: run `automation-bot db upgrade` (with the same "
+                    "--config)."
                 )
             case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
+                now = datetime.now(UTC)
                 result = await service.execute(command)
                 text_out = render.result_lines(result)
+                ends_at = (
+                    command.options.ends_at(now) if isinstance(command, PauseCommand) else None
+                )
+                if ends_at is not None and result.verified:
+                    then = command.options.then if isinstance(command, PauseCommand) else None
+                    assert then is not None
+                    text_out += "\n  " + render.pause_end_line(
+                        result.target.kind, then, ends_at, recorded=False
+                    )
                 if user:
                     text_out += f"\n  requested by {user}"
+                text_out += "\n  " + _not_recorded(cfg.database_url)
                 if not result.verified:
                     raise _Unverified(text_out)
                 return text_out
     finally:
         await registry.aclose()
+
+
+async def _run_recorded(cfg: BotConfig, text: str, *, user: str | None) -> str:
+    """One command through the same services as the console, on the configured database."""
+    from bot.console import list_text
+    from bot.runtime import build_runtime
+    from bot.service.notify import NullNotifier
+    from bot.store import Store
+
+    command = parse_command(text, now=datetime.now(UTC))
+    store = Store.from_url(cfg.database_url)
+    runtime = build_runtime(cfg, store=store, notifier=NullNotifier())
+    try:
+        ops = runtime.operations
+        match command:
+            case HelpCommand(topic=topic):
+                return help_text(topic, plain=True)
+            case OpenPauseModal():
+                raise BadInput(
+                    "The pause form is a Slack modal; on the command line give a target.",
+                    usage=USAGE[Verb.PAUSE],
+                )
+            case StatusCommand(target=ref):
+                return render.state_line(await ops.status(ref))
+            case ListCommand():
+                return await list_text(runtime, command)
+            case HistoryCommand(target=ref):
+                state = await ops.resolve(ref)
+                t = state.target
+                events = await store.history(
+                    environment=t.environment, kind=t.kind, target_key=t.key
+                )
+                return render.history_lines(t.label(), events)
+            case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
+                request = await runtime.requests.submit(
+                    command, requester=user or CLI_USER, via=Via.CLI, channel=None
+                )
+                text_out = render.request_lines(request, await store.request_events(request.id))
+                if request.status is RequestStatus.FAILED:
+                    raise _Failed(text_out)
+                if request.status is not RequestStatus.SUCCEEDED:
+                    raise _Unverified(text_out)
+                return text_out
+    finally:
+        await runtime.aclose()
+
+
+def _not_recorded(url: str) -> str:
+    from bot.store.db import is_memory
+
+    where = "is in memory" if is_memory(url) else "is not migrated"
+    return (
+        f"not recorded: the bot's database ({_safe_url(url)}) {where}, so this has no request "
+        "id and no history (`automation-bot db upgrade` on a file or server database keeps "
+        "them)"
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: say nothing of it
+        return "database_url"
+
+
+def _database_ready(url: str) -> bool:
+    """True when the configured database exists and is migrated (a SQLite file that does
+    not exist is not created by asking)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.store import is_up_to_date
+    from bot.store.db import is_memory, is_sqlite
+
+    if is_memory(url):
+        return False
+    if is_sqlite(url):
+        database = make_url(url).database
+        if not database or not Path(database).exists():
+            return False
+    try:
+        return is_up_to_date(url)
+    except Exception:  # unreachable or not ours: carried out without recording, as before
+        return False
+
+
+class _Failed(Exception):
+    """The request was recorded but failed (refused by the provider or a rule)."""
 
 
 class _Unverified(Exception):
@@ -132,9 +247,13 @@ def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
                     out = _request_approval(cfg, env_name, command, user=user)
                     typer.echo(out)
                     return 0
-            out = asyncio.run(_run_text(cfg, text, user=user))
+            recorded = _database_ready(cfg.database_url)
+            out = asyncio.run(_run_text(cfg, text, user=user, recorded=recorded))
     except _Unverified as exc:
         typer.echo(str(exc))
+        return 1
+    except _Failed as exc:
+        typer.echo(str(exc), err=True)
         return 1
     except _CardNotPosted as exc:
         typer.echo(str(exc), err=True)

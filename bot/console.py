@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import structlog
 
 from bot import render
+from bot.config import BotConfig
 from bot.domain.approvals import ApprovalView, Decision, is_group_id
 from bot.domain.commands import (
     HelpCommand,
@@ -39,6 +40,7 @@ from bot.domain.models import TargetState, Verb
 from bot.domain.requests import OperationRequest, Via
 from bot.runtime import Runtime, build_scheduler
 from bot.service.notify import CardRef, Note
+from bot.service.operations import OperationService
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +167,7 @@ class Console:
             case StatusCommand(target=ref):
                 self._write(render.state_line(await ops.status(ref)))
             case ListCommand():
-                self._write(render.states_table(await list_everywhere(self._rt, command)))
+                self._write(await list_text(self._rt, command))
             case HistoryCommand(target=ref):
                 state = await ops.resolve(ref)
                 t = state.target
@@ -179,21 +181,30 @@ class Console:
                 )
 
 
-async def list_everywhere(runtime: Runtime, command: ListCommand) -> list[TargetState]:
+async def list_everywhere(
+    ops: OperationService, config: BotConfig, command: ListCommand
+) -> list[TargetState]:
     """``list`` without an environment covers every configured one (the default first);
     with ``--env`` or ``<env>/``, that one alone. An environment without the asked kind
     is skipped."""
-    ops = runtime.operations
     if command.environment is not None:
         return await ops.list_targets(command)
-    default = runtime.config.default_environment
-    names = sorted(runtime.config.environments, key=lambda n: (n != default, n))
+    default = config.default_environment
+    names = sorted(config.environments, key=lambda n: (n != default, n))
     states: list[TargetState] = []
     for name in names:
         if command.kind is not None and command.kind not in ops.environment(name).providers:
             continue
         states.extend(await ops.list_targets(command.model_copy(update={"environment": name})))
     return states
+
+
+async def list_text(runtime: Runtime, command: ListCommand) -> str:
+    """The listed targets, each paused one the bot watches with who paused it and until
+    when (from the bot's database)."""
+    states = await list_everywhere(runtime.operations, runtime.config, command)
+    watched = {(p.environment, p.kind, p.key): p for p in await runtime.store.active_pauses()}
+    return render.states_table(states, watched=watched)
 
 
 def console_help(runtime: Runtime, *, user: str) -> str:

@@ -75,6 +75,22 @@ def spec_for(command: MutatingCommand, state: TargetState) -> RequestSpec:
     )
 
 
+def run_detail(result: OperationResult) -> dict[str, str]:
+    """What the read-back after a run shows of it (last run before and after, the next
+    run, the execution; those known), for the audit trail and the CLI."""
+
+    def when(value: datetime | None) -> str | None:
+        return None if value is None else value.astimezone(UTC).isoformat()
+
+    found = {
+        "last_run_before": when(result.before.last_run),
+        "last_run": when(result.after.last_run),
+        "next_run": when(result.after.next_run),
+        "execution": result.after.execution_status,
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
 def command_for(spec: RequestSpec) -> MutatingCommand:
     """The command that carries out ``spec`` exactly (never re-resolved by name)."""
     target = TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key)
@@ -423,6 +439,7 @@ class RequestService:
                 "after": result.after.describe(),
                 "provider_request_id": result.request_id,
                 "provider_message": result.provider_message,
+                **(run_detail(result) if spec.verb is Verb.RUN else {}),
             },
         )
         self._count(settled, status.value)
