@@ -78,11 +78,18 @@ def _config(explicit: Path | None) -> Iterator[tuple[BotConfig, bool]]:
 CLI_USER = "U0CLI"
 
 
-async def _run_text(cfg: BotConfig, text: str, *, user: str | None, recorded: bool = False) -> str:
+async def _run_text(
+    cfg: BotConfig,
+    text: str,
+    *,
+    user: str | None,
+    recorded: bool = False,
+    unrecorded_note: str | None = None,
+) -> str:
     """Run one command. ``recorded``: the configured database is migrated, so changes go
     through the requests service (request, audit, pause and its timers are recorded, as
-    from the console) and ``history`` reads it; otherwise changes are carried out directly
-    and nothing is recorded."""
+    from the console) and ``history`` reads it; otherwise changes are carried out directly,
+    nothing is recorded, and ``unrecorded_note`` (if any) says so after each change."""
     if recorded:
         return await _run_recorded(cfg, text, user=user)
     from providers.registry import ProviderRegistry
@@ -126,7 +133,8 @@ async def _run_text(cfg: BotConfig, text: str, *, user: str | None, recorded: bo
                     )
                 if user:
                     text_out += f"\n  requested by {user}"
-                text_out += "\n  " + _not_recorded(cfg.database_url)
+                if unrecorded_note:
+                    text_out += f"\n  {unrecorded_note}"
                 if not result.verified:
                     raise _Unverified(text_out)
                 return text_out
@@ -248,7 +256,15 @@ def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
                     typer.echo(out)
                     return 0
             recorded = _database_ready(cfg.database_url)
-            out = asyncio.run(_run_text(cfg, text, user=user, recorded=recorded))
+            out = asyncio.run(
+                _run_text(
+                    cfg,
+                    text,
+                    user=user,
+                    recorded=recorded,
+                    unrecorded_note=None if recorded else _not_recorded(cfg.database_url),
+                )
+            )
     except _Unverified as exc:
         typer.echo(str(exc))
         return 1

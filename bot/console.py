@@ -52,6 +52,8 @@ BANNER = (
     "as <user-id> switches user, approve <request-id> approves, quit or Ctrl-D leaves."
 )
 QUIT = frozenset({"quit", "exit", r"\q"})
+#: The console's own commands (``help <word>`` shows the console's part of the help).
+_CONSOLE_WORDS = frozenset({"as", "approve", "deny", *QUIT})
 
 Write = Callable[[str], None]
 T = TypeVar("T")
@@ -117,14 +119,18 @@ class Console:
             return False
         word, _, rest = text.partition(" ")
         try:
-            if word == "as":
+            if word == "help" and rest.strip() in _CONSOLE_WORDS:
+                self._write(console_help(self._rt, user=self.user).lstrip("\n"))
+            elif word == "as":
                 self._switch_user(rest.strip())
             elif word in ("approve", "deny"):
                 await self._vote(Decision(word), rest.strip())
             else:
                 await self._run(text)
         except BotError as exc:
-            self._write(render.error_line(exc).replace(f"{SLASH_COMMAND} ", ""))
+            # plain text: no slash command, no code marks (as in the console's help)
+            line = render.error_line(exc).replace(f"{SLASH_COMMAND} ", "").replace("`", "")
+            self._write(line)
         except Exception:  # never a traceback in the terminal: an error id, and the log
             error_id = uuid.uuid4().hex[:8]
             log.exception("console_command_failed", error_id=error_id)

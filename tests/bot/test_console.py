@@ -343,9 +343,15 @@ async def test_console_help_is_plain_text_and_lists_console_commands_and_environ
 ) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     upgrade(url)
-    text = await _interactive(sandbox, url, ["help", "help pause", "pause x for 3 fortnights"])
+    text = await _interactive(
+        sandbox,
+        url,
+        ["help", "help pause", "pause x for 3 fortnights", "frobnicate", "help approve"],
+    )
     for markup in ("*", "`", "/automation", "<http", "<@", "form"):
         assert markup not in text, markup
+    assert "unknown command 'frobnicate'" in text
+    assert text.count("approve <request-id>") >= 3  # banner, overview and help approve
     for command in ("as <user-id>", "approve <request-id>", "deny <request-id>", "quit"):
         assert command in text, command
     assert "staging: automation, journey, scrip; the default" in text
