@@ -129,9 +129,8 @@ def pause_end_line(kind: TargetKind, then: ThenAction, ends_at: datetime, *, rec
         return line + (f"; {bot} reads it back and reports." if recorded else ".")
     if not recorded:
         return (
-            f"ends {when}, then {then.value}: NOT watched: nothing was recorded (the bot's "
-            "database is not migrated: automation-bot db upgrade), so no bot will "
-            f"{then.value} it at the end; do that yourself."
+            f"ends {when}, then {then.value}: NOT watched: nothing was recorded in the bot's "
+            f"database, so no bot will {then.value} it at the end; do that yourself."
         )
     if then is ThenAction.KEEP:
         return f"ends {when}, then keep: it stays paused; {bot} reminds before the end."
