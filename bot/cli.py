@@ -125,11 +125,9 @@ async def _run_text(
                 ends_at = (
                     command.options.ends_at(now) if isinstance(command, PauseCommand) else None
                 )
-                if ends_at is not None and result.verified:
-                    then = command.options.then if isinstance(command, PauseCommand) else None
-                    assert then is not None
+                if isinstance(command, PauseCommand) and ends_at is not None and result.verified:
                     text_out += "\n  " + render.pause_end_line(
-                        result.target.kind, then, ends_at, recorded=False
+                        result.target.kind, command.options.then, ends_at, recorded=False
                     )
                 if user:
                     text_out += f"\n  requested by {user}"
