@@ -107,8 +107,10 @@ def ran_text(run: Mapping[str, Any]) -> str:
     if run.get("execution"):
         parts.append(f"execution {run['execution']}")
     if not parts:
-        seen = f"last run {_when_iso(last)}" if last else "no run yet"
-        return f"the read-back shows no new run yet ({seen})"
+        seen = [f"last run {_when_iso(last)}" if last else "no run yet"]
+        if run.get("next_run"):
+            seen.append(f"next run {_when_iso(run['next_run'])}")
+        return f"the read-back shows no new run yet ({'; '.join(seen)})"
     return ", ".join(parts) + " (read back)"
 
 

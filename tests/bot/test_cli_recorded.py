@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.domain.jobs import JobKind, job_key
 from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, RequestStatus, Via
+from bot.render import ran_text
 from bot.runtime import build_runtime, build_scheduler
 from bot.service.notify import NullNotifier
 from bot.store import Store, upgrade
@@ -185,3 +186,18 @@ def test_exec_without_a_database_says_nothing_watches_the_end(
     assert result.exit_code == 0, result.stderr
     assert "a run started" in result.stdout
     assert "active -> active" not in result.stdout
+
+
+def test_a_run_not_yet_seen_in_the_read_back_says_so() -> None:
+    # scrip.dev moves a cron automation's next run to now; the run itself may show later.
+    text = ran_text(
+        {
+            "last_run_before": "2026-11-30T06:00:00+00:00",
+            "last_run": "2026-11-30T06:00:00+00:00",
+            "next_run": "2026-12-05T03:00:00+00:00",
+        }
+    )
+    assert text == (
+        "the read-back shows no new run yet "
+        "(last run 2026-11-30 06:00 UTC; next run 2026-12-05 03:00 UTC)"
+    )
