@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -34,7 +34,8 @@ from bot.domain.errors import BadInput, BotError, ConfigError, ProviderError
 from bot.domain.grammar import parse_command
 from bot.domain.help import USAGE, help_text
 from bot.domain.models import Verb
-from bot.domain.requests import AuditEvent, OperationRequest, Via
+from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, Via
+from bot.service.directory import Directory
 from bot.service.operations import MutatingCommand, OperationService
 
 app = typer.Typer(
@@ -73,7 +74,24 @@ def _config(explicit: Path | None) -> Iterator[tuple[BotConfig, bool]]:
         yield load_config(path), False
 
 
-async def _run_text(cfg: BotConfig, text: str, *, user: str | None) -> str:
+#: Who asked, in the records, when ``exec`` is run without ``--user``.
+CLI_USER = "U0CLI"
+
+
+async def _run_text(
+    cfg: BotConfig,
+    text: str,
+    *,
+    user: str | None,
+    recorded: bool = False,
+    unrecorded_note: str | None = None,
+) -> str:
+    """Run one command. ``recorded``: the configured database is migrated, so changes go
+    through the requests service (request, audit, pause and its timers are recorded, as
+    from the console) and ``history`` reads it; otherwise changes are carried out directly,
+    nothing is recorded, and ``unrecorded_note`` (if any) says so after each change."""
+    if recorded:
+        return await _run_recorded(cfg, text, user=user)
     from providers.registry import ProviderRegistry
 
     command = parse_command(text, now=datetime.now(UTC))
@@ -82,7 +100,7 @@ async def _run_text(cfg: BotConfig, text: str, *, user: str | None) -> str:
     try:
         match command:
             case HelpCommand(topic=topic):
-                return help_text(topic)
+                return help_text(topic, plain=True)
             case OpenPauseModal():
                 raise BadInput(
                     "The pause form is a Slack modal; on the command line give a target.",
@@ -91,21 +109,125 @@ async def _run_text(cfg: BotConfig, text: str, *, user: str | None) -> str:
             case StatusCommand(target=ref):
                 return render.state_line(await service.status(ref))
             case ListCommand():
-                return render.states_table(await service.list_targets(command))
+                from bot.console import list_everywhere
+
+                return render.states_table(await list_everywhere(service, cfg, command))
             case HistoryCommand():
-                raise BadInput(
-                    "history is kept by the Slack bot's database; use /automation history in Slack."
+                raise ConfigError(
+                    f"History is kept in the bot's database ({_safe_url(cfg.database_url)}), "
+                    "which is not migrated: run `automation-bot db upgrade` (with the same "
+                    "--config)."
                 )
             case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
+                now = datetime.now(UTC)
                 result = await service.execute(command)
                 text_out = render.result_lines(result)
+                ends_at = (
+                    command.options.ends_at(now) if isinstance(command, PauseCommand) else None
+                )
+                if isinstance(command, PauseCommand) and ends_at is not None and result.verified:
+                    text_out += "\n  " + render.pause_end_line(
+                        result.target.kind, command.options.then, ends_at, recorded=False
+                    )
                 if user:
                     text_out += f"\n  requested by {user}"
+                if unrecorded_note:
+                    text_out += f"\n  {unrecorded_note}"
                 if not result.verified:
                     raise _Unverified(text_out)
                 return text_out
     finally:
         await registry.aclose()
+
+
+async def _run_recorded(cfg: BotConfig, text: str, *, user: str | None) -> str:
+    """One command through the same services as the console, on the configured database."""
+    from bot.console import list_text
+    from bot.runtime import build_runtime
+    from bot.service.notify import NullNotifier
+    from bot.store import Store
+
+    command = parse_command(text, now=datetime.now(UTC))
+    store = Store.from_url(cfg.database_url)
+    runtime = build_runtime(cfg, store=store, notifier=NullNotifier())
+    try:
+        ops = runtime.operations
+        match command:
+            case HelpCommand(topic=topic):
+                return help_text(topic, plain=True)
+            case OpenPauseModal():
+                raise BadInput(
+                    "The pause form is a Slack modal; on the command line give a target.",
+                    usage=USAGE[Verb.PAUSE],
+                )
+            case StatusCommand(target=ref):
+                return render.state_line(await ops.status(ref))
+            case ListCommand():
+                return await list_text(runtime, command)
+            case HistoryCommand(target=ref):
+                state = await ops.resolve(ref)
+                t = state.target
+                events = await store.history(
+                    environment=t.environment, kind=t.kind, target_key=t.key
+                )
+                return render.history_lines(t.label(), events)
+            case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
+                request = await runtime.requests.submit(
+                    command, requester=user or CLI_USER, via=Via.CLI, channel=None
+                )
+                text_out = render.request_lines(request, await store.request_events(request.id))
+                if request.status is RequestStatus.FAILED:
+                    raise _Failed(text_out)
+                if request.status is not RequestStatus.SUCCEEDED:
+                    raise _Unverified(text_out)
+                return text_out
+    finally:
+        await runtime.aclose()
+
+
+def _not_recorded(url: str) -> str:
+    from bot.store.db import is_memory
+
+    where = "is in memory" if is_memory(url) else "is not migrated"
+    return (
+        f"not recorded: the bot's database ({_safe_url(url)}) {where}, so this has no request "
+        "id and no history (`automation-bot db upgrade` on a file or server database keeps "
+        "them)"
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: say nothing of it
+        return "database_url"
+
+
+def _database_ready(url: str) -> bool:
+    """True when the configured database exists and is migrated (a SQLite file that does
+    not exist is not created by asking)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.store import is_up_to_date
+    from bot.store.db import is_memory, is_sqlite
+
+    if is_memory(url):
+        return False
+    if is_sqlite(url):
+        database = make_url(url).database
+        if not database or not Path(database).exists():
+            return False
+    try:
+        return is_up_to_date(url)
+    except Exception:  # unreachable or not ours: carried out without recording, as before
+        return False
+
+
+class _Failed(Exception):
+    """The request was recorded but failed (refused by the provider or a rule)."""
 
 
 class _Unverified(Exception):
@@ -131,9 +253,21 @@ def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
                     out = _request_approval(cfg, env_name, command, user=user)
                     typer.echo(out)
                     return 0
-            out = asyncio.run(_run_text(cfg, text, user=user))
+            recorded = _database_ready(cfg.database_url)
+            out = asyncio.run(
+                _run_text(
+                    cfg,
+                    text,
+                    user=user,
+                    recorded=recorded,
+                    unrecorded_note=None if recorded else _not_recorded(cfg.database_url),
+                )
+            )
     except _Unverified as exc:
         typer.echo(str(exc))
+        return 1
+    except _Failed as exc:
+        typer.echo(str(exc), err=True)
         return 1
     except _CardNotPosted as exc:
         typer.echo(str(exc), err=True)
@@ -391,8 +525,8 @@ def console_cmd(
     user: Annotated[str, typer.Option("--user", help="Slack user id to act as")] = "U0CONSOLE",
 ) -> None:
     """The bot in a terminal: the same commands, cards and threads printed as text."""
-    from bot.console import ConsoleNotifier, read_stdin, run_console
-    from bot.runtime import build_runtime
+    from bot.console import ConsoleNotifier, run_terminal
+    from bot.runtime import Runtime, build_runtime
     from bot.store import Store, upgrade
 
     def write(text: str) -> None:
@@ -405,19 +539,57 @@ def console_cmd(
                     "(embedded defaults: the built-in sandbox providers, state resets every run)"
                 )
             upgrade(cfg.database_url)
+            directory, note = _console_directory(cfg)
+            if note:
+                typer.echo(note)
 
-            async def main_loop() -> None:
+            async def make_runtime() -> Runtime:
                 store = Store.from_url(cfg.database_url)
-                runtime = build_runtime(cfg, store=store, notifier=ConsoleNotifier(write))
-                try:
-                    await run_console(runtime, read=read_stdin, write=write, user=user)
-                finally:
-                    await runtime.aclose()
+                return build_runtime(
+                    cfg, store=store, notifier=ConsoleNotifier(write), directory=directory()
+                )
 
-            asyncio.run(main_loop())
+            run_terminal(make_runtime, write=write, user=user)
     except BotError as exc:
         typer.echo(render.error_line(exc), err=True)
         raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:  # Ctrl-C before the prompt: leave quietly
+        raise typer.Exit(130) from None
+
+
+def _console_directory(cfg: BotConfig) -> tuple[Callable[[], Directory | None], str | None]:
+    """Who is in the approver groups, for votes in the console: read from Slack (as
+    ``serve`` reads it) when SLACK_BOT_TOKEN is set; otherwise groups count as empty, and
+    the console says so when a production environment names groups."""
+    from bot.config import SlackSettings
+
+    slack = SlackSettings()
+    if slack.slack_bot_token is not None:
+        token = slack.slack_bot_token.get_secret_value()
+
+        def slack_directory() -> Directory:
+            from bot.slack.app import create_web_client
+            from bot.slack.directory import SlackDirectory
+
+            return SlackDirectory(create_web_client(token=token, base_url=slack.slack_api_url))
+
+        return slack_directory, None
+    groups = sorted(
+        {
+            group
+            for name in cfg.environments
+            if (policy := cfg.approval_policy(name)) is not None
+            for group in policy.group_ids
+        }
+    )
+    note = None
+    if groups:
+        note = (
+            f"(approver groups {', '.join(groups)} are read from Slack: set SLACK_BOT_TOKEN, "
+            "and SLACK_API_URL for a non-default Slack API, to let their members approve "
+            "here; until then only the approvers listed by user id can)"
+        )
+    return (lambda: None), note
 
 
 @app.command("serve")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.domain.approvals import ApprovalView
 from bot.domain.errors import BotError, ProviderError
-from bot.domain.models import OperationResult, TargetState, Verb
-from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus
+from bot.domain.models import OperationResult, TargetKind, TargetState, ThenAction, Verb
+from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, RequestStatus
 from bot.service.notify import Note, NoteKind
 
 
@@ -34,20 +35,143 @@ def state_line(state: TargetState) -> str:
     return "; ".join(parts)
 
 
-def states_table(states: Sequence[TargetState]) -> str:
+def states_table(
+    states: Sequence[TargetState],
+    *,
+    watched: Mapping[tuple[str, TargetKind, str], PauseRecord] | None = None,
+) -> str:
+    """One line per target; ``watched`` (the pauses the bot watches, by environment, kind
+    and key) adds who paused it and when the pause ends."""
     if not states:
         return "Nothing matched."
-    return "\n".join(state_line(s) for s in states)
+    lines = []
+    for s in states:
+        line = state_line(s)
+        t = s.target
+        pause = (watched or {}).get((t.environment, t.kind, t.key))
+        if pause is not None:
+            line += f"; paused by the bot for {pause.paused_by}"
+            if pause.ends_at is not None:
+                line += f", ends {_when(pause.ends_at.astimezone(UTC))}, then {pause.then.value}"
+            else:
+                line += ", no end set"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def result_lines(result: OperationResult) -> str:
-    lines = [result.summary()]
+    """A result carried out without the bot's database (nothing recorded)."""
+    lines = [_result_head(result)]
     if result.provider_message:
         lines.append(f"  provider said: {result.provider_message}")
     if result.request_id:
-        lines.append(f"  request id: {result.request_id}")
+        lines.append(f"  provider request id: {result.request_id}")
     if result.note:
         lines.append(f"  {result.note}")
+    return "\n".join(lines)
+
+
+def _result_head(result: OperationResult) -> str:
+    if result.verb is not Verb.RUN:
+        return result.summary()
+    t = result.target
+    after = result.after
+    ran = ran_text(
+        {
+            "last_run_before": _iso(result.before.last_run),
+            "last_run": _iso(after.last_run),
+            "next_run": _iso(after.next_run),
+            "execution": after.execution_status,
+        }
+    )
+    return f"run {t.display()}: {ran}; now {after.describe()}{_verdict(result.verified)}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _verdict(verified: bool, after: str | None = None) -> str:
+    if verified:
+        return " (verified)"
+    return " (NOT verified by the read-back" + (f": it shows {after})" if after else ")")
+
+
+def ran_text(run: Mapping[str, Any]) -> str:
+    """What the read-back after a run shows ran: a new last run, an execution under way,
+    or that it shows no new run yet (its detail: :func:`bot.service.requests.run_detail`)."""
+    last_before, last = run.get("last_run_before"), run.get("last_run")
+    parts = []
+    if last and last != last_before:
+        parts.append(f"a run started {_when_iso(last)}")
+    if run.get("execution"):
+        parts.append(f"execution {run['execution']}")
+    if not parts:
+        seen = [f"last run {_when_iso(last)}" if last else "no run yet"]
+        if run.get("next_run"):
+            seen.append(f"next run {_when_iso(run['next_run'])}")
+        return f"the read-back shows no new run yet ({'; '.join(seen)})"
+    return ", ".join(parts) + " (read back)"
+
+
+def _when_iso(value: str) -> str:
+    try:
+        return _when(datetime.fromisoformat(value).astimezone(UTC)) or value
+    except ValueError:
+        return value
+
+
+def pause_end_line(kind: TargetKind, then: ThenAction, ends_at: datetime, *, recorded: bool) -> str:
+    """When a timed pause ends and who carries out its end (``recorded``: the pause is in
+    the bot's database, so a running bot watches it)."""
+    when = _when(ends_at.astimezone(UTC))
+    bot = "a running bot (automation-bot serve, or console, on this database)"
+    if kind is TargetKind.JOURNEY:
+        line = f"ends {when}: Journey Builder ends it by itself then ({then.value})"
+        return line + (f"; {bot} reads it back and reports." if recorded else ".")
+    if not recorded:
+        return (
+            f"ends {when}, then {then.value}: NOT watched: nothing was recorded in the bot's "
+            f"database, so no bot will {then.value} it at the end; do that yourself."
+        )
+    if then is ThenAction.KEEP:
+        return f"ends {when}, then keep: it stays paused; {bot} reminds before the end."
+    return f"ends {when}, then {then.value}: {bot} carries out the {then.value} at that time."
+
+
+def request_lines(request: OperationRequest, events: Sequence[AuditEvent]) -> str:
+    """A request carried out and recorded in the bot's database (exec)."""
+    spec = request.spec
+    settled = next(
+        (e.detail for e in reversed(events) if e.action in ("verified", "unverified")), {}
+    )
+    target = f"{spec.target_label()}" + (
+        f' "{spec.name}"' if spec.name and spec.name.lower() != spec.key.lower() else ""
+    )
+    verified = request.status is RequestStatus.SUCCEEDED
+    if request.status is RequestStatus.FAILED:
+        head = f"{spec.describe()}: failed: {request.error}"
+    elif spec.verb is Verb.RUN and settled:
+        head = (
+            f"run {target}: {ran_text(settled)}; now {request.state_after}"
+            f"{_verdict(verified, request.state_after)}"
+        )
+    else:
+        verb = "extend the pause of" if spec.extend else spec.verb.value
+        head = (
+            f"{verb} {target}: {request.state_before} -> {request.state_after}"
+            f"{_verdict(verified, request.state_after)}"
+        )
+    lines = [head]
+    if settled.get("provider_message"):
+        lines.append(f"  provider said: {settled['provider_message']}")
+    lines.append(f"  request id: {request.id} (recorded with its history)")
+    if request.provider_request_id:
+        lines.append(f"  provider request id: {request.provider_request_id}")
+    if request.pause_ends_at is not None:
+        then = spec.pause.then if spec.pause else ThenAction.RESUME
+        lines.append("  " + pause_end_line(spec.kind, then, request.pause_ends_at, recorded=True))
+    lines.append(f"  requested by {request.requested_by}")
     return "\n".join(lines)
 
 
@@ -66,6 +190,7 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
         f"[{request.status.value.upper()}] {spec.describe()}",
         f'  target: {spec.target_label()} "{spec.name}"',
         f"  asked by: {request.requested_by} via {request.via.value}",
+        f"  request id: {request.id}",
     ]
     if request.reason:
         lines.append(f"  reason: {request.reason}")
@@ -102,9 +227,12 @@ def note_text(request: OperationRequest, note: Note) -> str:
         case NoteKind.PROGRESS:
             return f"{note.text} {note.done} of {note.total} {note.noun}…"
         case NoteKind.APPROVAL_NEEDED:
-            return f"Approval needed: {note.total} approval(s) before this runs."
+            return (
+                f"Approval needed: {note.total} approval(s) before this runs. An approver "
+                f"types: as <their user id>, then: approve {request.id} (or deny {request.id})"
+            )
         case NoteKind.VOTE:
-            return f"{note.actor}: {note.decision} {note.text}".strip()
+            return _vote_text(note)
         case NoteKind.DECISION:
             return note.text
         case NoteKind.RESULT:
@@ -117,6 +245,18 @@ def note_text(request: OperationRequest, note: Note) -> str:
             return f"Failed: {request.error}"
         case _:
             return note.text
+
+
+def _vote_text(note: Note) -> str:
+    words = {
+        "approve": "approved",
+        "deny": "denied",
+        "withdraw-approve": "withdrew their approval",
+        "withdraw-deny": "withdrew their denial",
+    }
+    said = words.get(note.decision or "", note.decision or "voted")
+    count = f" ({note.done} of {note.total} approval(s))" if note.total is not None else ""
+    return f"{note.actor} {said}{count}. {note.text}".strip()
 
 
 _ING = {

@@ -155,20 +155,33 @@ _TARGET_VERBS = frozenset({Verb.STATUS, Verb.PAUSE, Verb.RESUME, Verb.STOP, Verb
 _MUTATING = frozenset({Verb.PAUSE, Verb.RESUME, Verb.STOP, Verb.RUN})
 
 
-def help_text(topic: Verb | None = None) -> str:
-    """The overview (``topic=None``) or the full help of one verb, as Slack mrkdwn."""
-    if topic is None:
-        return _overview()
-    lines = [f"*{topic.value}*: {SUMMARY[topic]}", f"Usage: `{USAGE[topic]}`", ""]
-    lines.append(_EXPLANATION[topic])
+def help_text(topic: Verb | None = None, *, plain: bool = False) -> str:
+    """The overview (``topic=None``) or the full help of one verb, as Slack mrkdwn; or,
+    with ``plain``, as plain text for a terminal: no markup, no slash command, no form."""
+    text = _overview(plain) if topic is None else _topic(topic, plain)
+    return _as_plain(text) if plain else text
+
+
+def _topic(topic: Verb, plain: bool) -> str:
+    summary = SUMMARY[topic]
+    if plain and topic is Verb.PAUSE:
+        summary = summary.replace(_FORM_SUMMARY, "")
+    lines = [f"*{topic.value}*: {summary}", f"Usage: `{USAGE[topic]}`", ""]
+    explanation = _EXPLANATION[topic]
+    if plain:
+        explanation = explanation.replace(_FORM_EXPLANATION, "").rstrip()
+    lines.append(explanation)
     lines.append("")
     lines.append("Examples:")
-    lines.extend(f"• `{example}`" for example in EXAMPLES[topic])
+    examples = EXAMPLES[topic]
+    if plain:
+        examples = tuple(e for e in examples if e != f"{SLASH_COMMAND} pause")
+    lines.extend(f"• `{example}`" for example in examples)
     notes = list(_NOTES[topic])
     if topic in _TARGET_VERBS:
         notes.append(_TARGET_NOTE)
     if topic in _MUTATING:
-        notes.append(_APPROVAL_NOTE)
+        notes.append(_PLAIN_APPROVAL_NOTE if plain else _APPROVAL_NOTE)
     if notes:
         lines.append("")
         lines.append("Notes:")
@@ -176,19 +189,36 @@ def help_text(topic: Verb | None = None) -> str:
     return "\n".join(lines)
 
 
-def _overview() -> str:
+def _overview(plain: bool) -> str:
     lines = [
-        f"*{SLASH_COMMAND}*: pause, resume, stop, run and inspect marketing automations.",
+        f"*{SLASH_COMMAND}*: pause, resume, stop, run and inspect marketing automations."
+        if not plain
+        else "Pause, resume, stop, run and inspect marketing automations.",
         "",
     ]
     for verb in Verb:
-        lines.append(f"• `{verb.value}`: {SUMMARY[verb]}. e.g. `{EXAMPLES[verb][0]}`")
+        summary = SUMMARY[verb].replace(_FORM_SUMMARY, "") if plain else SUMMARY[verb]
+        lines.append(f"• `{verb.value}`: {summary}. e.g. `{EXAMPLES[verb][0]}`")
     lines.extend(
         [
             "",
             _TARGET_NOTE,
-            _APPROVAL_NOTE,
+            _PLAIN_APPROVAL_NOTE if plain else _APPROVAL_NOTE,
             f"`{SLASH_COMMAND} help <verb>` shows the options of one command.",
         ]
     )
     return "\n".join(lines)
+
+
+_FORM_SUMMARY = "; no arguments opens a form"
+_FORM_EXPLANATION = "Type just `pause` to open a form instead."
+_PLAIN_APPROVAL_NOTE = (
+    "Changes (pause, resume, stop, run) on a production environment need an approver: "
+    "the bot records a request and acts once an approver approves it."
+)
+
+
+def _as_plain(text: str) -> str:
+    """Slack mrkdwn to plain text: no slash command, no bold, no code marks, plain bullets."""
+    text = text.replace(f"{SLASH_COMMAND} ", "")
+    return text.replace("`", "").replace("*", "").replace("• ", "  ")

@@ -81,6 +81,22 @@ def spec_for(command: MutatingCommand, state: TargetState) -> RequestSpec:
     )
 
 
+def run_detail(result: OperationResult) -> dict[str, str]:
+    """What the read-back after a run shows of it (last run before and after, the next
+    run, the execution; those known), for the audit trail and the CLI."""
+
+    def when(value: datetime | None) -> str | None:
+        return None if value is None else value.astimezone(UTC).isoformat()
+
+    found = {
+        "last_run_before": when(result.before.last_run),
+        "last_run": when(result.after.last_run),
+        "next_run": when(result.after.next_run),
+        "execution": result.after.execution_status,
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
 def command_for(spec: RequestSpec) -> MutatingCommand:
     """The command that carries out ``spec`` exactly (never re-resolved by name)."""
     target = TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key)
@@ -158,15 +174,49 @@ class RequestService:
         request = await self._store.create_request(
             spec=spec, requested_by=requester, via=via, reason=reason, channel=channel
         )
-        await self._store.record(
-            actor=requester,
-            action="requested",
-            via=via,
-            request_id=request.id,
-            detail={"spec": spec.describe(), "state": before.describe()},
-        )
-        request = await self._post_card(request)
+        try:
+            await self._store.record(
+                actor=requester,
+                action="requested",
+                via=via,
+                request_id=request.id,
+                detail={"spec": spec.describe(), "state": before.describe()},
+            )
+            request = await self._post_card(request)
+        except Exception as exc:
+            # Not carried out, and never to be carried out later as if asked: a request
+            # left "received" would be executed by the next start's recovery.
+            raise await self._abandon(request, exc, actor=requester, via=via) from exc
         return await self.execute(request.id, actor=requester, via=via)
+
+    async def _abandon(
+        self, request: OperationRequest, exc: Exception, *, actor: str, via: Via
+    ) -> BotError:
+        """A submission failed before execution: mark its request failed with the reason
+        (so recovery leaves it alone) and return the error for the requester."""
+        error = (
+            exc
+            if isinstance(exc, BotError)
+            else BotError(
+                f"The request could not be recorded completely ({type(exc).__name__}), so it "
+                "was not carried out and will not be. Nothing was changed."
+            )
+        )
+        log.error("request_submission_failed", request_id=request.id, exc_info=exc)
+        failed = await self._store.transition(
+            request.id, to=RequestStatus.FAILED, error=error.user_message()
+        )
+        if failed is not None:
+            await self._store.record(
+                actor=actor,
+                action="failed",
+                via=via,
+                request_id=request.id,
+                detail={"error": error.user_message(), "type": type(exc).__name__},
+            )
+            self._count(failed, "failed")
+            await self._tell(failed)
+        return error
 
     async def _extension_base(self, command: PauseCommand) -> TargetState:
         """Pausing what the bot already paused moves the end of that pause (an extension)."""
@@ -417,6 +467,7 @@ class RequestService:
                 "after": result.after.describe(),
                 "provider_request_id": result.request_id,
                 "provider_message": result.provider_message,
+                **(run_detail(result) if spec.verb is Verb.RUN else {}),
             },
         )
         self._count(settled, status.value)

@@ -600,6 +600,16 @@ class Store:
         async with self._tx() as session:
             return [_event(row) for row in (await session.execute(stmt)).scalars()]
 
+    async def request_events(self, request_id: str) -> list[AuditEvent]:
+        """The audit trail of one request, oldest first."""
+        stmt = (
+            select(AuditEventRow)
+            .where(AuditEventRow.request_id == request_id)
+            .order_by(AuditEventRow.at, AuditEventRow.id)
+        )
+        async with self._tx() as session:
+            return [_event(row) for row in (await session.execute(stmt)).scalars()]
+
     # -- Slack deliveries (exactly-once) -------------------------------------------------
 
     async def claim_event(self, key: str) -> bool:
