@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import Decision
@@ -40,6 +41,7 @@ from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.blocks import Message
+from bot.slack.inbound import clip
 from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
 from bot.slack.modal import parse_pause_submission, pause_modal, target_options
 from bot.slack.notifier import SlackNotifier
@@ -130,8 +132,8 @@ class SlackHandlers:
     ) -> None:
         try:
             await self._say_somewhere(respond, message, user=user, channel=channel)
-        except Exception:
-            log.exception("error_reply_failed")
+        except Exception as exc:  # Slack refused the answer: one line, no traceback
+            log.warning("error_reply_failed", error=short_error(exc))
 
     async def drain(self, within: float = 30.0) -> None:
         """Let work in flight finish (shutdown); what does not is recovered at next start."""
@@ -450,6 +452,14 @@ class SlackHandlers:
             await self.notifier.ephemeral(channel=channel, user=user, message=message)
             return
         log.warning("no_place_to_answer", user=user, text=message.text)
+
+
+def short_error(exc: BaseException) -> str:
+    """An error in a few words for a log line (a Slack API error by its code)."""
+    if isinstance(exc, SlackApiError):
+        code = exc.response.get("error") if exc.response is not None else None
+        return f"SlackApiError: {clip(code)}"
+    return f"{type(exc).__name__}: {clip(str(exc))}"
 
 
 def _request_id(value: str) -> str:
