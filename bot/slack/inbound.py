@@ -283,8 +283,26 @@ def _describe(exc: ValidationError) -> str:
     return f"{where}: {clip(first.get('msg', 'invalid'))}"
 
 
+def _has_nul(body: object) -> bool:
+    """Whether any key or string in ``body`` holds a NUL (no database stores one)."""
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def _classify(body: dict[str, Any]) -> tuple[str, str | None, str | None] | Refusal:
     """The request's kind and its team and enterprise ids, once its shape is checked."""
+    if _has_nul(body):
+        return _bad("a NUL character")
     try:
         if "command" in body and "type" not in body:
             command = SlashCommand.model_validate(body)
