@@ -36,6 +36,7 @@ from bot.domain.requests import (
     RequestSpec,
     RequestStatus,
     Via,
+    duplicate_of,
 )
 from bot.metrics import Metrics
 from bot.service.directory import Directory, StaticDirectory
@@ -248,6 +249,9 @@ class RequestService:
                 f"{policy.environment} needs {policy.required} approval(s) from someone other "
                 "than you, and not enough approvers are available. Nothing was changed."
             )
+        first = await self._store.pending_approval(spec)
+        if first is not None:  # the same thing asked twice: one card, one decision
+            raise duplicate_of(first)
         now = self._clock()
         request = await self._store.create_request(
             spec=spec,

@@ -33,7 +33,7 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import AmbiguousTarget, BadInput, BotError
+from bot.domain.errors import AmbiguousTarget, BadInput, BotError, DuplicateRequest
 from bot.domain.grammar import format_command, parse_command
 from bot.domain.models import TargetKind, TargetSummary, VersionSelector
 from bot.domain.requests import RequestStatus, Via
@@ -186,9 +186,18 @@ class SlackHandlers:
                     environment=exc.environment,
                 ),
             )
+        except DuplicateRequest as exc:
+            await self._say(respond, await self.duplicate_message(exc))
         except BotError as exc:
             usage = exc.usage if isinstance(exc, BadInput) else None
             await self._say(respond, blocks.error_message(exc.user_message(), usage))
+
+    async def duplicate_message(self, exc: DuplicateRequest) -> Message:
+        """Where the first of two identical requests waits (a link to its card)."""
+        link = None
+        if exc.channel and exc.card_ts:
+            link = await self.notifier.card_link(exc.channel, exc.card_ts)
+        return blocks.duplicate_request_message(channel=exc.channel, link=link)
 
     # -- buttons -------------------------------------------------------------------------
 
@@ -413,6 +422,10 @@ class SlackHandlers:
         try:
             await self._rt.requests.submit(
                 command, requester=context.user_id, via=Via.MODAL, channel=channel
+            )
+        except DuplicateRequest as exc:
+            await self._say_somewhere(
+                None, await self.duplicate_message(exc), user=context.user_id, channel=channel
             )
         except BotError as exc:
             await self._say_somewhere(

@@ -28,11 +28,17 @@ from bot.slack.ids import (
     PickerAction,
     ReminderAction,
 )
-from bot.slack.inbound import Installation, Refusal, check_shape
+from bot.slack.inbound import Installation, Refusal, check_shape, clip, command_key
 from bot.slack.metadata import ModalContext
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
+
+#: The answer to a slash command already received (a replay or a duplicate delivery).
+DUPLICATE_COMMAND: dict[str, str] = {
+    "response_type": "ephemeral",
+    "text": "This command was already received and is handled once: nothing more was done.",
+}
 
 
 def register(
@@ -52,7 +58,8 @@ def register(
 
     @app.middleware
     async def dedupe_events(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
-        """Events API deliveries are retried by Slack: handle each event_id once."""
+        """Handle each delivery once: Events API retries (by event_id) and replayed or
+        duplicated slash commands (by trigger_id), in every process."""
         body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not await store.claim_event(f"event:{event_id}"):
@@ -60,6 +67,11 @@ def register(
                 "duplicate_event", event_id=event_id, retry=req.headers.get("x-slack-retry-num")
             )
             return BoltResponse(status=200, body="")
+        if "command" in body and "type" not in body:
+            key = command_key(body, req.raw_body)
+            if not await store.claim_event(key):
+                log.warning("duplicate_command", key=clip(key))
+                return BoltResponse(status=200, body=DUPLICATE_COMMAND)
         structlog.contextvars.bind_contextvars(slack_request=uuid.uuid4().hex[:12])
         try:
             return await next()  # type: ignore[no-any-return]
