@@ -35,8 +35,8 @@ from bot.slack.app import create_slack_app, create_web_client, fetch_identity
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
 from bot.slack.inbound import (
-    IGNORED_EVENT,
     MAX_BODY_BYTES,
+    NOT_DISPATCHED,
     Accepted,
     Installation,
     Refusal,
@@ -259,7 +259,7 @@ async def _dispatch(bot: Bot, request: Request) -> Response:
     if isinstance(checked, Refusal):
         log.warning("slack_request_refused", status=checked.status, reason=checked.reason)
         return JSONResponse(checked.body, status_code=checked.status)
-    if checked.kind == IGNORED_EVENT:
+    if checked.kind in NOT_DISPATCHED:
         return Response(status_code=200)
     bolt_request = AsyncBoltRequest(
         body=checked.text,

@@ -29,6 +29,10 @@ ECHO_MAX = 40
 
 #: The kind of an event the bot does not listen to (answered 200 and not dispatched).
 IGNORED_EVENT = "ignored_event"
+#: Slack's unsigned SSL check of the URL (``ssl_check=1&token=…``): answered 200, nothing more.
+SSL_CHECK = "ssl_check"
+#: Kinds answered 200 without reaching Bolt.
+NOT_DISPATCHED = frozenset({IGNORED_EVENT, SSL_CHECK})
 
 OTHER_WORKSPACE = (
     "This app is installed in another workspace: nothing was done. "
@@ -365,6 +369,8 @@ def check_request(
     """Every check of an HTTP request, signature first (``headers`` keys in lower case)."""
     if len(raw) > MAX_BODY_BYTES:
         return Refusal(413, "malformed request: the body is too large", {"error": "too large"})
+    if _is_ssl_check(raw):
+        return Accepted(text="", body={}, kind=SSL_CHECK)
     refused = verify_signature(raw, headers, secret=secret, now=now)
     if refused is not None:
         return refused
@@ -375,6 +381,17 @@ def check_request(
     if isinstance(kind, Refusal):
         return kind
     return Accepted(text=raw.decode("utf-8"), body=body, kind=kind)
+
+
+def _is_ssl_check(raw: bytes) -> bool:
+    """Slack's SSL check: a tiny form with ``ssl_check=1`` (and its token), nothing else."""
+    if len(raw) > 256 or not raw.startswith((b"ssl_check=1", b"token=")):
+        return False
+    try:
+        fields = dict(parse_qsl(raw.decode("ascii"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return fields.get("ssl_check") == "1" and set(fields) <= {"ssl_check", "token"}
 
 
 def command_key(body: Mapping[str, Any], raw: str) -> str:

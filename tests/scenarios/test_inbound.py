@@ -249,6 +249,15 @@ def test_a_slash_command_without_user_id_is_refused_at_once(bot: BotUnderTest) -
     ]
 
 
+def test_slacks_unsigned_ssl_check_is_answered_and_does_nothing(bot: BotUnderTest) -> None:
+    delivery = bot.driver.raw(b"ssl_check=1&token=x", sign_request=False, content_type=FORM)
+    assert delivery.status_code == 200
+    assert delivery.text == ""
+    # anything more than the check itself still needs a signature
+    extra = bot.driver.raw(b"ssl_check=1&command=/automation", sign_request=False)
+    assert extra.status_code == 401
+
+
 def test_a_slash_command_that_mentions_payload_is_still_a_command(bot: BotUnderTest) -> None:
     delivery = bot.driver.slash_command("status payload-sync")
     assert delivery.status_code == 200
