@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -33,6 +34,14 @@ from bot.service.pauses import PauseTimings
 from bot.slack.app import create_slack_app, create_web_client, fetch_identity
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
+from bot.slack.inbound import (
+    MAX_BODY_BYTES,
+    NOT_DISPATCHED,
+    Accepted,
+    Installation,
+    Refusal,
+    check_request,
+)
 from bot.slack.notifier import SlackNotifier
 from bot.store import Store
 
@@ -54,6 +63,8 @@ class Bot:
     runtime: Runtime
     handlers: SlackHandlers
     slack_app: AsyncApp
+    installation: Installation
+    signing_secret: str
 
 
 def check_slack_settings(slack: SlackSettings) -> None:
@@ -109,7 +120,14 @@ async def build_bot(
     slack_app = create_slack_app(
         handlers=handlers, store=store, client=client, signing_secret=secret, identity=identity
     )
-    return Bot(runtime=runtime, handlers=handlers, slack_app=slack_app)
+    installation = Installation(team_id=identity.team_id, enterprise_id=identity.enterprise_id)
+    return Bot(
+        runtime=runtime,
+        handlers=handlers,
+        slack_app=slack_app,
+        installation=installation,
+        signing_secret=secret,
+    )
 
 
 def create_asgi_app(
@@ -180,13 +198,11 @@ def create_asgi_app(
             holder.clear()
 
     async def events(request: Request) -> Response:
-        from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-
         bot = holder.get("bot")
         if bot is None:
             return PlainTextResponse("starting", status_code=503)
         with metrics.ack_latency.labels(kind="slack").time():
-            return await AsyncSlackRequestHandler(bot.slack_app).handle(request)
+            return await _dispatch(bot, request)
 
     async def healthz(_: Request) -> Response:
         ok = "bot" in holder
@@ -202,6 +218,62 @@ def create_asgi_app(
     if not socket_mode:
         routes.append(Route(SLACK_EVENTS_PATH, events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The raw body, or None when it is larger than any Slack request (left unread)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _dispatch(bot: Bot, request: Request) -> Response:
+    """Check the request (signature first, then shape and workspace), then hand it to Bolt.
+
+    A refused request gets its 4xx (or, for a slash command from another workspace, an
+    ephemeral answer) and one short log line; Bolt never sees it.
+    """
+    from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+    from slack_bolt.context.async_context import AsyncBoltContext
+    from slack_bolt.request.async_internals import build_async_context
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    raw = await _read_capped(request)
+    checked: Accepted | Refusal
+    if raw is None:
+        checked = Refusal(413, "malformed request: the body is too large", {"error": "too large"})
+    else:
+        checked = check_request(
+            raw,
+            request.headers,
+            secret=bot.signing_secret,
+            installation=bot.installation,
+            now=time.time(),
+        )
+    if isinstance(checked, Refusal):
+        log.warning("slack_request_refused", status=checked.status, reason=checked.reason)
+        return JSONResponse(checked.body, status_code=checked.status)
+    if checked.kind in NOT_DISPATCHED:
+        return Response(status_code=200)
+    bolt_request = AsyncBoltRequest(
+        body=checked.text,
+        query=request.query_params,  # type: ignore[arg-type]
+        headers=request.headers,  # type: ignore[arg-type]
+    )
+    if bolt_request.body != checked.body:
+        # Bolt reads any form that mentions "payload" as an interaction; use the body as
+        # it really is (a slash command whose text says "payload", say).
+        bolt_request.body = checked.body
+        bolt_request.context = build_async_context(AsyncBoltContext({}), checked.body)
+    return to_starlette_response(await bot.slack_app.async_dispatch(bolt_request))
 
 
 async def serve(config: BotConfig, slack: SlackSettings, *, host: str, port: int) -> None:

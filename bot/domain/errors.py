@@ -13,6 +13,7 @@ layer turn them into one sentence for the user.
     ├── AmbiguousTarget          a bare name matched several targets
     ├── InvalidState             the verb is not allowed from the target's current state
     │   └── TargetBusy           another request is changing the same target right now
+    │       └── DuplicateRequest the same request is already waiting for approval
     ├── Unsupported              the provider cannot do this verb at all
     ├── ProductionRefused        a change on a production environment needs approval
     └── ProviderError            the provider failed (carries its own code and message)
@@ -116,6 +117,19 @@ class TargetBusy(InvalidState):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, current_state="busy")
+
+
+class DuplicateRequest(TargetBusy):
+    """The same request (target and every parameter) is already waiting for approval;
+    ``request_id``, ``channel`` and ``card_ts`` point at it and its card."""
+
+    def __init__(
+        self, message: str, *, request_id: str, channel: str | None, card_ts: str | None
+    ) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.channel = channel
+        self.card_ts = card_ts
 
 
 class Unsupported(BotError):

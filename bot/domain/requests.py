@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.domain.errors import DuplicateRequest
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 
 
@@ -211,3 +212,18 @@ class PauseRecord(_Frozen):
         if self.kind is TargetKind.SCRIP and self.name:
             return self.name
         return self.key
+
+
+def duplicate_of(first: OperationRequest) -> DuplicateRequest:
+    """The refusal of a second request awaiting the same approval as ``first``."""
+    if first.channel and first.card_ts:
+        where = f"its card is in channel {first.channel}, message {first.card_ts}"
+    else:
+        where = f"request {first.id}"
+    return DuplicateRequest(
+        f"The same request is already waiting for approval ({where}): approve or deny it "
+        "there. Nothing new was recorded.",
+        request_id=first.id,
+        channel=first.channel,
+        card_ts=first.card_ts,
+    )

@@ -42,6 +42,7 @@ from bot.domain.requests import (
     RequestSpec,
     RequestStatus,
     Via,
+    duplicate_of,
 )
 from bot.metrics import Metrics
 from bot.service.directory import Directory, StaticDirectory
@@ -309,6 +310,9 @@ class RequestService:
                 required=policy.required,
                 eligible=sorted(eligible),
             )
+        first = await self._store.pending_approval(spec)
+        if first is not None:  # the same thing asked twice: one card, one decision
+            raise duplicate_of(first)
         now = self._clock()
         request = await self._store.create_request(
             spec=spec,

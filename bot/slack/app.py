@@ -11,6 +11,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.handlers import SlackHandlers
+from bot.slack.inbound import Installation
 from bot.slack.listeners import register
 from bot.store.repository import Store
 
@@ -60,5 +61,6 @@ def create_slack_app(
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
-    register(app, handlers, store)
+    installation = Installation(team_id=identity.team_id, enterprise_id=identity.enterprise_id)
+    register(app, handlers, store, installation)
     return app

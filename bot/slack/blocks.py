@@ -778,6 +778,18 @@ def error_message(text: str, usage: str | None = None) -> Message:
     return _message(fallback, blocks)
 
 
+def duplicate_request_message(*, channel: str | None, link: str | None) -> Message:
+    """The same request is already waiting for approval: point at its card."""
+    where = f"<{link}|its card>" if link and link.startswith("https://") else "its card"
+    if channel and channel.isalnum():
+        where += f" in <#{channel}>"
+    body = (
+        f":warning: The same request is already waiting for approval: see {where} and "
+        "approve or deny it there. Nothing new was recorded."
+    )
+    return _message(body, [section(body)])
+
+
 def _candidate_label(candidate: TargetSummary) -> str:
     if candidate.name and candidate.name.lower() != candidate.key.lower():
         return f"{candidate.kind.value} · {candidate.name} ({candidate.key})"

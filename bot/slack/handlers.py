@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import Decision
@@ -32,7 +33,7 @@ from bot.domain.commands import (
     StopCommand,
     TargetRef,
 )
-from bot.domain.errors import AmbiguousTarget, BadInput, BotError
+from bot.domain.errors import AmbiguousTarget, BadInput, BotError, DuplicateRequest
 from bot.domain.grammar import format_command, parse_command
 from bot.domain.models import TargetKind, TargetSummary, VersionSelector
 from bot.domain.requests import RequestStatus, Via
@@ -40,6 +41,7 @@ from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.blocks import Message
+from bot.slack.inbound import clip
 from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
 from bot.slack.modal import parse_pause_submission, pause_modal, target_options
 from bot.slack.notifier import SlackNotifier
@@ -136,8 +138,8 @@ class SlackHandlers:
     ) -> None:
         try:
             await self._say_somewhere(respond, message, user=user, channel=channel)
-        except Exception:
-            log.exception("error_reply_failed")
+        except Exception as exc:  # Slack refused the answer: one line, no traceback
+            log.warning("error_reply_failed", error=short_error(exc))
 
     async def drain(self, within: float = 30.0) -> None:
         """Let work in flight finish (shutdown); what does not is recovered at next start."""
@@ -190,8 +192,17 @@ class SlackHandlers:
                     environment=exc.environment,
                 ),
             )
+        except DuplicateRequest as exc:
+            await self._say(respond, await self.duplicate_message(exc))
         except BotError as exc:
             await self._say(respond, _error_message(exc))
+
+    async def duplicate_message(self, exc: DuplicateRequest) -> Message:
+        """Where the first of two identical requests waits (a link to its card)."""
+        link = None
+        if exc.channel and exc.card_ts:
+            link = await self.notifier.card_link(exc.channel, exc.card_ts)
+        return blocks.duplicate_request_message(channel=exc.channel, link=link)
 
     # -- buttons -------------------------------------------------------------------------
 
@@ -417,6 +428,10 @@ class SlackHandlers:
             await self._rt.requests.submit(
                 command, requester=context.user_id, via=Via.MODAL, channel=channel
             )
+        except DuplicateRequest as exc:
+            await self._say_somewhere(
+                None, await self.duplicate_message(exc), user=context.user_id, channel=channel
+            )
         except BotError as exc:
             await self._say_somewhere(
                 None,
@@ -455,6 +470,14 @@ class SlackHandlers:
             await self.notifier.ephemeral(channel=channel, user=user, message=message)
             return
         log.warning("no_place_to_answer", user=user, text=message.text)
+
+
+def short_error(exc: BaseException) -> str:
+    """An error in a few words for a log line (a Slack API error by its code)."""
+    if isinstance(exc, SlackApiError):
+        code = exc.response.get("error") if exc.response is not None else None
+        return f"SlackApiError: {clip(code)}"
+    return f"{type(exc).__name__}: {clip(str(exc))}"
 
 
 def _request_id(value: str) -> str:

@@ -13,10 +13,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import Decision
 from bot.domain.commands import HelpCommand, OpenPauseModal
-from bot.domain.errors import BotError
+from bot.domain.errors import BadInput, BotError
 from bot.slack import blocks
 from bot.slack.blocks import Message
-from bot.slack.handlers import SlackHandlers, parse_slash_text
+from bot.slack.handlers import SlackHandlers, parse_slash_text, short_error
 from bot.slack.ids import (
     SLASH_COMMAND,
     ApprovalAction,
@@ -28,18 +28,38 @@ from bot.slack.ids import (
     PickerAction,
     ReminderAction,
 )
+from bot.slack.inbound import Installation, Refusal, check_shape, clip, command_key
 from bot.slack.metadata import ModalContext
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
 
+#: The answer to a slash command already received (a replay or a duplicate delivery).
+DUPLICATE_COMMAND: dict[str, str] = {
+    "response_type": "ephemeral",
+    "text": "This command was already received and is handled once: nothing more was done.",
+}
 
-def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
+
+def register(
+    app: AsyncApp, handlers: SlackHandlers, store: Store, installation: Installation
+) -> None:
     """Attach every listener of the bot to ``app``."""
 
     @app.middleware
+    async def check_inbound(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
+        """The shape and the workspace of every request (HTTP requests were checked before
+        Bolt already; this covers Socket Mode): refused ones reach no listener."""
+        checked = check_shape(req.body, installation)
+        if isinstance(checked, Refusal):
+            log.warning("slack_request_refused", status=checked.status, reason=checked.reason)
+            return BoltResponse(status=checked.status, body=checked.body)
+        return await next()  # type: ignore[no-any-return]
+
+    @app.middleware
     async def dedupe_events(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
-        """Events API deliveries are retried by Slack: handle each event_id once."""
+        """Handle each delivery once: Events API retries (by event_id) and replayed or
+        duplicated slash commands (by trigger_id), in every process."""
         body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not await store.claim_event(f"event:{event_id}"):
@@ -47,6 +67,11 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
                 "duplicate_event", event_id=event_id, retry=req.headers.get("x-slack-retry-num")
             )
             return BoltResponse(status=200, body="")
+        if "command" in body and "type" not in body:
+            key = command_key(body, req.raw_body)
+            if not await store.claim_event(key):
+                log.warning("duplicate_command", key=clip(key))
+                return BoltResponse(status=200, body=DUPLICATE_COMMAND)
         structlog.contextvars.bind_contextvars(slack_request=uuid.uuid4().hex[:12])
         try:
             return await next()  # type: ignore[no-any-return]
@@ -196,7 +221,11 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
 
     @app.view(ModalCallback.PAUSE)
     async def on_modal_submit(ack: AsyncAck, view: dict[str, Any]) -> None:
-        checked = handlers.check_submission(view)
+        try:
+            checked = handlers.check_submission(view)
+        except BadInput as exc:  # its private_metadata was tampered with or cut short
+            await ack(response_action="errors", errors={ModalBlock.TARGET: exc.message})
+            return
         if isinstance(checked, dict):
             await ack(response_action="errors", errors=checked)
             return
@@ -234,8 +263,8 @@ def register(app: AsyncApp, handlers: SlackHandlers, store: Store) -> None:
                 await respond(
                     response_type="ephemeral", replace_original=False, **message.to_dict()
                 )
-            except Exception:
-                log.exception("error_reply_failed")
+            except Exception as exc:  # Slack refused the answer: one line, no traceback
+                log.warning("error_reply_failed", error=short_error(exc))
 
 
 def _channel(body: dict[str, Any]) -> str | None:

@@ -273,11 +273,18 @@ class SlackNotifier:
             await self.posts.post(channel, send)
         await self.refresh_homes()
 
+    async def card_link(self, channel: str, ts: str) -> str | None:
+        """A link to one card (its permalink), or None when none is to be had."""
+        return (await self._card_links([(channel, ts)])).get((channel, ts))
+
     async def _thread_links(
         self, requests: Iterable[OperationRequest]
     ) -> dict[tuple[str, str], str]:
         """A link to each request's card (thread), where one is to be had."""
-        cards = list(dict.fromkeys(c for r in requests if (c := _card_of(r)) is not None))
+        return await self._card_links(c for r in requests if (c := _card_of(r)) is not None)
+
+    async def _card_links(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        cards = list(dict.fromkeys(wanted))
         if not cards:
             return {}
         team_url = await self._team_url_once()

@@ -77,6 +77,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 #: Statuses during which a request is changing its target (see migration 0003).
 IN_FLIGHT_SQL = "status IN ('received', 'executing')"
+PENDING_APPROVAL_SQL = "status = 'awaiting_approval'"
 
 
 class Base(DeclarativeBase):
@@ -137,6 +138,17 @@ class RequestRow(Base):
             unique=True,
             sqlite_where=text(IN_FLIGHT_SQL),
             postgresql_where=text(IN_FLIGHT_SQL),
+        ),
+        # One pending approval per exact request: asking again points at the first card.
+        Index(
+            "uq_requests_pending_approval",
+            "environment",
+            "kind",
+            "target_key",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text(PENDING_APPROVAL_SQL),
+            postgresql_where=text(PENDING_APPROVAL_SQL),
         ),
     )
 

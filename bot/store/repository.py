@@ -35,6 +35,7 @@ from bot.domain.requests import (
     RequestStatus,
     Via,
     can_transition,
+    duplicate_of,
 )
 from bot.store.db import create_engine_for, is_memory, upgrade_engine
 from bot.store.models import (
@@ -351,8 +352,25 @@ class Store:
                         )
                     )
         except IntegrityError as exc:
+            if status is RequestStatus.AWAITING_APPROVAL:
+                first = await self.pending_approval(spec)
+                if first is not None:
+                    raise duplicate_of(first) from exc
             raise _busy(spec.target_label()) from exc
         return _request(row)
+
+    async def pending_approval(self, spec: RequestSpec) -> OperationRequest | None:
+        """The request awaiting approval for exactly ``spec`` (same fingerprint), if any."""
+        stmt = select(RequestRow).where(
+            RequestRow.status == RequestStatus.AWAITING_APPROVAL.value,
+            RequestRow.environment == spec.environment,
+            RequestRow.kind == spec.kind.value,
+            RequestRow.target_key == spec.key,
+            RequestRow.fingerprint == spec.fingerprint(),
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().first()
+            return None if row is None else _request(row)
 
     async def get_request(self, request_id: str) -> OperationRequest | None:
         async with self._tx() as session:

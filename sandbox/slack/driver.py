@@ -113,6 +113,7 @@ class SlackDriver:
         emulator: SlackEmulator,
         emulator_url: str,
         team_id: str = "T0SANDBOX",
+        enterprise_id: str | None = None,
         http: httpx.Client | None = None,
         clock: Clock | Callable[[], float] | None = None,
         verification_token: str = SANDBOX_VERIFICATION_TOKEN,
@@ -124,12 +125,21 @@ class SlackDriver:
         self.emulator = emulator
         self.emulator_url = emulator_url.rstrip("/")
         self.team_id = team_id
+        self.enterprise_id = enterprise_id
         self.team_domain = team_domain
         self.verification_token = verification_token
         self._own_http = http is None
         self.http = http or httpx.Client(timeout=timeout_s)
         self._clock = clock
         self._envelopes: dict[str, dict[str, Any]] = {}
+
+    def as_team(self, team_id: str, enterprise_id: str | None = None) -> SlackDriver:
+        """The same driver speaking for another workspace (and Enterprise Grid org)."""
+        other = copy.copy(self)
+        other.team_id = team_id
+        other.enterprise_id = enterprise_id
+        other._own_http = False
+        return other
 
     def close(self) -> None:
         if self._own_http:
@@ -232,7 +242,15 @@ class SlackDriver:
         return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
 
     def _team(self) -> dict[str, Any]:
-        return {"id": self.team_id, "domain": self.team_domain}
+        team: dict[str, Any] = {"id": self.team_id, "domain": self.team_domain}
+        if self.enterprise_id is not None:
+            team["enterprise_id"] = self.enterprise_id
+        return team
+
+    def _enterprise(self) -> dict[str, Any] | None:
+        if self.enterprise_id is None:
+            return None
+        return {"id": self.enterprise_id, "name": self.enterprise_id.lower()}
 
     def _channel(self, channel: str) -> tuple[str, str]:
         found = self.emulator.channel(channel)
@@ -286,6 +304,9 @@ class SlackDriver:
             "response_url": response_url,
             "trigger_id": trigger_id,
         }
+        if self.enterprise_id is not None:
+            fields["enterprise_id"] = self.enterprise_id
+            fields["enterprise_name"] = self.enterprise_id.lower()
         delivery = self._send_form(
             fields,
             signing_secret_override=signing_secret_override,
@@ -325,7 +346,7 @@ class SlackDriver:
             "token": self.verification_token,
             "trigger_id": self.emulator.mint_trigger(user, source="block_actions"),
             "team": self._team(),
-            "enterprise": None,
+            "enterprise": self._enterprise(),
             "is_enterprise_install": False,
         }
         blocks: Any = None
@@ -464,17 +485,21 @@ class SlackDriver:
         values: Mapping[str, Any],
         *,
         user: str,
+        view_overrides: Mapping[str, Any] | None = None,
         signing_secret_override: str | None = None,
         timestamp_offset: float = 0,
     ) -> Delivery:
         """Submit a modal: ``view`` is the opened view (dict with ``id``), a view id, or None
         for the user's latest open modal. ``Delivery.data`` is the bot's ack body (e.g.
         ``{"response_action": "errors", ...}``); the emulator then closes/updates the modal.
+        ``view_overrides`` replaces keys of the submitted view (a tampered
+        ``private_metadata``, say).
         """
         stored = self._view_record(view, user)
         state = self._state_values(stored, values)
         submitted = copy.deepcopy(stored)
         submitted["state"] = {"values": state}
+        submitted.update(view_overrides or {})
         payload: dict[str, Any] = {
             "type": "view_submission",
             "team": self._team(),
@@ -485,7 +510,7 @@ class SlackDriver:
             "view": submitted,
             "response_urls": [],
             "is_enterprise_install": False,
-            "enterprise": None,
+            "enterprise": self._enterprise(),
         }
         delivery = self._send_payload(
             payload,
@@ -509,7 +534,7 @@ class SlackDriver:
             "view": stored,
             "is_cleared": False,
             "is_enterprise_install": False,
-            "enterprise": None,
+            "enterprise": self._enterprise(),
         }
         self.emulator.close_view(str(stored.get("id")))
         return self._send_payload(payload, signing_secret_override=None, timestamp_offset=0)
@@ -542,7 +567,7 @@ class SlackDriver:
             "block_id": block_id,
             "value": value,
             "team": self._team(),
-            "enterprise": None,
+            "enterprise": self._enterprise(),
             "is_enterprise_install": False,
             "view": stored,
         }
@@ -578,7 +603,8 @@ class SlackDriver:
                 "token": self.verification_token,
                 "team_id": self.team_id,
                 "context_team_id": self.team_id,
-                "context_enterprise_id": None,
+                "enterprise_id": self.enterprise_id,
+                "context_enterprise_id": self.enterprise_id,
                 "api_app_id": self.emulator.app_id,
                 "event": inner,
                 "type": "event_callback",
@@ -586,7 +612,7 @@ class SlackDriver:
                 "event_time": int(self.now()),
                 "authorizations": [
                     {
-                        "enterprise_id": None,
+                        "enterprise_id": self.enterprise_id,
                         "team_id": self.team_id,
                         "user_id": self.emulator.bot_user_id,
                         "is_bot": True,

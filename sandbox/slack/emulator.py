@@ -141,6 +141,7 @@ class SlackEmulator:
         knobs: Knobs | None = None,
         settings: SlackSettings | None = None,
         team_id: str = SANDBOX_TEAM_ID,
+        enterprise_id: str | None = None,
         team_domain: str = SANDBOX_TEAM_DOMAIN,
         bot_token: str = SANDBOX_BOT_TOKEN,
         bot_user_id: str = SANDBOX_BOT_USER_ID,
@@ -155,6 +156,7 @@ class SlackEmulator:
         self.settings = settings or SlackSettings()
         self._initial_settings = self.settings.model_copy()
         self.team_id = team_id
+        self.enterprise_id = enterprise_id
         self.team_domain = team_domain
         self.bot_token = bot_token
         self.bot_user_id = bot_user_id
@@ -830,6 +832,7 @@ class SlackEmulator:
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
+            "enterprise_id": self.enterprise_id,
             "is_enterprise_install": False,
         }
 

@@ -310,7 +310,8 @@ def test_deny_by_button_changes_nothing_and_offers_request_again(bot: BotUnderTe
     new = wait_for(lambda: [c for c in bot.cards() if c["ts"] != ts], what="a new card")
     new_ts = str(new[0]["ts"])
     wait_card(bot, new_ts, "Approval needed:* 0 of 1")
-    again = request_of(bot, new_ts)
+    # the card can show before its ts is stored with the request
+    again: OperationRequest = wait_for(lambda: find_request(bot, new_ts), what="the new request")
     assert again.status is RequestStatus.AWAITING_APPROVAL
     assert again.spec == request_of(bot, ts).spec
     assert again.requested_by == "U0ALICE"

@@ -25,7 +25,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0007"
+    assert db.head_revision() == "0008"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
@@ -191,4 +191,62 @@ def test_0007_gives_every_pending_approval_its_expiry_job(database_url: str) -> 
     assert str(jobs[0][2]).startswith("2026-11-23 13:00:00")
     assert (json.loads(payload) if isinstance(payload, str) else payload) == {
         "request_id": "pending"
+    }
+
+
+def test_0008_keeps_the_first_of_identical_pending_approvals(database_url: str) -> None:
+    """Identical requests awaiting approval from before 0008: the first one stays pending,
+    the later ones are closed (with the reason) and lose their expiry job."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    db.upgrade(database_url, "0007")
+    engine = db.create_sync_engine_for(database_url)
+    insert = text(
+        "INSERT INTO requests (id, status, verb, environment, kind, target_key, target_name,"
+        " target_id, all_versions, extends_pause, fingerprint, requested_by, via, created_at,"
+        " updated_at, expires_at) VALUES (:id, :status, 'pause', 'prod', 'journey', :key, 'N',"
+        " 'x', false, false, :fp, 'U1', 'command', :at, :at, :at)"
+    )
+    job = text(
+        "INSERT INTO jobs (kind, key, due_at, payload, attempts, created_at)"
+        " VALUES ('approval_expiry', :key, :at, '{}', 0, :at)"
+    )
+    rows = [  # id, status, target, fingerprint, minute
+        ("first", "awaiting_approval", "welcome", "fp1", 1),
+        ("second", "awaiting_approval", "welcome", "fp1", 2),
+        ("third", "awaiting_approval", "welcome", "fp1", 3),
+        ("other-params", "awaiting_approval", "welcome", "fp2", 4),
+        ("other-target", "awaiting_approval", "winback", "fp1", 5),
+        ("decided", "denied", "welcome", "fp1", 0),
+    ]
+    try:
+        with engine.begin() as conn:
+            for ident, status, key, fp, minute in rows:
+                at = datetime(2026, 12, 1, 9, minute)
+                conn.execute(
+                    insert, {"id": ident, "status": status, "key": key, "fp": fp, "at": at}
+                )
+                conn.execute(job, {"key": f"approval_expiry:{ident}", "at": at})
+        db.upgrade(database_url)
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT id, status, error FROM requests")).all()
+            statuses = {str(ident): str(status) for ident, status, _ in found}
+            errors = {str(ident): error for ident, _, error in found}
+            keys = {k for (k,) in conn.execute(text("SELECT key FROM jobs")).all()}
+    finally:
+        engine.dispose()
+    assert statuses == {
+        "first": "awaiting_approval",
+        "second": "expired",
+        "third": "expired",
+        "other-params": "awaiting_approval",
+        "other-target": "awaiting_approval",
+        "decided": "denied",
+    }
+    assert "duplicate" in str(errors["second"])
+    assert errors["first"] is None
+    assert keys == {
+        f"approval_expiry:{i}" for i in ("first", "other-params", "other-target", "decided")
     }
