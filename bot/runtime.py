@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from bot.config import BotConfig
 from bot.domain.requests import OperationRequest
@@ -21,6 +23,12 @@ from bot.store.repository import Store
 from bot.store.snapshots import StoreScheduleSnapshots
 from providers.http import new_async_client
 from providers.registry import ProviderRegistry
+
+log = structlog.get_logger(__name__)
+
+#: How long Slack delivery keys (event ids, slash-command triggers) are remembered: Slack
+#: retries within minutes and signatures older than 5 minutes are refused anyway.
+SLACK_KEY_RETENTION = timedelta(days=1)
 
 
 def _utcnow() -> datetime:
@@ -38,6 +46,14 @@ class Runtime:
     requests: RequestService
     approvals: ApprovalService
     pauses: PauseService
+
+    async def housekeeping(self, now: datetime) -> None:
+        """Periodic clean-up (the scheduler runs it hourly): forget Slack delivery keys (event
+        ids, slash-command triggers) older than :data:`SLACK_KEY_RETENTION`, long past any
+        retry or replay window."""
+        removed = await self.store.prune_events(now - SLACK_KEY_RETENTION)
+        if removed:
+            log.info("forgot old slack delivery keys", removed=removed)
 
     async def aclose(self) -> None:
         await self.registry.aclose()
@@ -134,6 +150,7 @@ def build_scheduler(
     ``options`` go to :class:`Scheduler`."""
     options.setdefault("batch", SCHEDULER_BATCH)
     options.setdefault("workers", SCHEDULER_WORKERS)
+    options.setdefault("housekeeping", runtime.housekeeping)
     return Scheduler(
         runtime.store,
         owner=owner,

@@ -65,6 +65,8 @@ class Scheduler:
         retry_base: timedelta = RETRY_BASE,
         retry_cap: timedelta = RETRY_CAP,
         heartbeat: float | None = None,
+        housekeeping: Callable[[datetime], Awaitable[object]] | None = None,
+        housekeeping_every: float = 3600.0,
     ) -> None:
         if batch < 1 or concurrency < 1 or max_attempts < 1 or workers < 1:
             raise ValueError("batch, concurrency, workers and max_attempts must be at least 1")
@@ -86,6 +88,10 @@ class Scheduler:
         self.retry_cap = retry_cap
         #: Seconds between lease renewals of running jobs (a third of the lease by default).
         self.heartbeat = heartbeat if heartbeat is not None else lease.total_seconds() / 3
+        #: Run at start and then every ``housekeeping_every`` seconds with the current time
+        #: (e.g. forgetting old Slack delivery keys); idempotent, so replicas may overlap.
+        self.housekeeping = housekeeping
+        self.housekeeping_every = housekeeping_every
 
     @property
     def kinds(self) -> set[JobKind]:
@@ -151,7 +157,10 @@ class Scheduler:
         ``idle_sleep`` seconds. A failing pass (e.g. the database is away) is logged and
         tried again."""
         log.info("scheduler started", owner=self.owner, kinds=sorted(self.kinds))
-        await asyncio.gather(*(self._loop(stop, worker) for worker in range(self.workers)))
+        await asyncio.gather(
+            *(self._loop(stop, worker) for worker in range(self.workers)),
+            self._housekeep(stop),
+        )
         log.info("scheduler stopped", owner=self.owner)
 
     async def _loop(self, stop: asyncio.Event, worker: int = 0) -> None:
@@ -170,6 +179,17 @@ class Scheduler:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.idle_sleep)
+
+    async def _housekeep(self, stop: asyncio.Event) -> None:
+        if self.housekeeping is None:
+            return
+        while not stop.is_set():
+            try:
+                await self.housekeeping(self.clock())
+            except Exception:
+                log.exception("housekeeping failed, will try again", owner=self.owner)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.housekeeping_every)
 
     async def _run_batch(self, kind: JobKind, jobs: list[Job]) -> None:
         """Hand ``jobs`` to their batch handler; record each outcome (the done ones in one

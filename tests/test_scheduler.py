@@ -582,3 +582,32 @@ async def test_workers_claim_side_by_side(store: Store, clock: FakeClock) -> Non
     stop.set()
     await asyncio.wait_for(task, timeout=10)
     assert ran[-1] == "slow"
+
+
+async def test_housekeeping_forgets_old_slack_delivery_keys(store: Store, clock: FakeClock) -> None:
+    """The scheduler runs the runtime's housekeeping at start and then periodically: Slack
+    delivery keys past their retention are forgotten (the table of processed events does not
+    grow for ever) while recent ones still dedupe."""
+    from bot.runtime import SLACK_KEY_RETENTION, Runtime
+
+    assert await store.claim_event("old-event")
+    clock.advance(SLACK_KEY_RETENTION + timedelta(minutes=1))
+    assert await store.claim_event("new-event")
+    runtime = Runtime.__new__(Runtime)  # only its store is used by housekeeping
+    runtime.store = store
+    scheduler = Scheduler(
+        store, owner="t", handlers={}, clock=clock, housekeeping=runtime.housekeeping
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run_forever(stop))
+    try:
+        for _ in range(500):
+            if await store.claim_event("old-event"):  # forgotten: claimable again
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the old delivery key was never forgotten")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    assert await store.claim_event("new-event") is False  # still remembered
