@@ -213,6 +213,9 @@ _EVENTS: dict[str, type[_Shape]] = {
     "reaction_removed": ReactionEvent,
     "app_home_opened": HomeOpenedEvent,
 }
+#: The events the bot listens to (the manifest's ``bot_events``); others are acknowledged
+#: and never dispatched.
+SUBSCRIBED_EVENTS = frozenset(_EVENTS)
 
 
 # -- the checks ---------------------------------------------------------------------------
