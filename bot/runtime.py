@@ -16,6 +16,7 @@ from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
 from bot.service.operations import OperationService
 from bot.service.pauses import PauseService, PauseTimings
+from bot.service.recovery import RecoveryService
 from bot.service.requests import RequestService
 from bot.store.repository import Store
 from bot.store.snapshots import StoreScheduleSnapshots
@@ -38,6 +39,7 @@ class Runtime:
     requests: RequestService
     approvals: ApprovalService
     pauses: PauseService
+    recovery: RecoveryService
 
     async def aclose(self) -> None:
         await self.registry.aclose()
@@ -102,6 +104,7 @@ def build_runtime(
         clock=now,
     )
     requests.pause_watcher = pauses
+    recovery = RecoveryService(store=store, requests=requests, approvals=approvals, clock=now)
     return Runtime(
         config=config,
         registry=registry,
@@ -110,6 +113,7 @@ def build_runtime(
         requests=requests,
         approvals=approvals,
         pauses=pauses,
+        recovery=recovery,
     )
 
 
@@ -130,14 +134,18 @@ def build_scheduler(
     **options: Any,
 ) -> Scheduler:
     """The scheduler of a runtime: pause timers (due ends handed over together, one batch
-    per pass) and approval expiries, :data:`SCHEDULER_WORKERS` passes side by side.
-    ``options`` go to :class:`Scheduler`."""
+    per pass), approval expiries and the periodic recovery pass,
+    :data:`SCHEDULER_WORKERS` passes side by side. ``options`` go to :class:`Scheduler`."""
     options.setdefault("batch", SCHEDULER_BATCH)
     options.setdefault("workers", SCHEDULER_WORKERS)
     return Scheduler(
         runtime.store,
         owner=owner,
-        handlers={**runtime.pauses.handlers(), **runtime.approvals.handlers()},
+        handlers={
+            **runtime.pauses.handlers(),
+            **runtime.approvals.handlers(),
+            **runtime.recovery.handlers(),
+        },
         batch_handlers=runtime.pauses.batch_handlers(),
         clock=clock or _utcnow,
         idle_sleep=idle_sleep,
