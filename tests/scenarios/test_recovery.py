@@ -235,6 +235,7 @@ def test_a_call_not_yet_sent_at_a_crash_is_sent_once_after_the_lease(
     wait_for(lambda: recovery_job(bot), what="the start-up recovery pass")
     settle(0.5)
     assert changes(bot) == 0  # the dead process's lease has not run out yet
+    assert not any("not sent again" in t for t in thread(bot, ts)), thread(bot, ts)
     assert bot.clock is not None
     bot.clock.advance(PAST_THE_LEASE)
 
@@ -300,7 +301,9 @@ def test_a_call_in_flight_when_the_bot_is_killed_is_read_back_once(
     bot.start(port=victim.port)
     wait_for(lambda: recovery_job(bot), what="the start-up recovery pass")
     settle(0.5)
-    assert count(bot, ts, STOPPED_WHILE_SENDING) == 0  # its lease is still live
+    # its lease is still live: nobody reads it back and settles it yet
+    assert not any("not sent again" in t for t in thread(bot, ts)), thread(bot, ts)
+    assert count(bot, ts, VERIFIED) == 0
     assert bot.clock is not None
     bot.clock.advance(PAST_THE_LEASE)
 
