@@ -192,3 +192,45 @@ def test_0007_gives_every_pending_approval_its_expiry_job(database_url: str) -> 
     assert (json.loads(payload) if isinstance(payload, str) else payload) == {
         "request_id": "pending"
     }
+
+
+async def test_0009_leaves_requests_executing_before_it_to_recovery(database_url: str) -> None:
+    """A request executing when 0009 is applied has no owner, lease or phase: recovery may
+    take it over at once, and treats its call as one that may have been sent."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from bot.store.repository import Store
+
+    db.upgrade(database_url, "0007")
+    engine = db.create_sync_engine_for(database_url)
+    at = datetime(2026, 11, 23, 9, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO requests (id, status, verb, environment, kind, target_key,"
+                    " target_name, target_id, all_versions, extends_pause, fingerprint,"
+                    " requested_by, via, created_at, updated_at) VALUES ('old', 'executing',"
+                    " 'pause', 'prod', 'journey', 'k', 'N', 'x', false, false, 'f', 'U1',"
+                    " 'command', :at, :at)"
+                ),
+                {"at": at},
+            )
+    finally:
+        engine.dispose()
+    db.upgrade(database_url)
+    store = Store.from_url(database_url)
+    try:
+        old = await store.get_request("old")
+        assert old is not None
+        assert (old.owner, old.lease_until, old.execution_phase) == (None, None, None)
+        now = datetime.now(UTC)
+        taken = await store.take_over("old", owner="me", now=now, until=now)
+        assert taken is not None
+        assert taken.owner == "me"
+    finally:
+        await store.close()
+    db.downgrade(database_url, "0007")
+    assert db.current_revision(database_url) == "0007"
