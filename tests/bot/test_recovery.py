@@ -12,9 +12,10 @@ import pytest
 
 from bot.config import config_from_mapping
 from bot.console import ConsoleNotifier
+from bot.domain.approvals import Decision
 from bot.domain.commands import PauseCommand, TargetRef
 from bot.domain.models import PauseOptions, TargetKind
-from bot.domain.requests import ExecutionPhase, RequestStatus, Via
+from bot.domain.requests import ExecutionPhase, OperationRequest, RequestStatus, Via
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store, upgrade
 from tests.conftest import Sandbox
@@ -80,3 +81,66 @@ async def test_a_slow_call_keeps_its_lease_and_is_never_taken_over(
         sandbox.sfmc.release_answers()
     done = await asyncio.wait_for(running, 30)
     assert done.status is RequestStatus.SUCCEEDED
+
+
+# -- votes recorded by a process that died before acting on them ----------------------------
+
+
+async def record_vote(url: str, request_id: str, decision: Decision, *, ago: timedelta) -> None:
+    """A vote as a process that died right after recording it left it, ``ago``."""
+    at = datetime.now(UTC) - ago
+    store = Store.from_url(url, clock=lambda: at)
+    try:
+        await store.cast_vote(request_id, voter="U0ADMIN", decision=decision, via=Via.BUTTON)
+    finally:
+        await store.close()
+
+
+async def ask_prod(runtime: Runtime) -> OperationRequest:
+    command = PauseCommand(
+        target=TargetRef(environment="prod", kind=TargetKind.AUTOMATION, name="daily-welcome-send"),
+        options=PauseOptions(),
+    )
+    request = await runtime.requests.submit(
+        command, requester="U0ALICE", via=Via.COMMAND, channel="C0OPS"
+    )
+    assert request.status is RequestStatus.AWAITING_APPROVAL
+    return request
+
+
+def schedules(sandbox: Sandbox) -> int:
+    return sum(1 for c in list(sandbox.sfmc.calls) if c.soap_action == "Schedule")
+
+
+async def test_recovery_carries_out_an_approval_a_dead_process_recorded_once(
+    runtime: Runtime, sandbox: Sandbox, database_url: str
+) -> None:
+    request = await ask_prod(runtime)
+    await record_vote(database_url, request.id, Decision.APPROVE, ago=timedelta(seconds=1))
+    runtime.requests.lease = timedelta(minutes=1)
+    assert await runtime.recovery.run() == []  # a fresh vote: its process may be acting on it
+    assert schedules(sandbox) == 0
+
+    runtime.requests.lease = LEASE  # the vote is older than that
+    [done] = await runtime.recovery.run()
+    assert done.status is RequestStatus.SUCCEEDED
+    assert schedules(sandbox) == 1
+    assert await runtime.recovery.run() == []
+    assert schedules(sandbox) == 1
+    events = await runtime.store.history(
+        environment="prod", kind=TargetKind.AUTOMATION, target_key="daily-welcome-send"
+    )
+    actions = [e.action for e in events]
+    assert actions.count("approved") == 1
+    assert actions.count("verified") == 1
+
+
+async def test_recovery_closes_a_request_a_dead_process_recorded_a_deny_for(
+    runtime: Runtime, sandbox: Sandbox, database_url: str
+) -> None:
+    request = await ask_prod(runtime)
+    await record_vote(database_url, request.id, Decision.DENY, ago=timedelta(minutes=2))
+    [denied] = await runtime.recovery.run()
+    assert denied.status is RequestStatus.DENIED
+    assert schedules(sandbox) == 0
+    assert await runtime.recovery.run() == []
