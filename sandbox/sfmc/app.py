@@ -284,6 +284,7 @@ class SfmcEmulator:
         with self.tenant.lock:
             self.tenant.reset()
         self.knobs.reset()
+        self.release_answers()
         self.calls.clear()
         if self._seed:
             seed_tenant(self)
