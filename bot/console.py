@@ -133,7 +133,7 @@ async def run_console(
     pauses, reminders) run in the background while the console is open."""
     console = Console(runtime, write=write, user=user)
     write(BANNER)
-    for request in await runtime.requests.recover():
+    for request in await runtime.recovery.at_start():
         write(f"Recovered request {request.id}: {request.status.value}")
     stop = asyncio.Event()
     scheduler = build_scheduler(runtime, owner=f"console:{os.getpid()}")
