@@ -100,7 +100,7 @@ class Console:
         """The banner, recovery of what an earlier run left unfinished, and the timers
         (the end of timed pauses, reminders, approval expiries) in the background."""
         self._write(BANNER)
-        for request in await self._rt.requests.recover():
+        for request in await self._rt.recovery.at_start():
             self._write(f"Recovered request {request.id}: {request.status.value}")
         scheduler = build_scheduler(self._rt, owner=f"console:{os.getpid()}:{uuid.uuid4().hex}")
         self._timers = asyncio.create_task(scheduler.run_forever(self._stop))

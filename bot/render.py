@@ -238,6 +238,8 @@ def note_text(request: OperationRequest, note: Note) -> str:
         case NoteKind.RESULT:
             if request.status is RequestStatus.SUCCEEDED:
                 return f"Done: {request.state_after} (verified by reading it back)."
+            if request.status is RequestStatus.UNVERIFIED and request.error:
+                return request.error
             if request.status is RequestStatus.UNVERIFIED:
                 return (
                     f"Sent, but the read-back shows {request.state_after}; check again with status."

@@ -18,6 +18,7 @@ from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
 from bot.service.operations import OperationService
 from bot.service.pauses import PauseService, PauseTimings
+from bot.service.recovery import RecoveryService
 from bot.service.requests import RequestService
 from bot.store.repository import Store
 from bot.store.snapshots import StoreScheduleSnapshots
@@ -46,6 +47,7 @@ class Runtime:
     requests: RequestService
     approvals: ApprovalService
     pauses: PauseService
+    recovery: RecoveryService
 
     async def housekeeping(self, now: datetime) -> None:
         """Periodic clean-up (the scheduler runs it hourly): forget Slack delivery keys (event
@@ -118,6 +120,7 @@ def build_runtime(
         clock=now,
     )
     requests.pause_watcher = pauses
+    recovery = RecoveryService(store=store, requests=requests, approvals=approvals, clock=now)
     return Runtime(
         config=config,
         registry=registry,
@@ -126,6 +129,7 @@ def build_runtime(
         requests=requests,
         approvals=approvals,
         pauses=pauses,
+        recovery=recovery,
     )
 
 
@@ -146,15 +150,19 @@ def build_scheduler(
     **options: Any,
 ) -> Scheduler:
     """The scheduler of a runtime: pause timers (due ends handed over together, one batch
-    per pass) and approval expiries, :data:`SCHEDULER_WORKERS` passes side by side.
-    ``options`` go to :class:`Scheduler`."""
+    per pass), approval expiries and the periodic recovery pass,
+    :data:`SCHEDULER_WORKERS` passes side by side. ``options`` go to :class:`Scheduler`."""
     options.setdefault("batch", SCHEDULER_BATCH)
     options.setdefault("workers", SCHEDULER_WORKERS)
     options.setdefault("housekeeping", runtime.housekeeping)
     return Scheduler(
         runtime.store,
         owner=owner,
-        handlers={**runtime.pauses.handlers(), **runtime.approvals.handlers()},
+        handlers={
+            **runtime.pauses.handlers(),
+            **runtime.approvals.handlers(),
+            **runtime.recovery.handlers(),
+        },
         batch_handlers=runtime.pauses.batch_handlers(),
         clock=clock or _utcnow,
         idle_sleep=idle_sleep,

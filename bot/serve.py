@@ -160,7 +160,7 @@ def create_asgi_app(
             timings=timings,
         )
         holder["bot"] = bot
-        recovery = asyncio.create_task(bot.runtime.requests.recover())
+        recovery = asyncio.create_task(bot.runtime.recovery.at_start())
         stop_scheduler = asyncio.Event()
         scheduler = build_scheduler(
             bot.runtime,

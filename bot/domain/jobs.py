@@ -28,6 +28,7 @@ class JobKind(StrEnum):
     APPROVAL_EXPIRY = "approval_expiry"
     DRIFT_CHECK = "drift_check"
     JOURNEY_CHECK = "journey_check"
+    RECOVERY = "recovery"  # finish what a stopped process left: see bot.service.recovery
 
 
 def job_key(kind: JobKind, ident: object) -> str:

@@ -25,7 +25,7 @@ class RequestStatus(StrEnum):
     EXPIRED = "expired"
     EXECUTING = "executing"  # the provider call is under way (or was, at a crash)
     SUCCEEDED = "succeeded"  # done and verified by a read-back
-    UNVERIFIED = "unverified"  # accepted, but the read-back did not confirm it
+    UNVERIFIED = "unverified"  # not confirmed by the read-back (``error``: why, if known)
     FAILED = "failed"  # refused by a rule or the provider; ``error`` says why
 
 
@@ -52,6 +52,13 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
         {RequestStatus.SUCCEEDED, RequestStatus.UNVERIFIED, RequestStatus.FAILED}
     ),
 }
+
+
+class ExecutionPhase(StrEnum):
+    """How far an executing request got with its provider call (recovery reads it)."""
+
+    NOT_SENT = "not_sent"  # the call was not sent: recovery may send it, once
+    MAYBE_SENT = "maybe_sent"  # written just before sending: recovery only reads back
 
 
 def can_transition(current: RequestStatus, new: RequestStatus) -> bool:
@@ -167,6 +174,13 @@ class OperationRequest(_Frozen):
     expires_at: datetime | None = Field(default=None, description="when a pending approval expires")
     pause_outcome: PauseOutcome | None = Field(
         default=None, description="set when the pause this request made has ended"
+    )
+    owner: str | None = Field(default=None, description="the process executing it")
+    lease_until: datetime | None = Field(
+        default=None, description="until when ``owner`` holds it (renewed while it runs)"
+    )
+    execution_phase: ExecutionPhase | None = Field(
+        default=None, description="None for a request executing before phases were recorded"
     )
 
     @property

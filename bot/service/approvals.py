@@ -25,6 +25,7 @@ from bot.domain.approvals import (
 from bot.domain.errors import BadInput, BotError
 from bot.domain.jobs import Job, JobKind
 from bot.domain.requests import OperationRequest, RequestStatus, Via
+from bot.faults import CrashPoint, crash_point
 from bot.service.directory import Directory
 from bot.service.notify import Note, NoteKind
 from bot.service.requests import RequestService, command_for
@@ -105,6 +106,7 @@ class ApprovalService:
         )
         if not changed:
             return VoteAnswer(False, f"Your {decision.value} was already counted.", request)
+        crash_point(CrashPoint.AFTER_VOTE)
         current = await self._store.get_request(request.id)
         if current is not None and current.status is not RequestStatus.AWAITING_APPROVAL:
             # another vote (or the expiry) decided it between our check and our vote
@@ -245,6 +247,44 @@ class ApprovalService:
             if done is not None:
                 expired.append(done)
         return expired
+
+    async def recover(self) -> list[OperationRequest]:
+        """Act on votes a stopped process recorded but did not act on: every request
+        awaiting approval whose active votes already decide it (approved: executed once;
+        denied: closed) and whose last vote is older than the execution lease (a younger
+        one may be in the hands of the live process that took it). The conditional
+        transitions keep each decision, and each execution, once across replicas."""
+        decided: list[OperationRequest] = []
+        now = self._clock()
+        for request in await self._store.awaiting_approval():
+            policy = self._policies(request.spec.environment)
+            if policy is None:
+                continue
+            if request.expires_at is not None and now >= request.expires_at:
+                continue  # its expiry job ends it
+            try:
+                votes = await self._store.votes(request.id)
+                if not votes or max(v.at for v in votes) > now - self._requests.lease:
+                    continue
+                result = tally(policy, votes)
+                last = votes[-1]
+                match result.outcome:
+                    case Outcome.APPROVED:
+                        log.info("approval_recovered", request_id=request.id)
+                        await self._approve(request, actor=last.voter, via=Via.SYSTEM)
+                    case Outcome.DENIED:
+                        await self._decide(
+                            request, RequestStatus.DENIED, actor=last.voter, via=Via.SYSTEM
+                        )
+                    case Outcome.PENDING:
+                        continue
+            except Exception:
+                log.exception("approval_recovery_failed", request_id=request.id)
+                continue
+            current = await self._store.get_request(request.id)
+            if current is not None:
+                decided.append(current)
+        return decided
 
     async def request_again(self, *, request_id: str, requester: str, via: Via) -> OperationRequest:
         """A new request with exactly the same parameters (after expiry or denial)."""

@@ -7,8 +7,13 @@ many replicas, retries or double clicks there are.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -37,6 +42,7 @@ from bot.domain.models import (
     VersionSelector,
 )
 from bot.domain.requests import (
+    ExecutionPhase,
     OperationRequest,
     PauseRecord,
     RequestSpec,
@@ -44,6 +50,7 @@ from bot.domain.requests import (
     Via,
     duplicate_of,
 )
+from bot.faults import CrashPoint, crash_point
 from bot.metrics import Metrics
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Note, NoteKind, Notifier
@@ -55,6 +62,17 @@ log = structlog.get_logger(__name__)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: How long a process holds a request it executes; renewed every third of it while it
+#: runs. Recovery takes over an executing request only once its lease has run out, and
+#: leaves received or approved requests this young to the process that has them.
+EXECUTION_LEASE = timedelta(seconds=60)
+
+
+def process_owner() -> str:
+    """A name for this process, unique among replicas: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class PauseWatcher(Protocol):
@@ -130,7 +148,14 @@ class RequestService:
         metrics: Metrics | None = None,
         policies: Callable[[str], ApprovalPolicy | None] = lambda _: None,
         directory: Directory | None = None,
+        owner: str | None = None,
+        lease: timedelta = EXECUTION_LEASE,
     ) -> None:
+        if lease <= timedelta(0):
+            raise ValueError("the execution lease must be positive")
+        #: This process, as the owner of the requests it executes.
+        self.owner = owner or process_owner()
+        self.lease = lease
         self._metrics = metrics
         #: Plans and cancels a pause's timers (set by the composition root).
         self.pause_watcher: PauseWatcher | None = None
@@ -393,17 +418,36 @@ class RequestService:
 
     async def execute(self, request_id: str, *, actor: str, via: Via) -> OperationRequest:
         """Carry out a received or approved request, once. A caller that loses the race
-        gets the request as the winner left it."""
-        request = await self._store.transition(request_id, to=RequestStatus.EXECUTING)
+        gets the request as the winner left it.
+
+        The request is leased to this process (``owner``, renewed while it runs) and its
+        phase is recorded: "not sent" with the move to executing, "may have been sent"
+        just before the provider call, so recovery knows what it may do after a crash.
+        """
+        now = self._clock()
+        request = await self._store.transition(
+            request_id,
+            to=RequestStatus.EXECUTING,
+            owner=self.owner,
+            lease_until=now + self.lease,
+            execution_phase=ExecutionPhase.NOT_SENT.value,
+        )
         if request is None:
             current = await self._store.get_request(request_id)
             if current is None:
                 raise LookupError(f"no request {request_id}")
             return current
         await self._store.record(actor=actor, action="executing", via=via, request_id=request.id)
+        crash_point(CrashPoint.AFTER_EXECUTING_AUDIT)
         await self.show(request)
         await self._safely(self._notifier.reply(request, Note(kind=NoteKind.EXECUTING)))
+        return await self._carry_out(request, actor=actor, via=via)
 
+    async def _carry_out(
+        self, request: OperationRequest, *, actor: str, via: Via
+    ) -> OperationRequest:
+        """Check, send (once: only while this process holds the request), read back,
+        settle; the lease is renewed all along."""
         command = command_for(request.spec)
 
         async def progress(attempt: int, attempts: int) -> None:
@@ -416,22 +460,65 @@ class RequestService:
             )
             await self._safely(self._notifier.reply(request, note))
 
+        async with self._leased(request.id):
+            try:
+                if request.spec.extend:
+                    if not await self._may_send(request):
+                        return await self._require(request.id)
+                    result = await self._extend(request)
+                else:
+                    before = await self._ops.check(command, allow_production=True)
+                    if not await self._may_send(request):
+                        return await self._require(request.id)
+                    crash_point(CrashPoint.BEFORE_PROVIDER_CALL)
+                    result = await self._ops.perform(command, before, progress=progress)
+            except BotError as exc:
+                return await self._fail(request, exc, actor=actor, via=via)
+            return await self._settle(request, result, actor=actor, via=via)
+
+    async def _may_send(self, request: OperationRequest) -> bool:
+        """Record "may have been sent" just before the call; False (send nothing) when
+        another process took the request over meanwhile."""
+        if await self._store.mark_maybe_sent(request.id, owner=self.owner):
+            return True
+        log.warning("request_taken_over", request_id=request.id, owner=self.owner)
+        return False
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, request_id: str) -> AsyncIterator[None]:
+        """Renew this process's lease on ``request_id`` every third of the lease while
+        the body runs."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                try:
+                    held = await self._store.renew_execution(
+                        request_id, owner=self.owner, until=self._clock() + self.lease
+                    )
+                except Exception:
+                    log.exception("execution_lease_renewal_failed", request_id=request_id)
+                    continue
+                if not held:
+                    return
+
+        renewals = asyncio.create_task(renew())
         try:
-            if request.spec.extend:
-                result = await self._extend(request)
-            else:
-                before = await self._ops.check(command, allow_production=True)
-                result = await self._ops.perform(command, before, progress=progress)
-        except BotError as exc:
-            return await self._fail(request, exc, actor=actor, via=via)
-        return await self._settle(request, result, actor=actor, via=via)
+            yield
+        finally:
+            renewals.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewals
 
     async def _fail(
         self, request: OperationRequest, exc: BotError, *, actor: str, via: Via
     ) -> OperationRequest:
         message = exc.user_message()
-        failed = await self._store.transition(request.id, to=RequestStatus.FAILED, error=message)
-        failed = failed or await self._require(request.id)
+        failed = await self._store.transition(
+            request.id, to=RequestStatus.FAILED, expected=(RequestStatus.EXECUTING,), error=message
+        )
+        if failed is None:  # settled by another process (it took over): it told the thread
+            return await self._require(request.id)
         await self._store.record(
             actor=actor,
             action="failed",
@@ -445,7 +532,13 @@ class RequestService:
         return failed
 
     async def _settle(
-        self, request: OperationRequest, result: OperationResult, *, actor: str, via: Via
+        self,
+        request: OperationRequest,
+        result: OperationResult,
+        *,
+        actor: str,
+        via: Via,
+        error: str | None = None,
     ) -> OperationRequest:
         spec = request.spec
         ends_at = None
@@ -459,8 +552,10 @@ class RequestService:
             state_after=result.after.describe(),
             provider_request_id=result.request_id,
             pause_ends_at=ends_at,
+            error=None if result.verified else error,
         )
-        settled = settled or await self._require(request.id)
+        if settled is None:  # settled by another process (it took over): it told the thread
+            return await self._require(request.id)
         await self._store.record(
             actor=actor,
             action="verified" if result.verified else "unverified",
@@ -520,19 +615,55 @@ class RequestService:
     # -- recovery -----------------------------------------------------------------------
 
     async def recover(self) -> list[OperationRequest]:
-        """After a restart: finish what was recorded but not done.
+        """Finish what a stopped process left (at start and periodically).
 
-        Received or approved requests are executed. A request caught mid-execution is not
-        sent again (the provider may already have acted): its target is read back and the
-        request settled on what the read-back shows.
+        A received or approved request untouched for ``lease`` is executed (younger ones
+        may be in the hands of a live process; the conditional transition keeps it once
+        anyway). An executing request is taken over only when its owner's lease has run
+        out: a call not sent yet is sent, once; a call that may have been sent is not sent
+        again: its target is read back and the thread told what the read-back shows.
         """
         done: list[OperationRequest] = []
+        now = self._clock()
         for request in await self._store.unfinished_requests():
-            if request.status in (RequestStatus.RECEIVED, RequestStatus.APPROVED):
-                done.append(await self.execute(request.id, actor="bot", via=Via.SYSTEM))
-            elif request.status is RequestStatus.EXECUTING:
-                done.append(await self._settle_interrupted(request))
+            try:
+                if request.status in (RequestStatus.RECEIVED, RequestStatus.APPROVED):
+                    if request.updated_at > now - self.lease:
+                        continue
+                    done.append(await self.execute(request.id, actor="bot", via=Via.SYSTEM))
+                elif request.status is RequestStatus.EXECUTING:
+                    taken = await self._store.take_over(
+                        request.id, owner=self.owner, now=now, until=now + self.lease
+                    )
+                    if taken is not None:
+                        done.append(await self._resume(taken))
+            except Exception:
+                log.exception("recovery_failed", request_id=request.id)
         return done
+
+    async def _resume(self, request: OperationRequest) -> OperationRequest:
+        """Carry on with an executing request taken over from a stopped process."""
+        await self._store.record(
+            actor="bot",
+            action="taken_over",
+            via=Via.SYSTEM,
+            request_id=request.id,
+            detail={
+                "phase": (request.execution_phase or ExecutionPhase.MAYBE_SENT).value,
+                "from": request.owner,
+            },
+        )
+        if request.execution_phase is ExecutionPhase.NOT_SENT:
+            await self.note(
+                request,
+                Note(
+                    kind=NoteKind.INFO,
+                    text="The bot stopped before sending this to the provider; sending it now.",
+                ),
+            )
+            return await self._carry_out(request, actor="bot", via=Via.SYSTEM)
+        async with self._leased(request.id):
+            return await self._settle_interrupted(request)
 
     async def _settle_interrupted(self, request: OperationRequest) -> OperationRequest:
         from bot.domain import rules
@@ -550,15 +681,14 @@ class RequestService:
             return await self._fail(request, exc, actor="bot", via=Via.SYSTEM)
         expected = rules.expected_after(spec.kind, spec.verb)
         verified = after.state in expected
-        await self._safely(
-            self._notifier.reply(
-                request,
-                Note(
-                    kind=NoteKind.INFO,
-                    text="The bot restarted while this was running; it was not sent again. "
-                    f"Read back now: {after.describe()}.",
-                ),
-            )
+        seen = after.describe()
+        await self.note(
+            request,
+            Note(
+                kind=NoteKind.INFO,
+                text="The bot stopped while sending this to the provider; it was not sent "
+                f"again. The read-back shows {seen}.",
+            ),
         )
         result = OperationResult(
             verb=spec.verb,
@@ -569,7 +699,12 @@ class RequestService:
             verified=verified,
             note="settled after a restart",
         )
-        return await self._settle(request, result, actor="bot", via=Via.SYSTEM)
+        unconfirmed = (
+            f"The bot stopped while sending this; the read-back shows {seen}, so it was "
+            "probably not carried out. It was not sent again: check with status and ask "
+            "again if it is still needed."
+        )
+        return await self._settle(request, result, actor="bot", via=Via.SYSTEM, error=unconfirmed)
 
     # -- notifications ------------------------------------------------------------------
 

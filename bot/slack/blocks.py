@@ -300,6 +300,8 @@ def _status_line(request: OperationRequest) -> str:
             return ":hourglass_flowing_sand: Working…"
         case RequestStatus.SUCCEEDED:
             return f":white_check_mark: Done — verified {after}"
+        case RequestStatus.UNVERIFIED if request.error:  # e.g. the bot stopped while sending
+            return f":warning: {_user(request.error, _ERROR_MAX)}"
         case RequestStatus.UNVERIFIED:
             return f":warning: Sent, but the read-back shows {after}"
         case RequestStatus.FAILED:
@@ -562,6 +564,8 @@ def result_reply(request: OperationRequest) -> Message:
         case RequestStatus.SUCCEEDED:
             past = _PAST.get(spec.verb, spec.verb.value)
             text = f":white_check_mark: {past} {label}. Verified: it is now {after}."
+        case RequestStatus.UNVERIFIED if request.error:  # e.g. the bot stopped while sending
+            text = f":warning: {_user(request.error, _ERROR_MAX)}"
         case RequestStatus.UNVERIFIED:
             text = (
                 f":warning: The {spec.verb.value} of {label} was sent, but the read-back shows"

@@ -117,6 +117,11 @@ class RequestRow(Base):
     pause_ends_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]  # when a pending approval expires
     pause_outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # how its pause ended
+    # While executing (migration 0009): the process carrying it out, until when it holds
+    # it (renewed while it runs), and whether its provider call may have been sent.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
+    execution_phase: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index(

@@ -28,6 +28,7 @@ from bot.domain.jobs import Job, JobKind, job_key
 from bot.domain.models import PauseOptions, Schedule, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
+    ExecutionPhase,
     OperationRequest,
     PauseOutcome,
     PauseRecord,
@@ -81,6 +82,9 @@ TRANSITION_FIELDS = frozenset(
         "expires_at",
         "channel",
         "card_ts",
+        "owner",
+        "lease_until",
+        "execution_phase",
     }
 )
 
@@ -130,6 +134,11 @@ def _request(row: RequestRow) -> OperationRequest:
         pause_outcome=None
         if row.pause_outcome is None
         else PauseOutcome.model_validate(row.pause_outcome),
+        owner=row.owner,
+        lease_until=_opt_utc(row.lease_until),
+        execution_phase=None
+        if row.execution_phase is None
+        else ExecutionPhase(row.execution_phase),
     )
 
 
@@ -406,7 +415,7 @@ class Store:
         if not allowed:
             raise ValueError(f"no status may move to {to.value}")
         values: dict[str, Any] = dict(fields)
-        for name in ("pause_ends_at", "expires_at"):
+        for name in ("pause_ends_at", "expires_at", "lease_until"):
             if values.get(name) is not None:
                 values[name] = to_utc(values[name])
         stmt = (
@@ -458,6 +467,72 @@ class Store:
         )
         async with self._tx() as session:
             return [_request(row) for row in (await session.execute(stmt)).scalars()]
+
+    async def awaiting_approval(self) -> list[OperationRequest]:
+        """Requests awaiting approval, oldest first (recovery re-counts their votes)."""
+        stmt = (
+            select(RequestRow)
+            .where(RequestRow.status == RequestStatus.AWAITING_APPROVAL.value)
+            .order_by(RequestRow.created_at, RequestRow.id)
+        )
+        async with self._tx() as session:
+            return [_request(row) for row in (await session.execute(stmt)).scalars()]
+
+    # -- execution leases ------------------------------------------------------------
+
+    def _held(self, request_id: str, owner: str) -> Any:
+        return (
+            RequestRow.id == request_id,
+            RequestRow.status == RequestStatus.EXECUTING.value,
+            RequestRow.owner == owner,
+        )
+
+    async def mark_maybe_sent(self, request_id: str, *, owner: str) -> bool:
+        """Just before the provider call: record that it may have been sent. False when
+        ``owner`` no longer holds the executing request (taken over): do not send."""
+        stmt = (
+            update(RequestRow)
+            .where(*self._held(request_id, owner))
+            .values(execution_phase=ExecutionPhase.MAYBE_SENT.value)
+            .returning(RequestRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def renew_execution(self, request_id: str, *, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease on an executing request; False when it is not held."""
+        stmt = (
+            update(RequestRow)
+            .where(*self._held(request_id, owner))
+            .values(lease_until=to_utc(until))
+            .returning(RequestRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def take_over(
+        self, request_id: str, *, owner: str, now: datetime, until: datetime
+    ) -> OperationRequest | None:
+        """Lease an executing request whose lease ran out at ``now`` (or that has none: a
+        request from before leases) to ``owner`` until ``until``. One conditional
+        ``UPDATE``: None while its owner still holds it, or when another process took it
+        over first."""
+        stmt = (
+            update(RequestRow)
+            .where(
+                RequestRow.id == request_id,
+                RequestRow.status == RequestStatus.EXECUTING.value,
+                or_(RequestRow.lease_until.is_(None), RequestRow.lease_until < to_utc(now)),
+            )
+            .values(owner=owner, lease_until=to_utc(until))
+            .returning(RequestRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().one_or_none()
+            return None if row is None else _request(row)
 
     async def due_expiries(self, now: datetime, *, limit: int = 100) -> list[OperationRequest]:
         """Requests awaiting approval whose ``expires_at`` is at or before ``now``, the
@@ -945,6 +1020,42 @@ class Store:
                 "last_error": None,
             },
         ).returning(JobRow)
+
+    async def ensure_job(
+        self, *, kind: JobKind, key: str, due_at: datetime, payload: Mapping[str, Any]
+    ) -> Job:
+        """Schedule ``key`` at ``due_at`` unless it is pending already (then it keeps its
+        time and any lease on it): ``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE
+        done_at IS NOT NULL``."""
+        dialect = self.engine.dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = ins(JobRow).values(
+            kind=JobKind(kind).value,
+            key=key,
+            due_at=to_utc(due_at),
+            payload=dict(payload),
+            attempts=0,
+            created_at=self.now(),
+        )
+        new = values.excluded
+        stmt = values.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "kind": new.kind,
+                "due_at": new.due_at,
+                "payload": new.payload,
+                "attempts": 0,
+                "owner": None,
+                "locked_until": None,
+                "done_at": None,
+                "last_error": None,
+            },
+            where=JobRow.done_at.is_not(None),
+        )
+        async with self._tx() as session:
+            await session.execute(stmt)
+            row = (await session.execute(select(JobRow).where(JobRow.key == key))).scalars().one()
+            return _job(row)
 
     async def cancel_job(self, key: str) -> bool:
         """Mark a pending job done, ``last_error`` "cancelled". False when there is no

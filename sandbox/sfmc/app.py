@@ -7,7 +7,9 @@ Every provider request goes through the same steps, in this order:
    Rate limit, 5xx and malformed answer at once and change no state; expire-token expires
    the presented token for good, so the handler answers "Token Expired" / 401;
 3. the handler (token check, lazy clock effects via ``Tenant.tick``, the operation);
-4. the call is recorded in :attr:`SfmcEmulator.calls`.
+4. the call is recorded in :attr:`SfmcEmulator.calls`;
+5. a held answer (:meth:`SfmcEmulator.hold_answers`) waits for its release: the call has
+   acted, its caller is still waiting (a call in flight when the caller is killed).
 
 ``/_sandbox/...`` (the control API) skips knobs and recording.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -52,6 +55,9 @@ from sandbox.sfmc.state import (
 
 _IDS = uuid.UUID("5f3c1a2e-8d4b-4c6a-9e1f-0b7a2c3d4e5f")  # namespace for stable demo ids
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+#: A held answer is given after this many seconds at the latest (a test that failed
+#: before its release must not hold the server for good).
+HOLD_LIMIT_S = 60.0
 
 
 @dataclass
@@ -98,6 +104,8 @@ class SfmcEmulator:
         self.knobs = knobs or Knobs()
         self.settings = EmulatorSettings(page_size=page_size, run_duration_s=run_duration_s)
         self.calls: list[CallRecord] = []
+        self._hold: tuple[str | None, str | None] | None = None
+        self._released = threading.Event()
         self.tenant = Tenant()
         self._seed = seed
         self._auth = AuthService(self.tenant)
@@ -253,11 +261,30 @@ class SfmcEmulator:
     def clear_calls(self) -> None:
         self.calls.clear()
 
+    def hold_answers(self, *, soap_action: str | None = None, path: str | None = None) -> None:
+        """From now on, calls with this SOAP action (and/or whose path contains ``path``)
+        act and are recorded as usual, but their answer waits for :meth:`release_answers`."""
+        self._released.clear()
+        self._hold = (soap_action, path)
+
+    def release_answers(self) -> None:
+        """Answer the held calls (and stop holding)."""
+        self._hold = None
+        self._released.set()
+
+    def _held(self, soap_action: str | None, path: str) -> bool:
+        hold = self._hold
+        if hold is None:
+            return False
+        action, part = hold
+        return (action is None or action == soap_action) and (part is None or part in path)
+
     def reset(self) -> None:
         """Back to the seed (or empty): state, tokens, counters, knobs and calls. Time goes on."""
         with self.tenant.lock:
             self.tenant.reset()
         self.knobs.reset()
+        self.release_answers()
         self.calls.clear()
         if self._seed:
             seed_tenant(self)
@@ -342,6 +369,8 @@ class SfmcEmulator:
                 knob=knob,
             )
         )
+        if self._held(ctx.soap_action, path):
+            await asyncio.to_thread(self._released.wait, HOLD_LIMIT_S)
         return response
 
     async def _apply_knobs(self, ctx: Ctx, route: Route) -> tuple[str | None, Response | None]:

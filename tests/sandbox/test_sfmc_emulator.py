@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -341,6 +342,33 @@ def test_perform_stop(http: httpx.Client, emu: SfmcEmulator) -> None:
     paused = emu.automation(STAGING_MID, "weekly-newsletter").object_id
     assert one(xml(soap(http, "Perform", perform("stop", paused), token)), "StatusCode") == "Error"
     assert emu.automation(STAGING_MID, "weekly-newsletter").status == 4
+
+
+def test_a_held_answer_comes_after_the_call_has_acted(
+    http: httpx.Client, emu: SfmcEmulator, server: ServerThread
+) -> None:
+    """hold_answers: the call acts and is recorded at once; its caller waits for the answer
+    until release_answers (a call in flight when its caller is killed). Reads still answer."""
+    token = get_token(http)
+    object_id = emu.automation(STAGING_MID, "daily-welcome-send").object_id
+    emu.hold_answers(soap_action="Schedule")
+    pause = f"<Action>pause</Action><Schedule/>{interaction(object_id)}"
+    with (
+        httpx.Client(base_url=server.url, trust_env=False, timeout=30) as caller,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        answer = pool.submit(soap, caller, "Schedule", pause, token)
+        deadline = time.monotonic() + 10
+        while not any(c.soap_action == "Schedule" for c in list(emu.calls)):
+            assert time.monotonic() < deadline, "the call never arrived"
+            time.sleep(0.01)
+        assert emu.automation(STAGING_MID, "daily-welcome-send").status == 4
+        other = soap(http, "Retrieve", retrieve(key_filter("daily-welcome-send")), token)
+        assert other.status_code == 200
+        assert not answer.done()
+        emu.release_answers()
+        root = xml(answer.result(timeout=10))
+    assert one(root, "OverallStatus") == "OK"
 
 
 def test_schedule_pause_then_start(http: httpx.Client, emu: SfmcEmulator) -> None:

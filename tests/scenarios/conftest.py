@@ -147,6 +147,15 @@ class BotUnderTest:
         self._bot_server.stop()
         self.start(port=port)
 
+    def stop_bot(self) -> int:
+        """Stop the bot process and leave its port free (e.g. for a bot process a test
+        kills); the port, for :meth:`start` later."""
+        assert self._bot_server is not None
+        port = self._bot_server.port
+        self._bot_server.stop()
+        self._bot_server = None
+        return port
+
     def stop(self) -> None:
         self.driver.close()
         for other in self._others:

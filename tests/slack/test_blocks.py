@@ -367,7 +367,8 @@ def test_every_card_is_valid(verb: Verb, status: RequestStatus) -> None:
         status,
         state_before="active",
         state_after="paused",
-        error="SFMC said no",
+        # an unverified request has an error only when the bot stopped while sending it
+        error=None if status is RequestStatus.UNVERIFIED else "SFMC said no",
         reason="freeze",
     )
     message = check_message(request_card(request, now=NOW))
@@ -708,13 +709,26 @@ def test_executing_reply() -> None:
 )
 def test_result_reply(status: RequestStatus, expected: str) -> None:
     state_after = "active" if status is RequestStatus.UNVERIFIED else "paused"
-    request = make_request(
-        status=status, state_after=state_after, error="Journey is not active (SFMC: code 30002)"
+    error = (
+        None if status is RequestStatus.UNVERIFIED else "Journey is not active (SFMC: code 30002)"
     )
+    request = make_request(status=status, state_after=state_after, error=error)
     message = check_message(result_reply(request))
     assert expected in message.text
     if status is RequestStatus.FAILED:
         assert "Journey is not active (SFMC: code 30002)" in message.text
+
+
+def test_a_request_interrupted_while_sending_says_what_the_read_back_shows() -> None:
+    """Not "Sent, but ...": nothing says it was sent; the card and the thread say why."""
+    why = "The bot stopped while sending this; the read-back shows active, so it was probably"
+    request = make_request(status=RequestStatus.UNVERIFIED, state_after="active", error=why)
+    reply = check_message(result_reply(request)).text
+    card = check_message(request_card(request, now=NOW)).text
+    for text in (reply, card):
+        assert why in text
+        assert "Sent, but" not in text
+        assert "was sent" not in text
 
 
 def test_progress_reply() -> None:

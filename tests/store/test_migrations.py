@@ -25,7 +25,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0008"
+    assert db.head_revision() == "0009"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
@@ -250,3 +250,45 @@ def test_0008_keeps_the_first_of_identical_pending_approvals(database_url: str) 
     assert keys == {
         f"approval_expiry:{i}" for i in ("first", "other-params", "other-target", "decided")
     }
+
+
+async def test_0009_leaves_requests_executing_before_it_to_recovery(database_url: str) -> None:
+    """A request executing when 0009 is applied has no owner, lease or phase: recovery may
+    take it over at once, and treats its call as one that may have been sent."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from bot.store.repository import Store
+
+    db.upgrade(database_url, "0007")
+    engine = db.create_sync_engine_for(database_url)
+    at = datetime(2026, 11, 23, 9, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO requests (id, status, verb, environment, kind, target_key,"
+                    " target_name, target_id, all_versions, extends_pause, fingerprint,"
+                    " requested_by, via, created_at, updated_at) VALUES ('old', 'executing',"
+                    " 'pause', 'prod', 'journey', 'k', 'N', 'x', false, false, 'f', 'U1',"
+                    " 'command', :at, :at)"
+                ),
+                {"at": at},
+            )
+    finally:
+        engine.dispose()
+    db.upgrade(database_url)
+    store = Store.from_url(database_url)
+    try:
+        old = await store.get_request("old")
+        assert old is not None
+        assert (old.owner, old.lease_until, old.execution_phase) == (None, None, None)
+        now = datetime.now(UTC)
+        taken = await store.take_over("old", owner="me", now=now, until=now)
+        assert taken is not None
+        assert taken.owner == "me"
+    finally:
+        await store.close()
+    db.downgrade(database_url, "0007")
+    assert db.current_revision(database_url) == "0007"

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.errors import TargetBusy
+from bot.domain.jobs import JobKind
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
 from bot.domain.requests import (
     TRANSITIONS,
+    ExecutionPhase,
     OperationRequest,
     PauseRecord,
     RequestSpec,
@@ -636,3 +638,104 @@ async def test_a_pending_approval_gets_its_expiry_job_with_it(
             expires_at=expires,
         )
     assert await store.pending_jobs(JobKind.APPROVAL_EXPIRY) == 1
+
+
+# -- execution leases -------------------------------------------------------------------------
+
+
+async def executing(store: Store, owner: str, until: datetime, key: str = "welcome") -> str:
+    req = await new_request(store, key)
+    moved = await store.transition(
+        req.id, to=S.EXECUTING, owner=owner, lease_until=until, execution_phase="not_sent"
+    )
+    assert moved is not None
+    assert moved.owner == owner
+    assert moved.lease_until == until
+    assert moved.execution_phase is ExecutionPhase.NOT_SENT
+    return req.id
+
+
+async def test_an_execution_is_taken_over_only_once_its_lease_ran_out(
+    store: Store, clock: FakeClock
+) -> None:
+    now = clock()
+    rid = await executing(store, "a", now + timedelta(seconds=60))
+    later = now + timedelta(seconds=120)
+    assert await store.take_over(rid, owner="b", now=now, until=later) is None
+    assert (
+        await store.take_over(rid, owner="b", now=now + timedelta(seconds=60), until=later) is None
+    )
+    assert await store.renew_execution(rid, owner="a", until=now + timedelta(seconds=90))
+    assert not await store.renew_execution(rid, owner="b", until=later)
+    assert (
+        await store.take_over(rid, owner="b", now=now + timedelta(seconds=61), until=later) is None
+    )
+
+    taken = await store.take_over(rid, owner="b", now=now + timedelta(seconds=91), until=later)
+    assert taken is not None
+    assert (taken.owner, taken.lease_until) == ("b", later)
+    assert taken.execution_phase is ExecutionPhase.NOT_SENT
+    # the first owner, back from a stall, may not send any more; the new one may
+    assert not await store.mark_maybe_sent(rid, owner="a")
+    assert not await store.renew_execution(rid, owner="a", until=later)
+    assert await store.mark_maybe_sent(rid, owner="b")
+    current = await store.get_request(rid)
+    assert current is not None
+    assert current.execution_phase is ExecutionPhase.MAYBE_SENT
+
+
+async def test_only_executing_requests_are_taken_over(store: Store, clock: FakeClock) -> None:
+    now = clock()
+    for status in (S.RECEIVED, S.APPROVED, S.SUCCEEDED, S.FAILED):
+        req = await at_status(store, status, key=status.value)
+        assert await store.take_over(req.id, owner="b", now=now, until=now) is None
+        assert not await store.mark_maybe_sent(req.id, owner="b")
+
+
+async def test_an_execution_without_a_lease_is_taken_over(store: Store, clock: FakeClock) -> None:
+    """A request executing from before leases were recorded: no owner, no lease, no phase."""
+    req = await at_status(store, S.EXECUTING)
+    assert (req.owner, req.lease_until, req.execution_phase) == (None, None, None)
+    taken = await store.take_over(req.id, owner="b", now=clock(), until=clock())
+    assert taken is not None
+    assert taken.execution_phase is None
+
+
+async def test_concurrent_take_overs_exactly_one_wins(
+    store: Store, migrated_url: str, clock: FakeClock
+) -> None:
+    now = clock()
+    rid = await executing(store, "dead", now - timedelta(seconds=1))
+    other = Store.from_url(migrated_url)
+    try:
+        results = await asyncio.gather(
+            *(
+                (store if i % 2 else other).take_over(rid, owner=f"p{i}", now=now, until=now)
+                for i in range(10)
+            )
+        )
+    finally:
+        await other.close()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+
+
+async def test_ensure_job_keeps_a_pending_job_and_reopens_a_done_one(
+    store: Store, clock: FakeClock
+) -> None:
+    now = clock()
+    first = await store.ensure_job(
+        kind=JobKind.RECOVERY, key="recovery:requests", due_at=now, payload={}
+    )
+    [claimed] = await store.claim_due(owner="a", now=now, lease=timedelta(seconds=60), limit=5)
+    again = await store.ensure_job(
+        kind=JobKind.RECOVERY, key="recovery:requests", due_at=now + timedelta(hours=1), payload={}
+    )
+    assert again.id == first.id
+    assert (again.due_at, again.owner) == (now, "a")  # its time and its lease are kept
+    assert await store.complete(claimed.id, owner="a")
+    reopened = await store.ensure_job(
+        kind=JobKind.RECOVERY, key="recovery:requests", due_at=now + timedelta(hours=1), payload={}
+    )
+    assert not reopened.done
+    assert reopened.due_at == now + timedelta(hours=1)
