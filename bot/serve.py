@@ -63,6 +63,14 @@ class Bot:
     handlers: SlackHandlers
     slack_app: AsyncApp
 
+    def busy(self) -> bool:
+        """Whether work is in flight: Slack requests still being handled after their ack,
+        or Slack messages and notices queued or being sent (tests wait for this to clear)."""
+        notifier = self.handlers.notifier
+        pacers = (notifier.posts, notifier.edits, notifier.ephemerals)
+        queued = notifier._notices.pending() or any(p.pending() for p in pacers)
+        return bool(self.handlers._tasks) or bool(queued)
+
 
 def check_slack_settings(slack: SlackSettings) -> None:
     if slack.slack_bot_token is None:
@@ -196,14 +204,14 @@ async def running_bot(
 
 
 @dataclass
-class _Slot:
+class Slot:
     """Where the routes find the bot (``None`` while it starts and once it stops)."""
 
     bot: Bot | None = None
 
 
 def _routes_app(
-    slot: _Slot,
+    slot: Slot,
     metrics: Metrics,
     *,
     socket_mode: bool,
@@ -231,7 +239,9 @@ def _routes_app(
     ]
     if not socket_mode:
         routes.append(Route(SLACK_EVENTS_PATH, events, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.slot = slot  # the running bot, for whoever holds the app (tests)
+    return app
 
 
 def create_asgi_app(
@@ -250,7 +260,7 @@ def create_asgi_app(
     are cached, ``scheduler_idle`` how often the scheduler looks for due work (pause
     timers and approval expiries) when it is idle.
     """
-    slot = _Slot()
+    slot = Slot()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -325,7 +335,7 @@ async def serve(
     check_slack_settings(slack)
     socket_mode = slack.slack_app_token is not None
     metrics = Metrics()
-    slot = _Slot()
+    slot = Slot()
     listener = _listen(host, port)
     server = _Server(
         uvicorn.Config(

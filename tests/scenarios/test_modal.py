@@ -295,7 +295,7 @@ def test_submission_errors_are_shown_inline_on_their_block(bot: BotUnderTest) ->
     )
     assert "14" in _assert_refused(bot, view, answer, ModalBlock.END)
 
-    time.sleep(0.3)
+    bot.settle()
     assert bot.cards("C0GENERAL") == []
     assert bot.cards("C0OPS") == []
     assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from bot.domain.requests import RequestStatus
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.scenarios.conftest import BotUnderTest, wait_for
@@ -68,7 +66,7 @@ def test_bad_signature_and_stale_timestamp_are_refused(bot: BotUnderTest) -> Non
     stale = bot.driver.slash_command("pause hourly-lead-sync", timestamp_offset=-600)
     assert wrong.status_code == 401
     assert stale.status_code == 401
-    time.sleep(0.3)
+    bot.settle()
     assert bot.cards() == []
     assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6
 
