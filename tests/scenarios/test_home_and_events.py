@@ -31,6 +31,7 @@ def finished_cards(bot: BotUnderTest, count: int) -> list[dict[str, Any]]:
             )
 
         wait_for(settled, what="the result in the thread")
+    bot.settle()  # card edits are paced apart from thread replies: let the last one land
     return [dict(bot.slack.message(CHANNEL, c["ts"])) for c in cards[:count]]
 
 
