@@ -388,8 +388,13 @@ async def serve(
         if not bot_task.done() and not started.is_set():
             log.info("stopped while starting")
             bot_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await asyncio.wait_for(bot_task, timeout=stop_within * 0.8)
+        except asyncio.CancelledError:
+            if not bot_task.cancelled():  # serve itself was cancelled
+                raise
+        except TimeoutError:
+            log.warning("the bot did not stop in time; what it left is recovered at next start")
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
