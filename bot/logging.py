@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import Enum
+from typing import Any
 
 import structlog
 
@@ -14,6 +16,23 @@ def _redact(_: object, __: str, event: structlog.typing.EventDict) -> structlog.
     for key in list(event):
         if any(s in key.lower() for s in _SECRET_KEYS):
             event[key] = "[redacted]"
+    return event
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple, set, frozenset)) and any(isinstance(v, Enum) for v in value):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _plain_enums(
+    _: object, __: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Enums by their value (``pause_end``), not their repr (``<JobKind.PAUSE_END: ...>``)."""
+    for key, value in event.items():
+        event[key] = _plain(value)
     return event
 
 
@@ -29,6 +48,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
+            _plain_enums,
             structlog.processors.format_exc_info,
             renderer,
         ],

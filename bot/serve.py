@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,7 +33,13 @@ from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.runtime import Runtime, build_runtime, build_scheduler
 from bot.service.pauses import PauseTimings
-from bot.slack.app import create_slack_app, create_web_client, fetch_identity
+from bot.slack.app import (
+    check_app_token,
+    create_slack_app,
+    create_web_client,
+    fetch_identity,
+    socket_mode_logger,
+)
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
 from bot.slack.inbound import (
@@ -66,6 +74,14 @@ class Bot:
     installation: Installation
     signing_secret: str
 
+    def busy(self) -> bool:
+        """Whether work is in flight: Slack requests still being handled after their ack,
+        or Slack messages and notices queued or being sent (tests wait for this to clear)."""
+        notifier = self.handlers.notifier
+        pacers = (notifier.posts, notifier.edits, notifier.ephemerals)
+        queued = notifier._notices.pending() or any(p.pending() for p in pacers)
+        return bool(self.handlers._tasks) or bool(queued)
+
 
 def check_slack_settings(slack: SlackSettings) -> None:
     if slack.slack_bot_token is None:
@@ -86,14 +102,21 @@ async def build_bot(
     directory_ttl: float = 60.0,
     timings: PauseTimings | None = None,
 ) -> Bot:
-    """Everything the bot needs; ``clock`` replaces the wall clock (tests move time)."""
+    """Everything the bot needs; ``clock`` replaces the wall clock (tests move time).
+
+    Slack is asked first (``auth.test``, and ``apps.connections.open`` in Socket Mode), so
+    a refused token is a :class:`ConfigError` before anything is started.
+    """
     check_slack_settings(slack)
     assert slack.slack_bot_token is not None
-    now = clock or _utcnow
-    store = Store.from_url(config.database_url, clock=now)
     client = create_web_client(
         token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
     )
+    identity = await fetch_identity(client)
+    if slack.slack_app_token is not None:
+        await check_app_token(client, slack.slack_app_token.get_secret_value())
+    now = clock or _utcnow
+    store = Store.from_url(config.database_url, clock=now)
     # Replies and card edits are queued, paced per channel and sent in the background;
     # notify-channel notices close together are coalesced (bot/slack/notifier.py).
     notifier = SlackNotifier(client=client, store=store, clock=now, background=True)
@@ -115,7 +138,6 @@ async def build_bot(
         announce=announce,
     )
     handlers = SlackHandlers(runtime=runtime, notifier=notifier, clock=now, metrics=metrics)
-    identity = await fetch_identity(client)
     secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
     slack_app = create_slack_app(
         handlers=handlers, store=store, client=client, signing_secret=secret, identity=identity
@@ -128,6 +150,116 @@ async def build_bot(
         installation=installation,
         signing_secret=secret,
     )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    config: BotConfig,
+    slack: SlackSettings,
+    *,
+    metrics: Metrics,
+    clock: Clock | None = None,
+    directory_ttl: float = 60.0,
+    timings: PauseTimings | None = None,
+    scheduler_idle: float = 1.0,
+    stop_within: float = 30.0,
+) -> AsyncIterator[Bot]:
+    """The bot built and running (recovery, scheduler, Socket Mode) until the block ends.
+
+    Leaving the block stops it within about ``stop_within`` seconds: the scheduler, then
+    work in flight and queued Slack messages get what is left of it (what does not finish
+    is recovered at the next start).
+    """
+    bot = await build_bot(
+        config,
+        slack,
+        metrics=metrics,
+        clock=clock,
+        directory_ttl=directory_ttl,
+        timings=timings,
+    )
+    recovery = asyncio.create_task(bot.runtime.recovery.at_start())
+    stop_scheduler = asyncio.Event()
+    scheduler = build_scheduler(
+        bot.runtime,
+        owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+        clock=clock or _utcnow,
+        idle_sleep=scheduler_idle,
+    )
+    timers = asyncio.create_task(scheduler.run_forever(stop_scheduler))
+    socket_handler = None
+    try:
+        if slack.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_handler = AsyncSocketModeHandler(
+                bot.slack_app,
+                slack.slack_app_token.get_secret_value(),
+                logger=socket_mode_logger(),
+            )
+            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+        for warning in config.warnings():
+            log.warning("config_warning", warning=warning)
+        log.info("bot started", mode="socket" if socket_handler is not None else "http")
+        yield bot
+    finally:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + stop_within
+
+        def left(share: float = 1.0) -> float:
+            return max(0.0, (deadline - loop.time()) * share)
+
+        if socket_handler is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(socket_handler.close_async(), timeout=left(0.2))  # type: ignore[no-untyped-call]
+        stop_scheduler.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(timers, timeout=min(10.0, left(0.4)))
+        await bot.handlers.drain(within=left(0.5))
+        await bot.handlers.notifier.drain(within=left(0.9))
+        recovery.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await recovery
+        await bot.runtime.aclose()
+
+
+@dataclass
+class Slot:
+    """Where the routes find the bot (``None`` while it starts and once it stops)."""
+
+    bot: Bot | None = None
+
+
+def _routes_app(
+    slot: Slot,
+    metrics: Metrics,
+    *,
+    socket_mode: bool,
+    lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    async def events(request: Request) -> Response:
+        bot = slot.bot
+        if bot is None:
+            return PlainTextResponse("starting", status_code=503)
+        with metrics.ack_latency.labels(kind="slack").time():
+            return await _dispatch(bot, request)
+
+    async def healthz(_: Request) -> Response:
+        ok = slot.bot is not None
+        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if not socket_mode:
+        routes.append(Route(SLACK_EVENTS_PATH, events, methods=["POST"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.slot = slot  # the running bot, for whoever holds the app (tests)
+    return app
 
 
 def create_asgi_app(
@@ -146,78 +278,28 @@ def create_asgi_app(
     are cached, ``scheduler_idle`` how often the scheduler looks for due work (pause
     timers and approval expiries) when it is idle.
     """
-    socket_mode = slack.slack_app_token is not None
-    holder: dict[str, Bot] = {}
+    slot = Slot()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        bot = await build_bot(
+        async with running_bot(
             config,
             slack,
             metrics=metrics,
             clock=clock,
             directory_ttl=directory_ttl,
             timings=timings,
-        )
-        holder["bot"] = bot
-        recovery = asyncio.create_task(bot.runtime.recovery.at_start())
-        stop_scheduler = asyncio.Event()
-        scheduler = build_scheduler(
-            bot.runtime,
-            owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-            clock=clock or _utcnow,
-            idle_sleep=scheduler_idle,
-        )
-        timers = asyncio.create_task(scheduler.run_forever(stop_scheduler))
-        socket_handler = None
-        if socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            scheduler_idle=scheduler_idle,
+        ) as bot:
+            slot.bot = bot
+            try:
+                yield
+            finally:
+                slot.bot = None
 
-            assert slack.slack_app_token is not None
-            socket_handler = AsyncSocketModeHandler(
-                bot.slack_app, slack.slack_app_token.get_secret_value()
-            )
-            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-        for warning in config.warnings():
-            log.warning("config_warning", warning=warning)
-        log.info("bot_started", mode="socket" if socket_mode else "http")
-        try:
-            yield
-        finally:
-            if socket_handler is not None:
-                await socket_handler.close_async()  # type: ignore[no-untyped-call]
-            stop_scheduler.set()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(timers, timeout=10)
-            await bot.handlers.drain()
-            await bot.handlers.notifier.drain(within=10)
-            recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await recovery
-            await bot.runtime.aclose()
-            holder.clear()
-
-    async def events(request: Request) -> Response:
-        bot = holder.get("bot")
-        if bot is None:
-            return PlainTextResponse("starting", status_code=503)
-        with metrics.ack_latency.labels(kind="slack").time():
-            return await _dispatch(bot, request)
-
-    async def healthz(_: Request) -> Response:
-        ok = "bot" in holder
-        return JSONResponse({"ok": ok}, status_code=200 if ok else 503)
-
-    async def metrics_endpoint(_: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
-
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-    ]
-    if not socket_mode:
-        routes.append(Route(SLACK_EVENTS_PATH, events, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return _routes_app(
+        slot, metrics, socket_mode=slack.slack_app_token is not None, lifespan=lifespan
+    )
 
 
 async def _read_capped(request: Request) -> bytes | None:
@@ -276,11 +358,123 @@ async def _dispatch(bot: Bot, request: Request) -> Response:
     return to_starlette_response(await bot.slack_app.async_dispatch(bolt_request))
 
 
-async def serve(config: BotConfig, slack: SlackSettings, *, host: str, port: int) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: :func:`serve` owns SIGTERM and SIGINT (uvicorn
+    would ignore them until the bot has started, and raise them again once stopped)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The HTTP socket, bound before anything else starts (a taken port is one sentence)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port "
+            "or --host."
+        ) from None
+    return sock
+
+
+def _exit_hard_after(seconds: float) -> threading.Timer:
+    """The last resort behind the graceful stop: the process ends after ``seconds`` even if
+    something does not give up (a blocked call)."""
+
+    def exit_now() -> None:
+        log.warning("stop took too long, exiting now", after_s=seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+async def serve(
+    config: BotConfig, slack: SlackSettings, *, host: str, port: int, stop_within: float = 9.0
+) -> None:
+    """Serve the bot until SIGTERM or SIGINT, then stop within ``stop_within`` seconds.
+
+    ``/healthz`` answers from the start (503 until the bot has started, Socket Mode
+    connected). A signal stops it at any point, also while it is still starting. Raises
+    :class:`ConfigError` when Slack refuses SLACK_BOT_TOKEN or SLACK_APP_TOKEN.
+    """
     check_slack_settings(slack)
-    app = create_asgi_app(config, slack, metrics=Metrics())
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    socket_mode = slack.slack_app_token is not None
+    metrics = Metrics()
+    slot = Slot()
+    listener = _listen(host, port)
+    server = _Server(
+        uvicorn.Config(
+            _routes_app(slot, metrics, socket_mode=socket_mode),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=max(1, int(stop_within * 0.2)),
+        )
     )
-    log.info("serving", host=host, port=port)
-    await server.serve()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    watchdog: list[threading.Timer] = []
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():
+            return
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stopping.set()
+        watchdog.append(_exit_hard_after(stop_within))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    http = asyncio.create_task(server.serve(sockets=[listener]))
+    log.info(
+        "serving",
+        host=host,
+        port=listener.getsockname()[1],
+        mode="socket" if socket_mode else "http",
+    )
+
+    started = asyncio.Event()
+
+    async def run_bot() -> None:
+        async with running_bot(
+            config, slack, metrics=metrics, stop_within=stop_within * 0.6
+        ) as bot:
+            slot.bot = bot
+            started.set()
+            try:
+                await stopping.wait()
+            finally:
+                slot.bot = None
+
+    bot_task = asyncio.create_task(run_bot())
+    try:
+        stop_wait = asyncio.create_task(stopping.wait())
+        await asyncio.wait({bot_task, stop_wait, http}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        stopping.set()  # whatever ended first (a signal, the bot, the HTTP server) ends all
+        if not bot_task.done() and not started.is_set():
+            log.info("stopped while starting")
+            bot_task.cancel()
+        try:
+            await asyncio.wait_for(bot_task, timeout=stop_within * 0.8)
+        except asyncio.CancelledError:
+            if not bot_task.cancelled():  # serve itself was cancelled
+                raise
+        except TimeoutError:
+            log.warning("the bot did not stop in time; what it left is recovered at next start")
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(http, timeout=max(1.0, stop_within * 0.15))
+        listener.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        for timer in watchdog:
+            timer.cancel()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import time
 from multiprocessing.process import BaseProcess
 
 
@@ -21,3 +23,24 @@ def reap(process: BaseProcess) -> None:
     if process.is_alive():
         process.kill()
         process.join()
+
+
+def terminate_within(proc: subprocess.Popen[str], seconds: float) -> str:
+    """SIGTERM ``proc`` and assert it exits within ``seconds``; returns its stderr.
+
+    A process still running after that is killed (so a failed test leaves nothing behind).
+    """
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        try:
+            proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"still running {seconds:g}s after SIGTERM") from None
+        assert time.monotonic() - started <= seconds
+    stderr = proc.stderr.read() if proc.stderr and not proc.stderr.closed else ""
+    if proc.stderr:
+        proc.stderr.close()
+    return stderr

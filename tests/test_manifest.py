@@ -52,6 +52,7 @@ BOT_SOURCES = ROOT / "bot"
 #: ``chat.postMessage`` also needs ``chat:write.public``: cards go to the channel the command
 #: came from (or the environment's notify_channel), which the bot need not have joined.
 METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "apps.connections.open": (),  # app-level token (connections:write), not a bot scope
     "auth.test": (),
     "chat.getPermalink": (),
     "chat.postMessage": ("chat:write", "chat:write.public"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,6 +53,27 @@ async def add(store: Store, ident: object, due_at: datetime, kind: JobKind = K.P
     return await store.schedule(
         kind=kind, key=job_key(kind, ident), due_at=due_at, payload={"id": str(ident)}
     )
+
+
+async def until(condition: Callable[[], bool], *, what: str) -> None:
+    """Poll ``condition`` (half a minute at most; the scheduler runs in this loop meanwhile)."""
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def renewed_past(store: Store, key: str, moment: datetime) -> None:
+    """Wait (half a minute at most) until the job's lease, renewed by its heartbeat, runs
+    past ``moment``."""
+    for _ in range(3000):
+        job = await store.job(key)
+        assert job is not None
+        if job.locked_until is not None and job.locked_until > moment:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the lease of {key} was not renewed past {moment}")
 
 
 async def drained(store: Store) -> None:
@@ -275,9 +296,9 @@ async def test_leases_are_renewed_while_a_handler_runs(
     other = Scheduler(other_store, owner="b", handlers={K.PAUSE_END: thief}, clock=clock)
     taken_over: list[int] = []
 
-    async def slow(_job: Job) -> None:
+    async def slow(job: Job) -> None:
         clock.advance(2 * LEASE)  # far past the first lease...
-        await asyncio.sleep(0.3)  # ...but the heartbeat renews it meanwhile
+        await renewed_past(store, job.key, clock.now)  # ...but the heartbeat renews it
         taken_over.append(await other.run_once())
 
     scheduler = Scheduler(
@@ -572,10 +593,7 @@ async def test_workers_claim_side_by_side(store: Store, clock: FakeClock) -> Non
     )
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run_forever(stop))
-    for _ in range(500):
-        if len(ran) == 5:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(ran) == 5, what="five jobs run")
     assert sorted(ran) == [str(i) for i in range(5)]  # done while "slow" still runs
     release.set()
     await drained(store)

@@ -5,6 +5,7 @@ from sandbox.slack.driver import Delivery, SlackDriver, sign
 from sandbox.slack.emulator import SlackEmulator, SlackError
 from sandbox.slack.model import (
     SANDBOX_APP_ID,
+    SANDBOX_APP_TOKEN,
     SANDBOX_BOT_ID,
     SANDBOX_BOT_TOKEN,
     SANDBOX_BOT_USER_ID,
@@ -21,6 +22,7 @@ from sandbox.slack.model import (
 
 __all__ = [
     "SANDBOX_APP_ID",
+    "SANDBOX_APP_TOKEN",
     "SANDBOX_BOT_ID",
     "SANDBOX_BOT_TOKEN",
     "SANDBOX_BOT_USER_ID",

@@ -6,6 +6,11 @@ Run ``SlackEmulator().app`` under :class:`sandbox.server.ServerThread` and point
 * ``GET|POST /api/<method>`` — the Web API (form, JSON or query arguments; token in
   ``Authorization: Bearer`` or a ``token`` argument). Answers ``{"ok": true, ...}`` or
   ``{"ok": false, "error": ...}`` like Slack, 429 + ``Retry-After`` when throttled.
+  ``apps.connections.open`` (the start of the Socket Mode handshake) takes only an
+  app-level token (``xapp-``): it answers a ``ws://`` URL on this server, which is not
+  served (the emulator has no WebSocket server), so a Socket Mode client is refused at the
+  WebSocket step and keeps retrying. Any other method refuses an app-level token
+  (``not_allowed_token_type``), as Slack does.
 * ``POST /response/<id>`` — response_urls minted by :class:`sandbox.slack.SlackDriver`
   (5 uses within 30 minutes, then 404 ``used_url`` / ``expired_url``).
 * ``/_sandbox/...`` — the control API (calls, messages, knobs, settings, clock, reset); no
@@ -42,6 +47,7 @@ from sandbox.scrip.ratelimit import TokenBucket
 from sandbox.slack.blockkit import assign_ids, check_message_blocks, check_view
 from sandbox.slack.model import (
     SANDBOX_APP_ID,
+    SANDBOX_APP_TOKEN,
     SANDBOX_BOT_ID,
     SANDBOX_BOT_NAME,
     SANDBOX_BOT_TOKEN,
@@ -73,6 +79,7 @@ _JSON_ARGS = {
 _TRIGGER_RE = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
 _CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 Handler = Callable[[dict[str, Any], datetime], dict[str, Any]]
 
@@ -144,6 +151,7 @@ class SlackEmulator:
         enterprise_id: str | None = None,
         team_domain: str = SANDBOX_TEAM_DOMAIN,
         bot_token: str = SANDBOX_BOT_TOKEN,
+        app_token: str = SANDBOX_APP_TOKEN,
         bot_user_id: str = SANDBOX_BOT_USER_ID,
         bot_id: str = SANDBOX_BOT_ID,
         app_id: str = SANDBOX_APP_ID,
@@ -159,6 +167,7 @@ class SlackEmulator:
         self.enterprise_id = enterprise_id
         self.team_domain = team_domain
         self.bot_token = bot_token
+        self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.app_id = app_id
@@ -174,6 +183,8 @@ class SlackEmulator:
             self._seed_groups = list(usergroups)
         self._seed_channels = list(channels) if channels is not None else default_channels()
         self._tokens: set[str] = {bot_token}
+        self._app_tokens: set[str] = {app_token}
+        self._netloc = "127.0.0.1"  # host:port of the latest Web API call (for ws URLs)
         self._users: dict[str, SlackUser] = {}
         self._groups: dict[str, Usergroup] = {}
         self._channels: dict[str, Channel] = {}
@@ -193,6 +204,7 @@ class SlackEmulator:
         self._load()
         self._methods: dict[str, Handler] = {
             "api.test": self._api_test,
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update_message,
@@ -262,6 +274,12 @@ class SlackEmulator:
     def revoke_token(self, token: str) -> None:
         with self._lock:
             self._tokens.discard(token)
+            self._app_tokens.discard(token)
+
+    def add_app_token(self, token: str) -> None:
+        """Accept ``token`` as an app-level token (``apps.connections.open``)."""
+        with self._lock:
+            self._app_tokens.add(token)
 
     def user(self, user_id: str) -> SlackUser | None:
         with self._lock:
@@ -532,6 +550,7 @@ class SlackEmulator:
             self._load()
             self.settings = self._initial_settings.model_copy()
             self._tokens = {self.bot_token}
+            self._app_tokens = {self.app_token}
             for store in (
                 self._messages,
                 self._history,
@@ -570,7 +589,8 @@ class SlackEmulator:
                 if knob is None and knobs.take("expire_tokens_next", path):
                     knob = "expire_token"
                     raise SlackError("token_expired")
-                self._authenticate(token)
+                self._netloc = request.url.netloc
+                self._authenticate(token, method)
                 handler = self._methods.get(method)
                 if handler is None:
                     raise SlackError("unknown_method", status=404)
@@ -639,11 +659,15 @@ class SlackEmulator:
                 token = value.strip()
         return args, (str(token) if token else None)
 
-    def _authenticate(self, token: str | None) -> None:
+    def _authenticate(self, token: str | None, method: str) -> None:
         if not token:
             raise SlackError("not_authed")
-        if token not in self._tokens:
-            raise SlackError("invalid_auth")
+        wants_app_token = method in _APP_TOKEN_METHODS
+        if token in (self._app_tokens if wants_app_token else self._tokens):
+            return
+        if token in (self._tokens if wants_app_token else self._app_tokens):
+            raise SlackError("not_allowed_token_type")
+        raise SlackError("invalid_auth")
 
     @staticmethod
     def _decode_json_args(args: dict[str, Any]) -> None:
@@ -823,6 +847,12 @@ class SlackEmulator:
     # ---------------------------------------------------------------- methods
     def _api_test(self, args: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {"args": {k: v for k, v in args.items() if isinstance(v, str)}}
+
+    def _apps_connections_open(self, args: dict[str, Any], now: datetime) -> dict[str, Any]:
+        ticket = secrets.token_hex(8)
+        return {
+            "url": f"ws://{self._netloc}/socket-mode/link/?ticket={ticket}&app_id={self.app_id}"
+        }
 
     def _auth_test(self, args: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ SANDBOX_TEAM_ID = "T0SANDBOX"
 SANDBOX_TEAM_DOMAIN = "sandbox"
 SANDBOX_TEAM_NAME = "Sandbox"
 SANDBOX_BOT_TOKEN = "xoxb-sandbox"
+SANDBOX_APP_TOKEN = "xapp-sandbox"  # app-level token (Socket Mode: apps.connections.open)
 SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
 SANDBOX_VERIFICATION_TOKEN = "sandbox-verification-token"
 SANDBOX_APP_ID = "A0SANDBOX"

@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from sandbox.clock import Clock
 from sandbox.server import ServerThread
-from sandbox.slack import SANDBOX_BOT_TOKEN, SlackDriver, SlackEmulator
+from sandbox.slack import SANDBOX_APP_TOKEN, SANDBOX_BOT_TOKEN, SlackDriver, SlackEmulator
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SECRET = "test-signing-secret"
@@ -106,6 +106,22 @@ async def test_auth_test_and_token_errors(client: AsyncWebClient, url: str) -> N
     assert (await error_of(bad.auth_test())).response["error"] == "invalid_auth"
     anonymous = AsyncWebClient(base_url=url + "/api/")
     assert (await error_of(anonymous.auth_test())).response["error"] == "not_authed"
+
+
+async def test_apps_connections_open_takes_only_an_app_level_token(url: str) -> None:
+    """The start of the Socket Mode handshake: a ws URL for the app token, refusals else."""
+    opened = await AsyncWebClient(base_url=url + "/api/").apps_connections_open(
+        app_token=SANDBOX_APP_TOKEN
+    )
+    host = url.removeprefix("http://")
+    assert opened["url"].startswith(f"ws://{host}/socket-mode/")
+    bot = AsyncWebClient(token=SANDBOX_BOT_TOKEN, base_url=url + "/api/")
+    wrong = bot.apps_connections_open(app_token="xapp-wrong")
+    assert (await error_of(wrong)).response["error"] == "invalid_auth"
+    as_bot = bot.apps_connections_open(app_token=SANDBOX_BOT_TOKEN)
+    assert (await error_of(as_bot)).response["error"] == "not_allowed_token_type"
+    app_as_bot = AsyncWebClient(token=SANDBOX_APP_TOKEN, base_url=url + "/api/")
+    assert (await error_of(app_as_bot.auth_test())).response["error"] == "not_allowed_token_type"
 
 
 async def test_post_message_shape_and_increasing_ts(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from bot.config import BotConfig, SlackSettings, config_from_mapping
 from bot.metrics import Metrics
@@ -24,7 +25,7 @@ from tests.db import DATABASE_PARAMS, isolated_database
 SIGNING_SECRET = "test-signing-secret"
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float = 15.0, what: str = "") -> Any:
+def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "") -> Any:
     """Poll until ``condition()`` is truthy (the bot works after its ack)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -34,6 +35,10 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         time.sleep(0.02)
+
+
+def _busy(apps: list[Starlette]) -> bool:
+    return any(app.state.slot.bot is not None and app.state.slot.bot.busy() for app in apps)
 
 
 class BotProcess:
@@ -48,6 +53,7 @@ class BotProcess:
             directory_ttl=under_test.directory_ttl,
             scheduler_idle=0.05,
         )
+        self.app = app
         self.server = ServerThread(app, port=port, lifespan="on").start()
         self.driver = SlackDriver(
             bot_url=self.server.url + "/slack/events",
@@ -109,6 +115,7 @@ class BotUnderTest:
         )
         self.metrics = Metrics()
         self._bot_server: ServerThread | None = None
+        self._app: Starlette | None = None
         self._others: list[BotProcess] = []
         self.start()
         self.driver = SlackDriver(
@@ -132,6 +139,7 @@ class BotUnderTest:
             directory_ttl=self.directory_ttl,
             scheduler_idle=0.05,
         )
+        self._app = app
         self._bot_server = ServerThread(app, port=port, lifespan="on").start()
 
     def start_another(self) -> BotProcess:
@@ -163,6 +171,40 @@ class BotUnderTest:
         if self._bot_server is not None:
             self._bot_server.stop()
         self._slack_server.stop()
+
+    # -- waiting for the bot ---------------------------------------------------------
+
+    def busy(self) -> bool:
+        """Whether any bot process has work in flight (requests, queued Slack messages)."""
+        apps = [self._app] if self._app is not None else []
+        return _busy(apps + [other.app for other in self._others])
+
+    def activity(self) -> tuple[int, ...]:
+        """Counts of what the bot has done that others can see (Slack and provider calls)."""
+        return (
+            len(self.slack.calls()),
+            len(self.slack.responses()),
+            len(self.providers.sfmc.calls),
+            len(self.providers.scrip.calls),
+        )
+
+    def settle(self, *, quiet: float = 0.3, timeout: float = 15.0) -> None:
+        """Wait until the bot has gone quiet: nothing in flight in any of its processes and
+        no new Slack or provider call for ``quiet`` seconds. Checks that something did *not*
+        happen (or happened only once) come after this, never after a fixed sleep."""
+        deadline = time.monotonic() + timeout
+        seen = self.activity()
+        since = time.monotonic()
+        while True:
+            now = time.monotonic()
+            current = self.activity()
+            if self.busy() or current != seen:
+                seen, since = current, now
+            elif now - since >= quiet:
+                return
+            if now > deadline:
+                raise AssertionError(f"the bot did not go quiet within {timeout:g}s")
+            time.sleep(0.02)
 
     # -- what the bot said ----------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -55,13 +54,8 @@ def decisions(bot: BotUnderTest, ts: str) -> list[str]:
         lambda: [t for t in thread(bot, ts) if t.startswith(":ballot_box_with_check:")],
         what="the decision reply",
     )
-    settle(1.2)  # room for a wrong second one to show up
+    bot.settle()  # room for a wrong second one to show up
     return [t for t in thread(bot, ts) if t.startswith(":ballot_box_with_check:")]
-
-
-def settle(seconds: float = 0.4) -> None:
-    """Give the bot time to do what it must not do (negative checks)."""
-    time.sleep(seconds)
 
 
 def card(bot: BotUnderTest, ts: str, channel: str = CHANNEL) -> dict[str, Any]:
@@ -209,15 +203,14 @@ def test_production_request_waits_with_a_card_that_says_what_is_needed(
     bot: BotUnderTest,
 ) -> None:
     ts = ask(bot)
-    text = card_text(bot, ts)
-    assert "Approval needed:* 0 of 1 from <!subteam^S0APPROVERS> or <@U0ADMIN>" in text
+    text = wait_card(bot, ts, "Approval needed:* 0 of 1 from <!subteam^S0APPROVERS> or <@U0ADMIN>")
     assert "until <!date^" in text
     assert ":white_check_mark: to approve or :x: to deny" in text
     assert action_ids(bot, ts) == [ApprovalAction.APPROVE, ApprovalAction.DENY]
     (ask_reply,) = thread(bot, ts)
     assert "1 approval(s) from <!subteam^S0APPROVERS> or <@U0ADMIN>" in ask_reply
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
-    settle()
+    bot.settle()
     assert changes(bot) == []
     assert automation_status(bot) == 6
 
@@ -259,7 +252,7 @@ def test_approval_by_button_executes_once(bot: BotUnderTest) -> None:
     assert done.state_after
     text = wait_card(bot, ts, "Approved by <@U0BOB> at <!date^", "Done")
     assert ApprovalAction.APPROVE not in text
-    assert "<@U0BOB> approved (1 of 1)" in "\n".join(thread(bot, ts))
+    wait_thread(bot, ts, "<@U0BOB> approved (1 of 1)")
     wait_thread(bot, ts, "Approved (last approval by <@U0BOB>)")
     wait_thread(bot, ts, "Verified")
     assert len(changes(bot)) == 1
@@ -272,10 +265,10 @@ def test_approval_by_reaction_executes_once(bot: BotUnderTest) -> None:
     bot.driver.reaction_added("U0BOB", APPROVE, CHANNEL, ts)
     wait_status(bot, ts, RequestStatus.SUCCEEDED)
     wait_card(bot, ts, "Approved by <@U0BOB>", "Done")
-    assert "<@U0BOB> approved (1 of 1)" in "\n".join(thread(bot, ts))
+    wait_thread(bot, ts, "<@U0BOB> approved (1 of 1)")
     # a skin-toned or repeated reaction after the decision changes nothing
     bot.driver.reaction_added("U0ADMIN", f"{APPROVE}::skin-tone-3", CHANNEL, ts)
-    settle()
+    bot.settle()
     assert len(changes(bot)) == 1
     assert automation_status(bot) == 4
 
@@ -301,7 +294,7 @@ def test_deny_by_button_changes_nothing_and_offers_request_again(bot: BotUnderTe
     wait_thread(bot, ts, "Denied by <@U0BOB>: nothing was changed")
     # an approval after the deny is too late
     bot.driver.reaction_added("U0ADMIN", APPROVE, CHANNEL, ts)
-    settle()
+    bot.settle()
     assert changes(bot) == []
     assert automation_status(bot) == 6
 
@@ -310,9 +303,8 @@ def test_deny_by_button_changes_nothing_and_offers_request_again(bot: BotUnderTe
     new = wait_for(lambda: [c for c in bot.cards() if c["ts"] != ts], what="a new card")
     new_ts = str(new[0]["ts"])
     wait_card(bot, new_ts, "Approval needed:* 0 of 1")
-    # the card can show before its ts is stored with the request
-    again: OperationRequest = wait_for(lambda: find_request(bot, new_ts), what="the new request")
-    assert again.status is RequestStatus.AWAITING_APPROVAL
+    # the card is posted before its ts is stored with the request: wait for that too
+    again = wait_status(bot, new_ts, RequestStatus.AWAITING_APPROVAL)
     assert again.spec == request_of(bot, ts).spec
     assert again.requested_by == "U0ALICE"
     assert changes(bot) == []
@@ -323,7 +315,7 @@ def test_deny_by_reaction_changes_nothing(bot: BotUnderTest) -> None:
     bot.driver.reaction_added("U0ADMIN", DENY, CHANNEL, ts)
     wait_status(bot, ts, RequestStatus.DENIED)
     wait_card(bot, ts, "Denied by <@U0ADMIN>")
-    settle()
+    bot.settle()
     assert changes(bot) == []
     assert automation_status(bot) == 6
 
@@ -338,7 +330,7 @@ def test_quorum_of_two(make_bot: BotFactory) -> None:
     click(bot, ts, ApprovalAction.APPROVE, "U0BOB")
     wait_card(bot, ts, "Approval needed:* 1 of 2", "<@U0BOB> approved <!date^")
     wait_thread(bot, ts, "<@U0BOB> approved (1 of 2)")
-    settle()
+    bot.settle()
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
     assert changes(bot) == []
 
@@ -360,7 +352,7 @@ def test_removing_a_reaction_withdraws_the_vote(make_bot: BotFactory) -> None:
     bot.driver.reaction_added("U0CAROL", APPROVE, CHANNEL, ts)
     wait_thread(bot, ts, "<@U0CAROL> approved (1 of 2)")
     wait_card(bot, ts, "Approval needed:* 1 of 2")
-    settle()
+    bot.settle()
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
     assert changes(bot) == []
 
@@ -370,12 +362,12 @@ def test_removing_a_reaction_withdraws_the_vote(make_bot: BotFactory) -> None:
 
 def test_self_approval_is_refused(bot: BotUnderTest) -> None:
     ts = ask(bot, user="U0ADMIN")
-    assert "<@U0ADMIN> asked for it and cannot approve it" in card_text(bot, ts)
+    wait_card(bot, ts, "<@U0ADMIN> asked for it and cannot approve it")
     click(bot, ts, ApprovalAction.APPROVE, "U0ADMIN")
     wait_reply(bot, "cannot approve it yourself")
     bot.driver.reaction_added("U0ADMIN", APPROVE, CHANNEL, ts)
     wait_for(lambda: bot.slack.ephemerals(CHANNEL, "U0ADMIN"), what="a private answer")
-    settle()
+    bot.settle()
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
     assert "approved (" not in "\n".join(thread(bot, ts))
     assert changes(bot) == []
@@ -397,7 +389,7 @@ def test_non_approver_click_is_explained_privately_and_not_counted(bot: BotUnder
     answer = wait_reply(bot, "Only approvers for prod")
     assert "not counted" in answer
     assert bot.replies()[0]["response_type"] == "ephemeral"
-    settle()
+    bot.settle()
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
     assert "Approval needed:* 0 of 1" in card_text(bot, ts)
     assert len(thread(bot, ts)) == 1  # only the ask: nothing was counted
@@ -411,7 +403,7 @@ def test_non_approver_reactions_are_ignored_and_noted_once(bot: BotUnderTest) ->
     bot.driver.reaction_added("U0DAVE", DENY, CHANNEL, ts)
     bot.driver.reaction_removed("U0DAVE", APPROVE, CHANNEL, ts)
     bot.driver.reaction_added("U0DAVE", APPROVE, CHANNEL, ts)
-    settle(0.6)
+    bot.settle()
     notes = [t for t in thread(bot, ts) if "is not an approver" in t]
     assert len(notes) == 1
     assert notes[0].startswith("<@U0DAVE> reacted")
@@ -421,18 +413,19 @@ def test_non_approver_reactions_are_ignored_and_noted_once(bot: BotUnderTest) ->
 
 
 def test_group_membership_is_read_again_after_the_cache_ttl(make_bot: BotFactory) -> None:
-    bot = make_bot(directory_ttl=0.5)
+    clock = Clock()
+    bot = make_bot(clock=clock, directory_ttl=0.5)
     ts = ask(bot)
     click(bot, ts, ApprovalAction.APPROVE, "U0CAROL")
     wait_status(bot, ts, RequestStatus.SUCCEEDED)
     assert len(changes(bot)) == 1
 
     bot.slack.set_usergroup("S0APPROVERS", ["U0BOB"])  # Carol leaves the group
-    time.sleep(0.6)
+    clock.advance(timedelta(seconds=1))  # past the cache's TTL
     resume = ask(bot, f"resume prod/{TARGET}")
     click(bot, resume, ApprovalAction.APPROVE, "U0CAROL")
     wait_reply(bot, "Only approvers for prod")
-    settle()
+    bot.settle()
     assert request_of(bot, resume).status is RequestStatus.AWAITING_APPROVAL
     assert len(changes(bot)) == 1
 
@@ -451,7 +444,7 @@ def test_expiry_ends_the_request_and_request_again_asks_anew(make_bot: BotFactor
     ts = ask(bot)
     request = request_of(bot, ts)
     assert request.expires_at is not None
-    settle(0.3)
+    bot.settle()
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
 
     clock.advance(timedelta(hours=4, minutes=1))
@@ -467,7 +460,7 @@ def test_expiry_ends_the_request_and_request_again_asks_anew(make_bot: BotFactor
         action_id=ApprovalAction.APPROVE, user="U0BOB", value=stale, channel=CHANNEL
     )
     wait_reply(bot, "This request is expired")
-    settle()
+    bot.settle()
     assert request_of(bot, ts).status is RequestStatus.EXPIRED
     assert len([t for t in thread(bot, ts) if "Expired" in t]) == 1
     assert changes(bot) == []
@@ -490,7 +483,9 @@ def test_expiry_in_two_processes_is_announced_once(make_bot: BotFactory) -> None
     ts = ask(bot)
     clock.advance(timedelta(hours=5))
     wait_status(bot, ts, RequestStatus.EXPIRED)
-    settle(0.5)
+    wait_thread(bot, ts, "Expired before")
+    wait_card(bot, ts, "Expired at")
+    bot.settle()
     assert len([t for t in thread(bot, ts) if "Expired before" in t]) == 1
     assert "Expired at" in card_text(bot, ts)
 
@@ -502,7 +497,7 @@ def test_request_again_on_an_open_request_is_refused_privately(bot: BotUnderTest
         action_id=ApprovalAction.REQUEST_AGAIN, user="U0ALICE", value=value, channel=CHANNEL
     )
     wait_reply(bot, "still open")
-    settle()
+    bot.settle()
     assert [c["ts"] for c in bot.cards()] == [ts]
     assert changes(bot) == []
 
@@ -526,7 +521,7 @@ def test_an_old_approve_button_after_completion_does_nothing(bot: BotUnderTest) 
         lambda: len([t for t in bot.reply_texts() if "already approved and done" in t]) == 2,
         what="two 'already' answers",
     )
-    settle()
+    bot.settle()
     assert len(changes(bot)) == 1
     assert len(thread(bot, ts)) == replies_before
 
@@ -543,7 +538,7 @@ def test_two_approvers_at_the_same_moment_execute_once(bot: BotUnderTest) -> Non
         other.close()
     wait_status(bot, ts, RequestStatus.SUCCEEDED)
     wait_card(bot, ts, "Done")
-    settle()
+    bot.settle()
     assert len(changes(bot)) == 1
     assert len(decisions(bot, ts)) == 1
     assert automation_status(bot) == 4
@@ -557,7 +552,8 @@ def test_duplicated_and_retried_reaction_events_count_once(make_bot: BotFactory)
     retry = bot.driver.event({}, event_id="Ev0DUPLICATE", retry_num=1)
     assert {d.status_code for d in (first, again, retry)} == {200}
     wait_thread(bot, ts, "<@U0BOB> approved (1 of 2)")
-    settle()
+    wait_card(bot, ts, "Approval needed:* 1 of 2")
+    bot.settle()
     assert len([t for t in thread(bot, ts) if "approved (" in t]) == 1
     assert "Approval needed:* 1 of 2" in card_text(bot, ts)
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
@@ -573,7 +569,7 @@ def test_two_bot_processes_on_one_database_execute_once(bot: BotUnderTest) -> No
     )
     wait_status(bot, ts, RequestStatus.SUCCEEDED)
     wait_card(bot, ts, "Done")
-    settle(0.6)
+    bot.settle()
     assert len(changes(bot)) == 1
     assert automation_status(bot) == 4
     assert len(decisions(bot, ts)) == 1
@@ -593,7 +589,7 @@ def test_the_same_vote_through_both_processes_counts_once(make_bot: BotFactory) 
     )
     wait_reply(bot, "already counted")
     wait_card(bot, ts, "Approval needed:* 1 of 2")
-    settle()
+    bot.settle()
     assert len([t for t in thread(bot, ts) if "approved (" in t]) == 1
     assert changes(bot) == []
 
@@ -625,7 +621,7 @@ def test_the_only_approver_asking_is_told_at_once_who_could_approve(make_bot: Bo
     with capture_logs() as logs:
         bot = make_bot(approval={"approvers": ["U0LEAD"], "required": 1})
         started = wait_for(
-            lambda: [e for e in logs if e["event"] == "bot_started"], what="the start"
+            lambda: [e for e in logs if e["event"] == "bot started"], what="the start"
         )
     assert started
     (warning,) = [e["warning"] for e in logs if e["event"] == "config_warning"]

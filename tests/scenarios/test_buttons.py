@@ -35,6 +35,7 @@ def finished_card(bot: BotUnderTest, index: int = 0, channel: str = CHANNEL) -> 
         return any(t.startswith(results) for t in bot.thread_texts(channel, ts))
 
     wait_for(settled, what="the result in the thread")
+    bot.settle()  # card edits are paced apart from thread replies: let the last one land
     return dict(bot.slack.message(channel, ts))
 
 
@@ -92,6 +93,7 @@ def test_resume_now_twice_acts_once_and_explains_the_second_click(bot: BotUnderT
     assert "Done" in resumed["text"]
     answer = wait_for(bot.reply_texts, what="an answer to the second click")[0]
     assert "already" in answer.lower() or "not paused" in answer
+    bot.settle()
     assert len(bot.cards()) == 2
     posted = [c for c in bot.slack.calls("chat.postMessage") if "thread_ts" not in c.args]
     assert len(posted) == 2

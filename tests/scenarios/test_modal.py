@@ -213,6 +213,7 @@ def test_choosing_a_journey_shows_journey_inputs_and_an_automation_hides_them(
     then = next(b for b in view["blocks"] if b["block_id"] == ModalBlock.THEN)
     assert "stop" not in {o["value"] for o in then["element"]["options"]}
     # Every redraw is a views.update of the same modal, never a second modal.
+    bot.settle()
     assert len(bot.slack.views(USER)) == 1
     assert len(bot.slack.calls("views.update")) == 2
 
@@ -295,7 +296,7 @@ def test_submission_errors_are_shown_inline_on_their_block(bot: BotUnderTest) ->
     )
     assert "14" in _assert_refused(bot, view, answer, ModalBlock.END)
 
-    time.sleep(0.3)
+    bot.settle()
     assert bot.cards("C0GENERAL") == []
     assert bot.cards("C0OPS") == []
     assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6
@@ -338,8 +339,10 @@ def test_valid_journey_submission_pauses_it_with_the_chosen_options(
         lambda: any("Verified" in t for t in bot.thread_texts(channel, card["ts"])),
         what="the verified reply",
     )
-    latest = bot.slack.message(channel, card["ts"])
-    assert "Done" in latest["text"]
+    latest = wait_for(  # card edits are paced apart from thread replies
+        lambda: (m := bot.slack.message(channel, card["ts"])) and "Done" in m["text"] and m,
+        what="the card to show Done",
+    )
     assert "holiday &lt;freeze&gt;" in str(latest["blocks"])
 
     paused = bot.providers.sfmc.journey(STAGING_MID, "welcome-series")

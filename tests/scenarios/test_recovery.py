@@ -41,7 +41,7 @@ from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
 from tests.processes import reap, sigkill
 from tests.scenarios.conftest import BotUnderTest, wait_for
-from tests.scenarios.test_approvals import ask, card_text, settle, thread
+from tests.scenarios.test_approvals import ask, card_text, thread
 
 OPS = "C0OPS"
 STAGING_PAUSE = "pause automation:hourly-lead-sync for 2d"
@@ -177,7 +177,7 @@ def no_more_later(bot: BotUnderTest, ts: str, schedules: int) -> None:
     before = thread(bot, ts)
     bot.clock.advance(PAST_THE_LEASE)
     wait_for(lambda: recovery_ran(bot), what="another recovery pass", timeout=30)
-    settle(0.5)
+    bot.settle()
     assert changes(bot) == schedules
     assert thread(bot, ts) == before
 
@@ -201,7 +201,7 @@ def test_an_approval_recorded_before_a_crash_is_carried_out_once_after_the_resta
 
     bot.start(port=victim.port)
     wait_for(lambda: recovery_job(bot), what="the start-up recovery pass")
-    settle(0.5)
+    bot.settle()
     assert changes(bot) == 0  # the vote is fresh: its process may still be acting on it
     assert bot.clock is not None
     bot.clock.advance(PAST_THE_LEASE)
@@ -233,7 +233,7 @@ def test_a_call_not_yet_sent_at_a_crash_is_sent_once_after_the_lease(
 
     bot.start(port=victim.port)
     wait_for(lambda: recovery_job(bot), what="the start-up recovery pass")
-    settle(0.5)
+    bot.settle()
     assert changes(bot) == 0  # the dead process's lease has not run out yet
     assert not any("not sent again" in t for t in thread(bot, ts)), thread(bot, ts)
     assert bot.clock is not None
@@ -272,7 +272,7 @@ def test_a_call_that_may_have_been_sent_is_read_back_not_sent_again(
         lambda: next((t for t in [card_text(bot, ts)] if STOPPED_WHILE_SENDING in t), None),
         what="the card's final state",
     )
-    settle(0.5)
+    bot.settle()
     assert changes(bot) == 0
     assert status(bot, STAGING_MID, STAGING_TARGET) != PAUSED
     texts = thread(bot, ts)
@@ -300,7 +300,7 @@ def test_a_call_in_flight_when_the_bot_is_killed_is_read_back_once(
 
     bot.start(port=victim.port)
     wait_for(lambda: recovery_job(bot), what="the start-up recovery pass")
-    settle(0.5)
+    bot.settle()
     # its lease is still live: nobody reads it back and settles it yet
     assert not any("not sent again" in t for t in thread(bot, ts)), thread(bot, ts)
     assert count(bot, ts, VERIFIED) == 0
@@ -332,7 +332,7 @@ def test_a_restarting_replica_does_not_take_over_a_live_execution(bot: BotUnderT
     wait_for(lambda: recovery_job(bot), what="the start-up recovery pass")
     bot.clock.advance(EXECUTION_LEASE / 2)
     wait_for(lambda: recovery_ran(bot), what="a periodic recovery pass", timeout=30)
-    settle(0.5)
+    bot.settle()
     assert not any("not sent again" in t for t in thread(bot, ts)), thread(bot, ts)
     assert count(bot, ts, VERIFIED) == 0  # nobody settled it behind the executing process
     assert request_on(bot, ts).status is RequestStatus.EXECUTING

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.requests import RequestStatus
@@ -23,8 +22,12 @@ def test_pause_posts_a_card_and_a_verified_thread(bot: BotUnderTest) -> None:
         what="the verified reply",
     )
     assert thread
-    latest = bot.slack.message("C0OPS", card["ts"])
-    assert "Done" in latest["text"] or "verified" in str(latest["blocks"]).lower()
+
+    def done() -> bool:  # card edits are paced apart from thread replies
+        latest = bot.slack.message("C0OPS", card["ts"])
+        return "Done" in latest["text"] or "verified" in str(latest["blocks"]).lower()
+
+    wait_for(done, what="the card to show the verified result")
     assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
 
 
@@ -33,6 +36,7 @@ def test_status_answers_ephemerally(bot: BotUnderTest) -> None:
     texts = wait_for(bot.reply_texts, what="an ephemeral answer")
     assert "welcome-series" in texts[0]
     assert bot.replies()[0]["response_type"] == "ephemeral"
+    bot.settle()
     assert bot.cards() == []
 
 
@@ -55,6 +59,7 @@ def test_unknown_target_gets_suggestions(bot: BotUnderTest) -> None:
     bot.driver.slash_command("pause hourly-lead-sinc")
     texts = wait_for(bot.reply_texts, what="an error")
     assert "hourly-lead-sync" in texts[0]
+    bot.settle()
     assert bot.cards() == []
 
 
@@ -69,7 +74,7 @@ def test_bad_signature_and_stale_timestamp_are_refused(bot: BotUnderTest) -> Non
     stale = bot.driver.slash_command("pause hourly-lead-sync", timestamp_offset=-600)
     assert wrong.status_code == 401
     assert stale.status_code == 401
-    time.sleep(0.3)
+    bot.settle()
     assert bot.cards() == []
     assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6
 
@@ -88,6 +93,7 @@ def test_production_waits_for_approval_on_a_card(bot: BotUnderTest) -> None:
     assert "Waiting for approval" in card["text"]
     assert "Approval needed" in str(card["blocks"])
     wait_for(lambda: bot.thread_texts("C0OPS", card["ts"]), what="the approval ask")
+    bot.settle()
     assert bot.reply_texts() == []
     assert bot.providers.sfmc.automation(PROD_MID, "daily-welcome-send").status == 6
 

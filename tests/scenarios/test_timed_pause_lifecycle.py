@@ -29,7 +29,7 @@ from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
-from tests.scenarios.test_approvals import card_text, settle
+from tests.scenarios.test_approvals import card_text
 from tests.scenarios.test_modal import slack_state, text
 
 OPS, NOTIFY = "C0OPS", "C0NOTIFY"
@@ -211,7 +211,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     reminder = f"Reminder: the pause of {case.name} ends in"
 
     clock.advance(timedelta(hours=23, minutes=50))
-    settle()
+    bot.settle()
     assert _count(bot, ts, "Reminder") == 0  # the 24 h reminder is not due yet
 
     clock.advance(timedelta(minutes=11))  # 23h 59m left
@@ -225,7 +225,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     _wait_said(bot, ts, f"{reminder} 5", "the 1 h reminder")
     assert _wait_done(bot, job_key(JobKind.PAUSE_REMINDER, f"{pause_id}:3600")).attempts == 1
     clock.advance(timedelta(minutes=58))  # a minute before the end
-    settle()
+    bot.settle()
     assert case.state(clocked_sandbox) == case.paused
     assert _count(bot, ts, case.said) == 0
 
@@ -236,7 +236,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
     # exactly once, though two processes ran the timers and one of them restarted
     end_job = JobKind.JOURNEY_CHECK if case.after_end else JobKind.PAUSE_END
     assert _wait_done(bot, job_key(end_job, pause_id)).attempts == 1
-    settle()
+    bot.settle()
     assert _count(bot, ts, f"{reminder} 23h") == 1, _texts(bot, ts)
     assert _count(bot, ts, f"{reminder} 5") == 1, _texts(bot, ts)
     assert _count(bot, ts, case.said) == 1
@@ -251,7 +251,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
 
     # one notice in the notify channel, linking to the thread
     wait_for(lambda: bot.slack.messages(NOTIFY), what="the notify-channel notice")
-    settle()
+    bot.settle()
     notices: list[dict[str, Any]] = bot.slack.messages(NOTIFY)
     assert len(notices) == 1
     body = json.dumps(notices[0])
@@ -262,7 +262,7 @@ def test_a_two_day_pause_reminds_ends_on_time_and_reports_once(
 
     # nothing more is due for that pause
     clock.advance(timedelta(days=3))
-    settle()
+    bot.settle()
     assert _count(bot, ts, case.said) == 1
     assert len(bot.slack.messages(NOTIFY)) == 1
 
@@ -297,7 +297,7 @@ def test_a_production_extension_from_a_reminder_waits_for_its_approval(
     _wait_said(bot, extension, "approval", "the approval ask")
     assert _count(bot, ts, "extended this pause") == 0
     clock.advance(timedelta(minutes=10))
-    settle()
+    bot.settle()
     assert _count(bot, ts, "extended this pause") == 0
 
     bot.driver.block_action(
@@ -307,7 +307,7 @@ def test_a_production_extension_from_a_reminder_waits_for_its_approval(
 
     # the old end passes: still paused; the new end resumes it
     clock.advance(timedelta(hours=1))
-    settle(1.0)
+    bot.settle()
     assert prod.state(clocked_sandbox) == prod.paused
     assert _count(bot, ts, prod.said) == 0
     clock.advance(timedelta(days=2))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, cast
 
 from bot.domain.requests import PauseRecord
@@ -39,7 +38,7 @@ async def test_background_refreshes_coalesce_into_one_publish_per_viewer(
     assert len(emulator.calls("views.publish")) == 2  # one per viewer
     assert pauses.reads == 3  # two opens, one shared refresh
     await notifier.refresh_homes()  # a later change refreshes again
-    await asyncio.sleep(0.5)
+    assert await notifier.drain(within=10)
     assert len(emulator.calls("views.publish")) == 4
 
 

@@ -484,10 +484,7 @@ async def test_a_single_notice_is_the_normal_notice(slack: tuple[SlackEmulator, 
     notifier = notifier_for(url, notice_window=0.2)
     request = await card(notifier, 7)
     await notifier.announce(channel=NOTIFY, request=request, text="pause ended: active")
-    for _ in range(100):
-        if emulator.messages(NOTIFY):
-            break
-        await asyncio.sleep(0.02)
+    assert await notifier.drain(within=30)  # the notice window passes, the notice is sent
     [notice] = emulator.messages(NOTIFY)
     assert notice["text"] == "staging/journey:welcome-007 v3: pause ended: active"
     assert "pauses ended" not in json.dumps(notice["blocks"])

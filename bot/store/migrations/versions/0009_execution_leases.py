@@ -8,7 +8,7 @@ reads the target back and says what it sees). Requests executing before this mig
 neither: recovery treats them as "may have been sent".
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 """
 
