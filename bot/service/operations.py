@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,12 +33,15 @@ from bot.domain.models import (
     Verb,
     VersionSelector,
 )
+from bot.domain.names import rank, same_name, suggestion_text
 from providers.base import Provider
 
 MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
 
 #: Waits between read-backs while a provider catches up with an accepted action.
 DEFAULT_READBACK_DELAYS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+#: Targets read per provider to match names as people type them and to suggest some.
+CATALOGUE_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,16 @@ class OperationService:
         named: list[tuple[Provider, TargetSummary]] = [
             (p, s) for (_, p), found in zip(providers, by_name, strict=True) for s in found
         ]
+        catalogue: list[TargetSummary] | None = None
+        if not named:  # as people type names: case, extra spaces, '-', '_' or ' '
+            catalogue = await self._catalogue([p for _, p in providers])
+            provider_of = dict(providers)
+            named = [
+                (provider_of[s.kind], s)
+                for s in catalogue
+                if s.kind in provider_of
+                and (same_name(ref.name, s.name) or same_name(ref.name, s.key))
+            ]
         if len(named) == 1:
             provider, summary = named[0]
             return await provider.get(summary.key, version=version)
@@ -146,7 +158,12 @@ class OperationService:
                 query=ref.name,
                 matches=[s for _, s in named],
             )
-        suggestions = await self._suggest(ref.name, [p for _, p in providers])
+        if catalogue is None:
+            catalogue = await self._catalogue([p for _, p in providers])
+        suggestions = [
+            suggestion_text(s, environment=ref.environment, others=catalogue)
+            for s in rank(ref.name, catalogue)
+        ]
         where = f"{ref.kind.value} targets" if ref.kind else "any provider"
         raise NotFound(
             f"No target {ref.name!r} in {where} of environment {env.name}.",
@@ -161,22 +178,14 @@ class OperationService:
             return None
 
     @staticmethod
-    async def _suggest(text: str, providers: Sequence[Provider]) -> list[str]:
-        """Up to three keys whose key or name is close to ``text``, best first."""
-        found = await asyncio.gather(*(p.search("", limit=500) for p in providers))
-        key_of: dict[str, str] = {}
+    async def _catalogue(providers: Sequence[Provider]) -> list[TargetSummary]:
+        """Every target of ``providers`` (names and keys, for matching and suggestions)."""
+        found = await asyncio.gather(*(p.search("", limit=CATALOGUE_MAX) for p in providers))
+        unique: dict[tuple[TargetKind, str], TargetSummary] = {}
         for summaries in found:
             for s in summaries:
-                key_of.setdefault(s.key.lower(), s.key)
-                key_of.setdefault(s.name.lower(), s.key)
-        needle = text.lower()
-        close = difflib.get_close_matches(needle, list(key_of), n=6, cutoff=0.5)
-        partial = [k for k in key_of if needle in k]
-        keys: list[str] = []
-        for candidate in [*close, *partial]:
-            if key_of[candidate] not in keys:
-                keys.append(key_of[candidate])
-        return keys[:3]
+                unique.setdefault((s.kind, s.key), s)
+        return list(unique.values())
 
     # -- reads ------------------------------------------------------------------------
 
