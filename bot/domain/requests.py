@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
+from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb, target_label
 
 
 class RequestStatus(StrEnum):
@@ -98,7 +98,7 @@ class RequestSpec(_Frozen):
         version = " (all versions)" if self.all_versions else ""
         if self.version is not None and not self.all_versions:
             version = f" v{self.version}"
-        return f"{self.environment}/{self.kind.value}:{self.key}{version}"
+        return target_label(self.environment, self.kind, self.key, self.name, version)
 
     def describe(self) -> str:
         """One line: ``pause staging/journey:welcome v3 for 3d, then resume``."""
