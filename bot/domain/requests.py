@@ -208,6 +208,6 @@ class PauseRecord(_Frozen):
     def label(self) -> str:
         """How messages name the target: the key people type for SFMC, the name for
         scrip.dev (its key is an id nobody types)."""
-        if self.kind is TargetKind.SCRIP and self.name:
+        if self.kind.keyed_by_id and self.name:
             return self.name
         return self.key

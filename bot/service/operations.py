@@ -72,6 +72,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _candidate(environment: str, summary: TargetSummary) -> str:
+    """A qualified target to pick among same-named ones (a scrip id with its name)."""
+    typed = f"{environment}/{summary.kind.value}:{summary.key}"
+    if summary.kind.keyed_by_id and summary.name.strip():
+        return f'{typed} ("{summary.name}")'
+    return typed
+
+
 class OperationService:
     """The use cases shared by the CLI, the console and Slack."""
 
@@ -153,7 +161,7 @@ class OperationService:
         if len(named) > 1:
             raise AmbiguousTarget(
                 f"Several targets in {env.name} are named {ref.name!r}.",
-                candidates=[f"{env.name}/{s.kind.value}:{s.key}" for _, s in named],
+                candidates=[_candidate(env.name, s) for _, s in named],
                 environment=env.name,
                 query=ref.name,
                 matches=[s for _, s in named],

@@ -272,3 +272,13 @@ async def test_unverified_when_read_back_does_not_change() -> None:
     assert "NOT verified" in result.summary()
     assert result.note is not None
     assert stuck.reads == 1 + 3  # resolve (check), then one read per read-back attempt
+
+
+async def test_same_named_scrip_automations_are_listed_with_their_names(
+    sandbox: Sandbox, service: OperationService
+) -> None:
+    sandbox.scrip.add_automation(name="Nightly Points Expiry")
+    with pytest.raises(AmbiguousTarget) as err:
+        await service.status(ref("nightly points expiry"))
+    assert len(err.value.candidates) == 2
+    assert all(c.endswith('("Nightly Points Expiry")') for c in err.value.candidates)
