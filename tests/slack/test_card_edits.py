@@ -100,7 +100,7 @@ class OtherProcessFirst(AsyncWebClient):
         self.other = create_web_client(token=SANDBOX_BOT_TOKEN, base_url=emulator_api)
         self.raced = False
 
-    async def chat_update(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def chat_update(self, **kwargs: Any) -> Any:
         if not self.raced:
             self.raced = True
             request = await self.store.find_by_card(channel=kwargs["channel"], card_ts=kwargs["ts"])
