@@ -33,7 +33,7 @@ from bot.domain.models import (
     Verb,
     VersionSelector,
 )
-from bot.domain.names import rank, same_name, suggestion_text
+from bot.domain.names import normalize, rank, same_name, suggestion_text
 from providers.base import Provider
 
 MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
@@ -226,12 +226,12 @@ class OperationService:
         results = await asyncio.gather(
             *(env.provider(k).list_states(paused_only=paused_only) for k in kinds)
         )
-        needle = (command.filter or "").lower()
+        needle = normalize(command.filter or "")
         return [
             state
             for states in results
             for state in states
-            if needle in state.target.name.lower() or needle in state.target.key.lower()
+            if needle in normalize(state.target.name) or needle in normalize(state.target.key)
         ]
 
     # -- actions ----------------------------------------------------------------------

@@ -282,3 +282,14 @@ async def test_same_named_scrip_automations_are_listed_with_their_names(
         await service.status(ref("nightly points expiry"))
     assert len(err.value.candidates) == 2
     assert all(c.endswith('("Nightly Points Expiry")') for c in err.value.candidates)
+
+
+async def test_list_filter_matches_names_the_way_people_type_them(
+    service: OperationService,
+) -> None:
+    found = await service.list_targets(
+        ListCommand(scope=ListScope.ALL, filter="daily-welcome_EMAIL  send")
+    )
+    assert "daily-welcome-send" in {s.target.key for s in found}
+    points = await service.list_targets(ListCommand(scope=ListScope.ALL, filter="points-expiry"))
+    assert [s.target.name for s in points] == ["Nightly Points Expiry"]
