@@ -8,7 +8,10 @@ one per kind of Slack limit; each keeps a FIFO per channel:
 * ``edits`` — ``chat.update`` (card edits). Slack limits it per workspace (Tier 3), not per
   channel, so edits have their own budget and never spend a channel's posts; but an edit
   waits until the replies queued before it in the same thread are out, so a card never
-  runs ahead of its thread (it does not say "Done" before the approval reply shows).
+  runs ahead of its thread (it does not say "Done" before the approval reply shows), and
+  a reply waits for the card edit queued before it, so the thread does not say
+  "Verified" while the card still says "Working". An edit renders the request as the
+  store holds it when the edit is sent (see :meth:`SlackNotifier.update_card`).
 * ``ephemerals`` — ``chat.postEphemeral`` (private answers to a click or command, Tier 4):
   their own budget, so an answer never waits behind a backlog of replies or edits.
 
@@ -124,6 +127,8 @@ class SlackNotifier:
         self._background = background
         # (channel, card ts) -> the last reply queued in that thread
         self._thread_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        # (channel, card ts) -> the last edit queued for that card
+        self._card_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
         # thread links: the team URL from auth.test, else chat.getPermalink per card
         self._monotonic = monotonic
         self._team_url: str | None = None
@@ -165,11 +170,19 @@ class SlackNotifier:
         future.add_done_callback(logged)
 
     def _follow_thread(self, thread: tuple[str, str], future: asyncio.Future[Any]) -> None:
-        self._thread_tails[thread] = future
+        self._follow(self._thread_tails, thread, future)
+
+    @staticmethod
+    def _follow(
+        tails: dict[tuple[str, str], asyncio.Future[Any]],
+        card: tuple[str, str],
+        future: asyncio.Future[Any],
+    ) -> None:
+        tails[card] = future
 
         def forget(done: asyncio.Future[Any]) -> None:
-            if self._thread_tails.get(thread) is done:
-                del self._thread_tails[thread]
+            if tails.get(card) is done:
+                del tails[card]
 
         future.add_done_callback(forget)
 
@@ -209,7 +222,9 @@ class SlackNotifier:
                 await asyncio.wait([before])  # the thread's earlier replies go first
             return await self._edit_current(channel, ts, request, approval)
 
-        await self._deliver(self.edits.submit(channel, edit), channel, "chat.update")
+        future = self.edits.submit(channel, edit)
+        self._follow(self._card_tails, (channel, ts), future)
+        await self._deliver(future, channel, "chat.update")
         if request.terminal:
             await self.refresh_homes()
 
@@ -293,12 +308,16 @@ class SlackNotifier:
             case _:
                 message = blocks.step_message(note.text)
         channel, ts = request.channel, request.card_ts
-        future = self.posts.submit(
-            channel,
-            lambda: self._client.chat_postMessage(
+        edit = self._card_tails.get((channel, ts))
+
+        async def send() -> Any:
+            if edit is not None and not edit.done():
+                await asyncio.wait([edit])  # the card shows a step before its thread does
+            return await self._client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
-            ),
-        )
+            )
+
+        future = self.posts.submit(channel, send)
         self._follow_thread((channel, ts), future)
         await self._deliver(future, channel, "thread reply")
 
