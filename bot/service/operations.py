@@ -200,21 +200,35 @@ class OperationService:
     async def search(
         self, environment: str | None, text: str, *, limit: int = 50, within: float = 2.0
     ) -> list[TargetSummary]:
-        """Targets of every provider whose key or name contains ``text``.
+        """Targets of every provider whose key or name contains ``text``; when none does,
+        those whose name or key contains it the way people type names (case, spaces, '-'
+        or '_'), else the closest ones, best first.
 
-        Providers that do not answer within ``within`` seconds are left out (a picker must answer
-        inside Slack's 3 seconds).
+        Providers that do not answer within ``within`` seconds (in all) are left out (a
+        picker must answer inside Slack's 3 seconds).
         """
         env = self._environments(environment)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
 
-        async def one(provider: Provider) -> list[TargetSummary]:
+        async def one(provider: Provider, needle: str, most: int) -> list[TargetSummary]:
             try:
-                return await asyncio.wait_for(provider.search(text, limit=limit), within)
+                left = max(0.0, deadline - loop.time())
+                return await asyncio.wait_for(provider.search(needle, limit=most), left)
             except (TimeoutError, BotError):
                 return []
 
-        found = await asyncio.gather(*(one(p) for p in env.providers.values()))
-        return [s for summaries in found for s in summaries][:limit]
+        async def every(needle: str, most: int) -> list[TargetSummary]:
+            found = await asyncio.gather(*(one(p, needle, most) for p in env.providers.values()))
+            return [s for summaries in found for s in summaries]
+
+        hits = await every(text, limit)
+        wanted = normalize(text)
+        if hits or not wanted:
+            return hits[:limit]
+        catalogue = await every("", CATALOGUE_MAX)
+        close = [s for s in catalogue if wanted in normalize(s.name) or wanted in normalize(s.key)]
+        return close[:limit] or rank(text, catalogue, limit=limit)
 
     async def status(self, ref: TargetRef, *, version: int | None = None) -> TargetState:
         return await self.resolve(ref, version=version)

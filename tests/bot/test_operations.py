@@ -293,3 +293,10 @@ async def test_list_filter_matches_names_the_way_people_type_them(
     assert "daily-welcome-send" in {s.target.key for s in found}
     points = await service.list_targets(ListCommand(scope=ListScope.ALL, filter="points-expiry"))
     assert [s.target.name for s in points] == ["Nightly Points Expiry"]
+
+
+async def test_search_finds_names_typed_with_hyphens_or_a_typo(service: OperationService) -> None:
+    hyphens = await service.search("staging", "daily-welcome-email")
+    assert {s.key for s in hyphens} >= {"daily-welcome-send", "daily-welcome-resend"}
+    typo = await service.search("staging", "Nightly Ponts Expiry")
+    assert [s.name for s in typo][:1] == ["Nightly Points Expiry"]
