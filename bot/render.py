@@ -19,7 +19,8 @@ def _when(value: datetime | None) -> str | None:
 
 def state_line(state: TargetState) -> str:
     t = state.target
-    parts = [f'{t.label()} "{t.name}": {state.describe()}']
+    named = f"{t.label()} (id {t.key})" if t.kind.keyed_by_id else f'{t.label()} "{t.name}"'
+    parts = [f"{named}: {state.describe()}"]
     if state.schedule and state.schedule.ical_recur:
         parts.append(f"schedule {state.schedule.ical_recur}")
     if nxt := _when(state.next_run):
@@ -188,7 +189,9 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
     spec = request.spec
     lines = [
         f"[{request.status.value.upper()}] {spec.describe()}",
-        f'  target: {spec.target_label()} "{spec.name}"',
+        f"  target: {spec.target_label()} (id {spec.key})"
+        if spec.kind.keyed_by_id
+        else f'  target: {spec.target_label()} "{spec.name}"',
         f"  asked by: {request.requested_by} via {request.via.value}",
         f"  request id: {request.id}",
     ]

@@ -17,7 +17,10 @@ Lexical rules:
   ("smart") quotes Slack clients produce both work; any quote of the same family closes
   (double: U+0022, U+201C-U+201F; single: U+0027, U+2018-U+201B). Inside quotes, a
   backslash escapes a quote of the family or a backslash;
-- quoted text is never a keyword, an option or a ``env/`` / ``kind:`` prefix;
+- quoted text is never a keyword or an option, and is a ``env/`` / ``kind:`` prefix only
+  when the whole target is quoted and starts with a kind: ``"automation:Daily Send"`` and
+  ``"prod/automation:Daily Send"`` mean kind (and environment) plus name, as does
+  ``automation:"Daily Send"``; ``"a/b:c"`` (no kind) stays a name;
 - options start with ``--`` (also one dash, or the en/em dash Slack clients turn ``--``
   into); ``--name value`` and ``--name=value`` are the same; option names ignore case.
 """
@@ -98,6 +101,14 @@ _TIME_RE = re.compile(
 _DATETIME_RE = re.compile(
     _DATE_RE.pattern + r"(?:[Tt ]" + _TIME_RE.pattern + r"|([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?",
     re.ASCII,
+)
+_QUOTED_TARGET_RE = re.compile(
+    r"(?:("
+    + _ENV_RE.pattern
+    + r")/)?("
+    + "|".join(sorted(KIND_WORDS, key=len, reverse=True))
+    + r"):(.*)",
+    re.ASCII | re.IGNORECASE | re.DOTALL,
 )
 _SAFE_WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@#+-]*", re.ASCII)
 
@@ -411,10 +422,31 @@ def _target(token: _Token) -> TargetRef:
             )
         kind = KIND_WORDS[head.lower()]
         parts[0] = (tail, False)
+    rest = [part for part in parts if part[0] or part[1]]
+    if kind is None and len(rest) == 1 and rest[0][1]:
+        # the whole target quoted: "automation:Daily Send", "prod/automation:Daily Send"
+        prefixed = _quoted_prefix(rest[0][0], allow_environment=environment is None)
+        if prefixed is not None:
+            quoted_environment, kind, tail = prefixed
+            environment = environment or quoted_environment
+            parts = [(tail, True)]
     name = "".join(text for text, _ in parts).strip()
     if not name:
         raise _Invalid(f"the target {_show(token.text)} has no name")
     return TargetRef(environment=environment, kind=kind, name=name)
+
+
+def _quoted_prefix(
+    text: str, *, allow_environment: bool
+) -> tuple[str | None, TargetKind, str] | None:
+    """``[env/]kind:name`` inside one quoted target, or None when it is a plain name."""
+    match = _QUOTED_TARGET_RE.fullmatch(text.strip())
+    if match is None:
+        return None
+    environment, kind_word, name = match.groups()
+    if environment is not None and not allow_environment:
+        return None
+    return environment, KIND_WORDS[kind_word.lower()], name
 
 
 def _with_environment(target: TargetRef, option: _Token | None) -> TargetRef:
@@ -706,6 +738,11 @@ def quote(text: str) -> str:
     """``text`` as one word: bare when that parses back the same, else double-quoted."""
     if _SAFE_WORD_RE.fullmatch(text) and text.lower() not in _RESERVED_WORDS:
         return text
+    return quote_always(text)
+
+
+def quote_always(text: str) -> str:
+    """``text`` double-quoted (quotes and backslashes escaped)."""
     escaped = "".join(f"\\{c}" if c == "\\" or c in _DOUBLE_QUOTES else c for c in text)
     return f'"{escaped}"'
 
@@ -714,7 +751,12 @@ def format_target(target: TargetRef) -> str:
     """``[<env>/][<kind>:]<name>``, the name quoted when needed."""
     environment = f"{target.environment}/" if target.environment else ""
     kind = f"{target.kind.value}:" if target.kind else ""
-    return f"{environment}{kind}{quote(target.name)}"
+    name = target.name
+    if target.kind is None and _quoted_prefix(name, allow_environment=True) is not None:
+        # a name that looks like "kind:..." is quoted in two parts so it stays a name
+        head, _, tail = name.partition(":")
+        return f"{environment}{quote_always(head)}{quote_always(':' + tail)}"
+    return f"{environment}{kind}{quote(name)}"
 
 
 def format_duration(length: timedelta) -> str:

@@ -142,8 +142,9 @@ _NOTES: Mapping[Verb, tuple[str, ...]] = {
 
 _TARGET_NOTE = (
     f"<target> is `{TARGET_SYNTAX}`: kinds are automation, journey and scrip; quote names "
-    'with spaces ("Nightly Import"); `--env <env>` also sets the environment. A bare name '
-    "is looked up in the environment's providers."
+    'with spaces (automation:"Nightly Import", or the whole target: "automation:Nightly '
+    'Import"); `--env <env>` also sets the environment. A bare name is looked up in the '
+    "environment's providers; case, extra spaces, '-' and '_' do not matter."
 )
 
 _APPROVAL_NOTE = (

@@ -7,6 +7,7 @@ Slack, console and CLI layers render them.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,32 @@ class TargetKind(StrEnum):
     AUTOMATION = "automation"  # SFMC Automation Studio (SOAP)
     JOURNEY = "journey"  # SFMC Journey Builder (REST)
     SCRIP = "scrip"  # scrip.dev automations (REST)
+
+    @property
+    def keyed_by_id(self) -> bool:
+        """Whether the key is an opaque id (a scrip UUID), so people know it by name."""
+        return self is TargetKind.SCRIP
+
+
+_LABEL_WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@#+-]*", re.ASCII)
+_LABEL_RESERVED = frozenset(
+    {"for", "until", "then", "paused", "all"}
+    | {k.value for k in TargetKind}
+    | {f"{k.value}s" for k in TargetKind}
+)
+
+
+def target_label(environment: str, kind: TargetKind, key: str, name: str, suffix: str = "") -> str:
+    """``prod/journey:welcome v3``: what to type to name a target. A target whose key is an
+    opaque id (scrip) is named by its name (``prod/scrip:"Nightly Points Expiry"``); the id
+    is for small print, never shown alone."""
+    word = key
+    if kind.keyed_by_id and name.strip():
+        word = name.strip()
+        if not _LABEL_WORD_RE.fullmatch(word) or word.lower() in _LABEL_RESERVED:
+            escaped = "".join(f"\\{c}" if c in '\\"' else c for c in word)
+            word = f'"{escaped}"'
+    return f"{environment}/{kind.value}:{word}{suffix}"
 
 
 class Verb(StrEnum):
@@ -81,10 +108,12 @@ class Target(_Model):
     def label(self) -> str:
         """Short qualified reference, e.g. ``prod/journey:welcome v3``."""
         version = f" v{self.version}" if self.version is not None else ""
-        return f"{self.environment}/{self.kind.value}:{self.key}{version}"
+        return target_label(self.environment, self.kind, self.key, self.name, version)
 
     def display(self) -> str:
-        """The label plus the human name when the key alone does not say it."""
+        """The label plus the human name when the label does not say it."""
+        if self.kind.keyed_by_id and self.name.strip():
+            return self.label()
         if self.name and self.name.lower() != self.key.lower():
             return f'{self.label()} "{self.name}"'
         return self.label()

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain.errors import DuplicateRequest
-from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb
+from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb, target_label
 
 
 class RequestStatus(StrEnum):
@@ -106,7 +106,7 @@ class RequestSpec(_Frozen):
         version = " (all versions)" if self.all_versions else ""
         if self.version is not None and not self.all_versions:
             version = f" v{self.version}"
-        return f"{self.environment}/{self.kind.value}:{self.key}{version}"
+        return target_label(self.environment, self.kind, self.key, self.name, version)
 
     def describe(self) -> str:
         """One line: ``pause staging/journey:welcome v3 for 3d, then resume``."""
@@ -223,7 +223,7 @@ class PauseRecord(_Frozen):
     def label(self) -> str:
         """How messages name the target: the key people type for SFMC, the name for
         scrip.dev (its key is an id nobody types)."""
-        if self.kind is TargetKind.SCRIP and self.name:
+        if self.kind.keyed_by_id and self.name:
             return self.name
         return self.key
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,12 +34,15 @@ from bot.domain.models import (
     Verb,
     VersionSelector,
 )
+from bot.domain.names import normalize, rank, same_name, suggestion_text
 from providers.base import Provider
 
 MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
 
 #: Waits between read-backs while a provider catches up with an accepted action.
 DEFAULT_READBACK_DELAYS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+#: Targets read per provider to match names as people type them and to suggest some.
+CATALOGUE_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,14 @@ Progress = Callable[[int, int], Awaitable[None]]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _candidate(environment: str, summary: TargetSummary) -> str:
+    """A qualified target to pick among same-named ones (a scrip id with its name)."""
+    typed = f"{environment}/{summary.kind.value}:{summary.key}"
+    if summary.kind.keyed_by_id and summary.name.strip():
+        return f'{typed} ("{summary.name}")'
+    return typed
 
 
 class OperationService:
@@ -136,18 +146,33 @@ class OperationService:
         named: list[tuple[Provider, TargetSummary]] = [
             (p, s) for (_, p), found in zip(providers, by_name, strict=True) for s in found
         ]
+        catalogue: list[TargetSummary] | None = None
+        if not named:  # as people type names: case, extra spaces, '-', '_' or ' '
+            catalogue = await self._catalogue([p for _, p in providers])
+            provider_of = dict(providers)
+            named = [
+                (provider_of[s.kind], s)
+                for s in catalogue
+                if s.kind in provider_of
+                and (same_name(ref.name, s.name) or same_name(ref.name, s.key))
+            ]
         if len(named) == 1:
             provider, summary = named[0]
             return await provider.get(summary.key, version=version)
         if len(named) > 1:
             raise AmbiguousTarget(
                 f"Several targets in {env.name} are named {ref.name!r}.",
-                candidates=[f"{env.name}/{s.kind.value}:{s.key}" for _, s in named],
+                candidates=[_candidate(env.name, s) for _, s in named],
                 environment=env.name,
                 query=ref.name,
                 matches=[s for _, s in named],
             )
-        suggestions = await self._suggest(ref.name, [p for _, p in providers])
+        if catalogue is None:
+            catalogue = await self._catalogue([p for _, p in providers])
+        suggestions = [
+            suggestion_text(s, environment=ref.environment, others=catalogue)
+            for s in rank(ref.name, catalogue)
+        ]
         where = f"{ref.kind.value} targets" if ref.kind else "any provider"
         raise NotFound(
             f"No target {ref.name!r} in {where} of environment {env.name}.",
@@ -162,43 +187,49 @@ class OperationService:
             return None
 
     @staticmethod
-    async def _suggest(text: str, providers: Sequence[Provider]) -> list[str]:
-        """Up to three keys whose key or name is close to ``text``, best first."""
-        found = await asyncio.gather(*(p.search("", limit=500) for p in providers))
-        key_of: dict[str, str] = {}
+    async def _catalogue(providers: Sequence[Provider]) -> list[TargetSummary]:
+        """Every target of ``providers`` (names and keys, for matching and suggestions)."""
+        found = await asyncio.gather(*(p.search("", limit=CATALOGUE_MAX) for p in providers))
+        unique: dict[tuple[TargetKind, str], TargetSummary] = {}
         for summaries in found:
             for s in summaries:
-                key_of.setdefault(s.key.lower(), s.key)
-                key_of.setdefault(s.name.lower(), s.key)
-        needle = text.lower()
-        close = difflib.get_close_matches(needle, list(key_of), n=6, cutoff=0.5)
-        partial = [k for k in key_of if needle in k]
-        keys: list[str] = []
-        for candidate in [*close, *partial]:
-            if key_of[candidate] not in keys:
-                keys.append(key_of[candidate])
-        return keys[:3]
+                unique.setdefault((s.kind, s.key), s)
+        return list(unique.values())
 
     # -- reads ------------------------------------------------------------------------
 
     async def search(
         self, environment: str | None, text: str, *, limit: int = 50, within: float = 2.0
     ) -> list[TargetSummary]:
-        """Targets of every provider whose key or name contains ``text``.
+        """Targets of every provider whose key or name contains ``text``; when none does,
+        those whose name or key contains it the way people type names (case, spaces, '-'
+        or '_'), else the closest ones, best first.
 
-        Providers that do not answer within ``within`` seconds are left out (a picker must answer
-        inside Slack's 3 seconds).
+        Providers that do not answer within ``within`` seconds (in all) are left out (a
+        picker must answer inside Slack's 3 seconds).
         """
         env = self._environments(environment)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
 
-        async def one(provider: Provider) -> list[TargetSummary]:
+        async def one(provider: Provider, needle: str, most: int) -> list[TargetSummary]:
             try:
-                return await asyncio.wait_for(provider.search(text, limit=limit), within)
+                left = max(0.0, deadline - loop.time())
+                return await asyncio.wait_for(provider.search(needle, limit=most), left)
             except (TimeoutError, BotError):
                 return []
 
-        found = await asyncio.gather(*(one(p) for p in env.providers.values()))
-        return [s for summaries in found for s in summaries][:limit]
+        async def every(needle: str, most: int) -> list[TargetSummary]:
+            found = await asyncio.gather(*(one(p, needle, most) for p in env.providers.values()))
+            return [s for summaries in found for s in summaries]
+
+        hits = await every(text, limit)
+        wanted = normalize(text)
+        if hits or not wanted:
+            return hits[:limit]
+        catalogue = await every("", CATALOGUE_MAX)
+        close = [s for s in catalogue if wanted in normalize(s.name) or wanted in normalize(s.key)]
+        return close[:limit] or rank(text, catalogue, limit=limit)
 
     async def status(self, ref: TargetRef, *, version: int | None = None) -> TargetState:
         return await self.resolve(ref, version=version)
@@ -210,12 +241,12 @@ class OperationService:
         results = await asyncio.gather(
             *(env.provider(k).list_states(paused_only=paused_only) for k in kinds)
         )
-        needle = (command.filter or "").lower()
+        needle = normalize(command.filter or "")
         return [
             state
             for states in results
             for state in states
-            if needle in state.target.name.lower() or needle in state.target.key.lower()
+            if needle in normalize(state.target.name) or needle in normalize(state.target.key)
         ]
 
     # -- actions ----------------------------------------------------------------------

@@ -31,7 +31,13 @@ from slack_sdk.models.blocks import (
 from bot.domain.approvals import ApprovalView, Decision, Vote, is_group_id
 from bot.domain.help import help_text
 from bot.domain.models import TargetState, TargetSummary, ThenAction, Verb
-from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, format_timedelta
+from bot.domain.requests import (
+    AuditEvent,
+    OperationRequest,
+    RequestSpec,
+    RequestStatus,
+    format_timedelta,
+)
 from bot.slack.ids import ApprovalAction, CardAction, CardBlock, PickerAction, ReminderAction
 from bot.slack.metadata import ButtonValue
 
@@ -312,10 +318,18 @@ def _field(title: str, value: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=truncate(f"*{title}*\n{value}", FIELD_MAX))
 
 
+def _target_field(spec: RequestSpec) -> str:
+    """The label, then the name (or, for a target named by its name, its id in italics)."""
+    label = f"`{_user(spec.target_label(), 300)}`"
+    if spec.kind.keyed_by_id and spec.name.strip():
+        return f"{label}\n_id {_user(spec.key, 100)}_"
+    return f"{label}\n{_user(spec.name, 300)}"
+
+
 def _card_fields(request: OperationRequest, *, now: datetime) -> list[MarkdownTextObject]:
     spec = request.spec
     fields = [
-        _field("Target", f"`{_user(spec.target_label(), 300)}`\n{_user(spec.name, 300)}"),
+        _field("Target", _target_field(spec)),
         _field("Environment", _user(spec.environment, 100)),
         _field("What will happen", _user(spec.describe(), 1000)),
         _field("Asked by", mention(request.requested_by)),
@@ -704,6 +718,8 @@ def _state_lines(state: TargetState) -> list[str]:
     if state.versions:
         versions = ", ".join(f"v{v.version} {v.state.value}" for v in state.versions)
         lines.append(f"Versions: {_user(versions, 1000)}")
+    if target.kind.keyed_by_id:
+        lines.append(f"_id {_user(target.key, 100)}_")
     return lines
 
 
@@ -800,6 +816,12 @@ def _candidate_label(candidate: TargetSummary) -> str:
     return f"{candidate.kind.value} · {candidate.key}"
 
 
+def _candidate_fallback(candidate: TargetSummary) -> str:
+    if candidate.kind.keyed_by_id and candidate.name.strip():
+        return f"{candidate.kind.value}:{escape(candidate.name)} (id {escape(candidate.key)})"
+    return f"{candidate.kind.value}:{escape(candidate.key)}"
+
+
 def _picker_value(candidate: TargetSummary, *, environment: str | None, command: str) -> str | None:
     try:
         return ButtonValue(
@@ -826,8 +848,10 @@ def picker_message(
     shown = candidates[:PICKER_MAX]
     for candidate in shown:
         status = f" · {_user(candidate.raw_status, 100)}" if candidate.raw_status else ""
-        ref = f"{candidate.kind.value}:{_user(candidate.key, 300)}"
-        text = f"*{_user(candidate.name, 300)}*  `{ref}`{status}"
+        ref = f"`{candidate.kind.value}:{_user(candidate.key, 300)}`"
+        if candidate.kind.keyed_by_id:
+            ref = f"`{candidate.kind.value}` · _id {_user(candidate.key, 100)}_"
+        text = f"*{_user(candidate.name, 300)}*  {ref}{status}"
         value = _picker_value(candidate, environment=environment, command=original_text)
         accessory = None
         if value is not None:
@@ -844,7 +868,5 @@ def picker_message(
                 escape("Or type a qualified target: `<env>/<kind>:<key>`."),
             )
         )
-    fallback = (
-        head + ": " + ", ".join(f"{c.kind.value}:{escape(c.key)}" for c in candidates[:PICKER_MAX])
-    )
+    fallback = head + ": " + ", ".join(_candidate_fallback(c) for c in candidates[:PICKER_MAX])
     return _message(fallback, blocks)

@@ -9,7 +9,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, DividerBlock
 from slack_sdk.models.views import View
 
-from bot.domain.models import ThenAction
+from bot.domain.models import ThenAction, target_label
 from bot.domain.requests import PauseRecord
 from bot.slack.blocks import (
     button,
@@ -44,7 +44,7 @@ def pause_label(pause: PauseRecord) -> str:
         version = " (all versions)"
     elif pause.version is not None:
         version = f" v{pause.version}"
-    return f"{pause.environment}/{pause.kind.value}:{pause.key}{version}"
+    return target_label(pause.environment, pause.kind, pause.key, pause.name or "", version)
 
 
 def _pause_text(pause: PauseRecord, *, now: datetime, user_id: str) -> str:

@@ -8,7 +8,10 @@ one per kind of Slack limit; each keeps a FIFO per channel:
 * ``edits`` — ``chat.update`` (card edits). Slack limits it per workspace (Tier 3), not per
   channel, so edits have their own budget and never spend a channel's posts; but an edit
   waits until the replies queued before it in the same thread are out, so a card never
-  runs ahead of its thread (it does not say "Done" before the approval reply shows).
+  runs ahead of its thread (it does not say "Done" before the approval reply shows), and
+  a reply waits for the card edit queued before it, so the thread does not say
+  "Verified" while the card still says "Working". An edit renders the request as the
+  store holds it when the edit is sent (see :meth:`SlackNotifier.update_card`).
 * ``ephemerals`` — ``chat.postEphemeral`` (private answers to a click or command, Tier 4):
   their own budget, so an answer never waits behind a backlog of replies or edits.
 
@@ -70,6 +73,10 @@ PERMALINK_LOOKUPS_MAX: Final = 8
 TEAM_URL_RETRY_S: Final = 60.0
 _TEAM_URL_TIMEOUT_S: Final = 10.0
 _PERMALINKS_CACHED_MAX: Final = 10_000
+_EDITS_REMEMBERED_MAX: Final = 10_000
+#: Edits of one card per update at most: it is edited again (read again) while the store
+#: moved on during the previous edit.
+CARD_EDIT_ROUNDS: Final = 3
 _CHANNEL_ID_RE: Final = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _TS_RE: Final = re.compile(r"^[0-9]+\.[0-9]+$")
 
@@ -120,6 +127,8 @@ class SlackNotifier:
         self._background = background
         # (channel, card ts) -> the last reply queued in that thread
         self._thread_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        # (channel, card ts) -> the last edit queued for that card
+        self._card_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
         # thread links: the team URL from auth.test, else chat.getPermalink per card
         self._monotonic = monotonic
         self._team_url: str | None = None
@@ -127,6 +136,8 @@ class SlackNotifier:
         self._team_url_retry_at: float | None = None  # after a failed auth.test
         self._lookups = asyncio.Semaphore(PERMALINK_LOOKUPS_MAX)
         self._permalinks: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # (channel, card ts) -> the card as this process last sent it
+        self._last_edits: OrderedDict[tuple[str, str], blocks.Message] = OrderedDict()
 
     async def drain(self, within: float | None = None) -> bool:
         """Post every notice and queued message now (shutdown); whether all got out."""
@@ -159,11 +170,19 @@ class SlackNotifier:
         future.add_done_callback(logged)
 
     def _follow_thread(self, thread: tuple[str, str], future: asyncio.Future[Any]) -> None:
-        self._thread_tails[thread] = future
+        self._follow(self._thread_tails, thread, future)
+
+    @staticmethod
+    def _follow(
+        tails: dict[tuple[str, str], asyncio.Future[Any]],
+        card: tuple[str, str],
+        future: asyncio.Future[Any],
+    ) -> None:
+        tails[card] = future
 
         def forget(done: asyncio.Future[Any]) -> None:
-            if self._thread_tails.get(thread) is done:
-                del self._thread_tails[thread]
+            if tails.get(card) is done:
+                del tails[card]
 
         future.add_done_callback(forget)
 
@@ -185,22 +204,77 @@ class SlackNotifier:
     async def update_card(
         self, request: OperationRequest, approval: ApprovalView | None = None
     ) -> None:
+        """Edit the card to show the request as the store holds it when the edit is sent.
+
+        The edit may wait in the pacer's queue, and another bot process may edit the same
+        card meanwhile: so the request (and its votes) are read again right before each
+        ``chat.update``, and once more after it; when the store moved on in between (another
+        process may have sent a newer card before this one landed), the card is edited
+        again. The last edit of a card therefore always shows the stored state.
+        """
         if not (request.channel and request.card_ts):
             return
-        message = blocks.request_card(request, now=self._clock(), approval=approval)
         channel, ts = request.channel, request.card_ts
         before = self._thread_tails.get((channel, ts))
 
         async def edit() -> Any:
             if before is not None and not before.done():
                 await asyncio.wait([before])  # the thread's earlier replies go first
-            return await self._client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=message.blocks
-            )
+            return await self._edit_current(channel, ts, request, approval)
 
-        await self._deliver(self.edits.submit(channel, edit), channel, "chat.update")
+        future = self.edits.submit(channel, edit)
+        self._follow(self._card_tails, (channel, ts), future)
+        await self._deliver(future, channel, "chat.update")
         if request.terminal:
             await self.refresh_homes()
+
+    async def _current(
+        self, request: OperationRequest, approval: ApprovalView | None
+    ) -> tuple[OperationRequest, ApprovalView | None]:
+        """The request and its approval as stored now (the caller's copy if unreadable)."""
+        try:
+            stored = await self._store.get_request(request.id)
+            if stored is None:
+                return request, approval
+            if approval is not None:
+                votes = await self._store.votes(request.id)
+                approval = approval.model_copy(
+                    update={
+                        "votes": tuple(sorted(votes, key=lambda v: v.at)),
+                        "expires_at": stored.expires_at or approval.expires_at,
+                    }
+                )
+        except Exception:
+            log.warning("card_reread_failed", request_id=request.id, exc_info=True)
+            return request, approval
+        return stored, approval
+
+    async def _edit_current(
+        self, channel: str, ts: str, request: OperationRequest, approval: ApprovalView | None
+    ) -> Any:
+        card = (channel, ts)
+        response: Any = None
+        for _ in range(CARD_EDIT_ROUNDS):
+            now = self._clock()
+            current, view = await self._current(request, approval)
+            message = blocks.request_card(current, now=now, approval=view)
+            if self._last_edits.get(card) == message:
+                return response  # this process already showed exactly this
+            response = await self._client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+            self._remember_edit(card, message)
+            # another process may have stored (and shown) something newer meanwhile
+            again, again_view = await self._current(request, approval)
+            if blocks.request_card(again, now=now, approval=again_view) == message:
+                return response
+        return response
+
+    def _remember_edit(self, card: tuple[str, str], message: blocks.Message) -> None:
+        self._last_edits[card] = message
+        self._last_edits.move_to_end(card)
+        while len(self._last_edits) > _EDITS_REMEMBERED_MAX:
+            self._last_edits.popitem(last=False)
 
     async def reply(self, request: OperationRequest, note: Note) -> None:
         if not (request.channel and request.card_ts):
@@ -234,12 +308,16 @@ class SlackNotifier:
             case _:
                 message = blocks.step_message(note.text)
         channel, ts = request.channel, request.card_ts
-        future = self.posts.submit(
-            channel,
-            lambda: self._client.chat_postMessage(
+        edit = self._card_tails.get((channel, ts))
+
+        async def send() -> Any:
+            if edit is not None and not edit.done():
+                await asyncio.wait([edit])  # the card shows a step before its thread does
+            return await self._client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
-            ),
-        )
+            )
+
+        future = self.posts.submit(channel, send)
         self._follow_thread((channel, ts), future)
         await self._deliver(future, channel, "thread reply")
 

@@ -95,7 +95,7 @@ def test_unknown_target_suggests(config_file: Path) -> None:
     code, _, err = run(config_file, "pause hourly-lead-sinc")
     assert code == 1
     assert "Did you mean" in err
-    assert "hourly-lead-sync" in err
+    assert 'automation:"Hourly Lead Sync"' in err
 
 
 def test_refused_transition_names_state(config_file: Path) -> None:

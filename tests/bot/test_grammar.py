@@ -124,6 +124,27 @@ VALID: list[tuple[str, Command]] = [
     ('status "for"', StatusCommand(target=t("for"))),
     ('status "--all-versions"', StatusCommand(target=t("--all-versions"))),
     ("status journey:a:b", StatusCommand(target=t("a:b", J))),
+    # the whole target quoted, kind (and environment) inside
+    (
+        'resume "automation:Daily Welcome Email Send"',
+        ResumeCommand(target=t("Daily Welcome Email Send", A)),
+    ),
+    (
+        'resume "prod/automation:Daily Welcome Email Send"',
+        ResumeCommand(target=t("Daily Welcome Email Send", A, "prod")),
+    ),
+    (
+        'resume automation:"Daily Welcome Email Send"',
+        ResumeCommand(target=t("Daily Welcome Email Send", A)),
+    ),
+    (
+        "status \u201cJourney: Welcome Series\u201d",
+        StatusCommand(target=t("Welcome Series", J)),
+    ),
+    ("status 'scrips:Nightly Points Expiry'", StatusCommand(target=t("Nightly Points Expiry", S))),
+    ('status prod/"journey:Welcome Series"', StatusCommand(target=t("Welcome Series", J, "prod"))),
+    ('status "Promo: Spring"', StatusCommand(target=t("Promo: Spring"))),
+    ('status "automation"":x"', StatusCommand(target=t("automation:x"))),
     ("status x --env prod", StatusCommand(target=t("x", None, "prod"))),
     ("status x --env=prod", StatusCommand(target=t("x", None, "prod"))),
     ("status --env prod journey:x", StatusCommand(target=t("x", J, "prod"))),
@@ -732,6 +753,8 @@ TRICKY_NAMES = [
     "a=b",
     "/automation",
     "\u00c9t\u00e9 \u2014 2026",
+    "journey:welcome",
+    "prod/Automation:Daily Send",
 ]
 
 names = (
@@ -841,6 +864,10 @@ commands: st.SearchStrategy[Command] = st.one_of(
 _BARE_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*", re.ASCII)
 _RESERVED = {"for", "until", "then", "paused", "all", "automation", "journey", "scrip"}
 _RESERVED |= {f"{k}s" for k in ("automation", "journey", "scrip")}
+_KIND_PREFIXED = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/)?(?:automation|journey|scrip)s?:.*",
+    re.ASCII | re.IGNORECASE | re.DOTALL,
+)
 _QUOTE_STYLES = [
     ('"', '"', '"\u201c\u201d\u201e\u201f'),
     ("\u201c", "\u201d", '"\u201c\u201d\u201e\u201f'),
@@ -858,6 +885,9 @@ class Typist:
     def word(self, text: str) -> str:
         if _BARE_RE.fullmatch(text) and text.lower() not in _RESERVED and self.rnd.random() < 0.7:
             return text
+        return self.quoted(text)
+
+    def quoted(self, text: str) -> str:
         opening, closing, family = self.rnd.choice(_QUOTE_STYLES)
         body = "".join(f"\\{c}" if c == "\\" or c in family else c for c in text)
         return f"{opening}{body}{closing}"
@@ -883,6 +913,10 @@ class Typist:
             if where != "option":
                 environment = f"{target.environment}/"
         kind = f"{self.case(target.kind.value)}:" if target.kind else ""
+        if target.kind is None and _KIND_PREFIXED.fullmatch(target.name.strip()):
+            # a name that reads "kind:..." is quoted in two parts, else it means kind + name
+            head, _, tail = target.name.partition(":")
+            return f"{environment}{self.quoted(head)}{self.quoted(':' + tail)}"
         return f"{environment}{kind}{self.word(target.name)}"
 
     def versions(self, versions: VersionSelector) -> list[list[str]]:

@@ -64,8 +64,63 @@ async def test_bare_name_resolves_case_insensitively(service: OperationService) 
 async def test_unknown_target_gets_suggestions(service: OperationService) -> None:
     with pytest.raises(NotFound) as err:
         await service.status(ref("hourly-lead-sinc"))
-    assert "hourly-lead-sync" in err.value.suggestions
+    assert err.value.suggestions[0] == 'automation:"Hourly Lead Sync"'
     assert "Did you mean" in err.value.user_message()
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "daily welcome email send",
+        "DAILY  Welcome   Email Send",
+        "daily-welcome-email-send",
+        "Daily_Welcome_Email_Send",
+        "daily welcome send",  # its key, with spaces
+    ],
+)
+async def test_names_match_the_way_people_type_them(service: OperationService, typed: str) -> None:
+    state = await service.status(ref(typed))
+    assert (state.target.kind, state.target.key) == (TargetKind.AUTOMATION, "daily-welcome-send")
+    with_kind = await service.status(ref(typed, TargetKind.AUTOMATION, "staging"))
+    assert with_kind.target.key == "daily-welcome-send"
+
+
+async def test_scrip_names_match_with_hyphens(service: OperationService) -> None:
+    state = await service.status(ref("nightly-points-expiry"))
+    assert state.target.name == "Nightly Points Expiry"
+
+
+async def test_did_you_mean_ranks_names_best_first(service: OperationService) -> None:
+    with pytest.raises(NotFound) as err:
+        await service.status(ref("Daily Welcome Email Sand", TargetKind.AUTOMATION))
+    suggestions = err.value.suggestions
+    assert suggestions[0] == 'automation:"Daily Welcome Email Send"'
+    assert 1 <= len(suggestions) <= 5
+    assert all(s.startswith("automation:") for s in suggestions)
+
+
+async def test_did_you_mean_looks_at_every_kind_and_names_them(service: OperationService) -> None:
+    with pytest.raises(NotFound) as err:
+        await service.status(ref("Wellcome Series", env="staging"))
+    suggestions = err.value.suggestions
+    assert suggestions[0] == 'staging/journey:"Welcome Series"'
+    assert len(suggestions) <= 5
+    assert not any("daily-welcome" in s or "Daily Welcome" in s for s in suggestions)
+
+
+async def test_did_you_mean_names_scrip_automations_not_their_ids(
+    service: OperationService,
+) -> None:
+    with pytest.raises(NotFound) as err:
+        await service.status(ref("Nightly Points Expiri"))
+    assert err.value.suggestions[0] == 'scrip:"Nightly Points Expiry"'
+    assert "a1f0c6d2" not in err.value.user_message()
+
+
+async def test_nothing_close_suggests_nothing(service: OperationService) -> None:
+    with pytest.raises(NotFound) as err:
+        await service.status(ref("zzqx"))
+    assert err.value.suggestions == []
 
 
 async def test_ambiguous_name_lists_candidates(sandbox: Sandbox, service: OperationService) -> None:
@@ -217,3 +272,31 @@ async def test_unverified_when_read_back_does_not_change() -> None:
     assert "NOT verified" in result.summary()
     assert result.note is not None
     assert stuck.reads == 1 + 3  # resolve (check), then one read per read-back attempt
+
+
+async def test_same_named_scrip_automations_are_listed_with_their_names(
+    sandbox: Sandbox, service: OperationService
+) -> None:
+    sandbox.scrip.add_automation(name="Nightly Points Expiry")
+    with pytest.raises(AmbiguousTarget) as err:
+        await service.status(ref("nightly points expiry"))
+    assert len(err.value.candidates) == 2
+    assert all(c.endswith('("Nightly Points Expiry")') for c in err.value.candidates)
+
+
+async def test_list_filter_matches_names_the_way_people_type_them(
+    service: OperationService,
+) -> None:
+    found = await service.list_targets(
+        ListCommand(scope=ListScope.ALL, filter="daily-welcome_EMAIL  send")
+    )
+    assert "daily-welcome-send" in {s.target.key for s in found}
+    points = await service.list_targets(ListCommand(scope=ListScope.ALL, filter="points-expiry"))
+    assert [s.target.name for s in points] == ["Nightly Points Expiry"]
+
+
+async def test_search_finds_names_typed_with_hyphens_or_a_typo(service: OperationService) -> None:
+    hyphens = await service.search("staging", "daily-welcome-email")
+    assert {s.key for s in hyphens} >= {"daily-welcome-send", "daily-welcome-resend"}
+    typo = await service.search("staging", "Nightly Ponts Expiry")
+    assert [s.name for s in typo][:1] == ["Nightly Points Expiry"]

@@ -58,9 +58,20 @@ def test_help_is_instant(bot: BotUnderTest) -> None:
 def test_unknown_target_gets_suggestions(bot: BotUnderTest) -> None:
     bot.driver.slash_command("pause hourly-lead-sinc")
     texts = wait_for(bot.reply_texts, what="an error")
-    assert "hourly-lead-sync" in texts[0]
+    assert 'automation:"Hourly Lead Sync"' in texts[0]
     bot.settle()
     assert bot.cards() == []
+
+
+def test_a_wholly_quoted_kind_and_name_is_used_as_kind_and_name(bot: BotUnderTest) -> None:
+    bot.driver.slash_command('pause "automation:Daily Welcome Email Send" for 1d')
+    card = wait_for(lambda: bot.cards() or bot.reply_texts(), what="a card or an error")[0]
+    assert isinstance(card, dict), card  # not an error text
+    wait_for(
+        lambda: [t for t in bot.thread_texts("C0OPS", card["ts"]) if "verified" in t.lower()],
+        what="the verified reply",
+    )
+    assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
 
 
 def test_refused_transition_names_the_state(bot: BotUnderTest) -> None:

@@ -864,3 +864,70 @@ def test_a_hostile_pause_outcome_is_escaped() -> None:
     bad = PauseOutcome(at=NOW, text="<!channel> *boom* " + "x" * 5000)
     message = check_message(request_card(make_request(pause_outcome=bad), now=NOW))
     assert "<!channel>" not in all_text(message.blocks)
+
+
+# -- scrip automations are named by name, never by their UUID alone --------------------------
+
+SCRIP_ID = "a1f0c6d2-3b4e-4c5d-8e6f-101010101001"
+SCRIP_LABEL = 'staging/scrip:"Nightly Points Expiry"'
+
+
+def _scrip_request(status: RequestStatus = RequestStatus.SUCCEEDED) -> OperationRequest:
+    return make_request(
+        status=status, kind=TargetKind.SCRIP, key=SCRIP_ID, name="Nightly Points Expiry"
+    )
+
+
+def _unjson(text: str) -> str:
+    return text.replace('\\"', '"')
+
+
+def _uuid_only_as_small_print(text: str) -> None:
+    """The id shows only after "id " (small print), never as the target's label."""
+    assert f"scrip:{SCRIP_ID}" not in text, text[:500]
+    assert text.count(SCRIP_ID) == text.count(f"id {SCRIP_ID}"), text[:500]
+
+
+def test_scrip_card_names_the_target_by_name_with_the_id_in_small_print() -> None:
+    message = check_message(request_card(_scrip_request(), now=NOW))
+    text = _unjson(message.text + all_text(message.blocks))
+    assert SCRIP_LABEL in text
+    _uuid_only_as_small_print(text)
+
+
+def test_scrip_thread_replies_name_the_target_by_name() -> None:
+    executing = check_message(executing_reply(_scrip_request(RequestStatus.EXECUTING)))
+    assert executing.text == f"Pausing {SCRIP_LABEL}…"
+    result = check_message(result_reply(_scrip_request()))
+    for text in (executing.text, result.text + all_text(result.blocks)):
+        _uuid_only_as_small_print(text)
+
+
+def test_scrip_status_and_list_name_the_target_by_name() -> None:
+    state = TargetState(
+        target=Target(
+            environment="staging",
+            kind=TargetKind.SCRIP,
+            key=SCRIP_ID,
+            name="Nightly Points Expiry",
+            id=SCRIP_ID,
+        ),
+        state=NormalState.ACTIVE,
+        raw_status="active",
+    )
+    for message in (status_message(state), list_message([state], title="All")):
+        text = _unjson(check_message(message).text + all_text(message.blocks))
+        assert SCRIP_LABEL in text
+        _uuid_only_as_small_print(text)
+
+
+def test_scrip_picker_names_candidates_by_name() -> None:
+    twins = [
+        TargetSummary(kind=TargetKind.SCRIP, key=SCRIP_ID, name="Nightly Points Expiry", id="1"),
+        TargetSummary(
+            kind=TargetKind.SCRIP, key=SCRIP_ID[:-1] + "2", name="Nightly Points Expiry", id="2"
+        ),
+    ]
+    message = check_message(picker_message(twins, original_text="status x", query="x"))
+    assert "scrip:a1f0" not in message.text + all_text(message.blocks)
+    assert "Nightly Points Expiry" in message.text

@@ -93,7 +93,8 @@ def test_pause_label() -> None:
     assert pause_label(record(all_versions=True, version=None)) == (
         "prod/journey:welcome-1 (all versions)"
     )
-    assert pause_label(record(kind=TargetKind.SCRIP, version=None)) == "prod/scrip:welcome-1"
+    # a scrip automation's key is its UUID: it is named by its name
+    assert pause_label(record(kind=TargetKind.SCRIP, version=None)) == 'prod/scrip:"Welcome 1"'
 
 
 def test_empty_home() -> None:
