@@ -12,6 +12,7 @@ from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
+from bot.service.commands import Commands
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
 from bot.service.operations import OperationService
@@ -29,7 +30,10 @@ def _utcnow() -> datetime:
 
 @dataclass
 class Runtime:
-    """Everything a front end (Slack, console) needs, and how to close it."""
+    """Everything a front end (Slack, console, exec) needs, and how to close it.
+
+    Front ends call :attr:`commands` (the one use-case entry point); the services behind it
+    are here for the scheduler, the Slack buttons and forms, and tests."""
 
     config: BotConfig
     registry: ProviderRegistry
@@ -38,6 +42,7 @@ class Runtime:
     requests: RequestService
     approvals: ApprovalService
     pauses: PauseService
+    commands: Commands
 
     async def aclose(self) -> None:
         await self.registry.aclose()
@@ -110,6 +115,13 @@ def build_runtime(
         requests=requests,
         approvals=approvals,
         pauses=pauses,
+        commands=Commands(
+            config=config,
+            operations=operations,
+            requests=requests,
+            approvals=approvals,
+            store=store,
+        ),
     )
 
 
