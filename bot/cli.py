@@ -215,14 +215,26 @@ class _CardNotPosted(Exception):
     """The request was recorded but its approval card could not be posted to Slack."""
 
 
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """The command line's one way out for a refusal: its line (:func:`render.error_text`)
+    on stderr, and its exit code (2 for bad input or configuration, else 1)."""
+    try:
+        yield
+    except BotError as exc:
+        typer.echo(render.error_text(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
 def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
-    """Run one command; print the outcome; return the exit code (0, 1 or 2).
+    """Run one command; print the outcome; return the exit code (0 or 1; a refusal exits
+    with its own code, 1 or 2, through :func:`_reported`).
 
     A change on a production environment is not run: it is recorded as a request awaiting
     approval and its card is posted to the environment's approval channel in Slack.
     """
     try:
-        with _config(config) as (cfg, embedded):
+        with _reported(), _config(config) as (cfg, embedded):
             if embedded:
                 typer.echo(
                     "(embedded defaults: the built-in sandbox; state resets every run)", err=True
@@ -235,9 +247,6 @@ def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
     except (_Failed, _CardNotPosted) as exc:
         typer.echo(str(exc), err=True)
         return 1
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        return exc.exit_code
     typer.echo(out)
     return 0
 
@@ -409,11 +418,8 @@ def try_cmd(
     """A local Slack-like page in front of the bot and the sandbox: no workspace needed."""
     from bot.tryit.run import run_try
 
-    try:
+    with _reported():
         run_try(host=host, port=port, open_browser=open_browser, echo=typer.echo)
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 DEMO_COMMANDS = (
@@ -468,7 +474,7 @@ def console_cmd(
         typer.echo(text)
 
     try:
-        with _config(config) as (cfg, embedded):
+        with _reported(), _config(config) as (cfg, embedded):
             if embedded:
                 typer.echo(
                     "(embedded defaults: the built-in sandbox providers, state resets every run)"
@@ -485,9 +491,6 @@ def console_cmd(
                 )
 
             run_terminal(make_runtime, write=write, user=user)
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:  # Ctrl-C before the prompt: leave quietly
         raise typer.Exit(130) from None
 
@@ -543,7 +546,7 @@ def serve_cmd(
     from bot.store import is_up_to_date, upgrade
 
     configure_logging()
-    try:
+    with _reported():
         slack = SlackSettings()
         check_slack_settings(slack)
         with _config(config) as (cfg, embedded):
@@ -557,9 +560,6 @@ def serve_cmd(
                     "Run `automation-bot db upgrade` (or start with --migrate)."
                 )
             asyncio.run(serve(cfg, slack, host=host, port=port))
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -572,11 +572,8 @@ def db_upgrade(config: ConfigOption = None) -> None:
     from bot.store import current_revision, upgrade
 
     path = config_path(config)
-    try:
+    with _reported():
         url = load_config(path).database_url if path else "sqlite:///automation-bot.db"
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     upgrade(url)
     typer.echo(f"Database is at revision {current_revision(url)}.")
 
@@ -654,7 +651,7 @@ def audit_export(
     """
     from bot.store import is_up_to_date
 
-    try:
+    with _reported():
         after = _parse_since(since)
         path = config_path(config)
         url = load_config(path).database_url if path else "sqlite:///automation-bot.db"
@@ -664,9 +661,6 @@ def audit_export(
                 "Run `automation-bot db upgrade`."
             )
         rows = asyncio.run(_audit_rows(url, after))
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     for row in rows:
         typer.echo(json.dumps(row, ensure_ascii=False, default=str))
 
@@ -682,11 +676,8 @@ def config_check(config: ConfigOption = None) -> None:
     if path is None:
         typer.echo("No config given (--config or AUTOMATION_BOT_CONFIG): embedded defaults apply.")
         return
-    try:
+    with _reported():
         cfg = load_config(path)
-    except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     from bot.config import config_summary
 
     typer.echo(f"{path} is valid.")
