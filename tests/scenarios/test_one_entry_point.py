@@ -104,7 +104,7 @@ def _config_file(sandbox: Sandbox, url: str, path: Path) -> Path:
 def _by_slack(make_bot: BotFactory) -> tuple[Records, str]:
     bot = make_bot()
     bot.driver.slash_command(PAUSE, user=USER)
-    wait_for(lambda: _request_status(bot) is RequestStatus.SUCCEEDED, what="the request to succeed")
+    wait_for(lambda: _pause_planned(bot), what="the pause and its end to be recorded")
     bot.driver.slash_command("list paused", user=USER)
     listed = wait_for(
         lambda: [str(p.get("blocks")) for p in bot.replies() if "Paused targets" in str(p)],
@@ -113,16 +113,20 @@ def _by_slack(make_bot: BotFactory) -> tuple[Records, str]:
     return _records(bot.config.database_url), listed
 
 
-def _request_status(bot: BotUnderTest) -> RequestStatus | None:
-    async def read() -> RequestStatus | None:
+def _pause_planned(bot: BotUnderTest) -> bool:
+    """The request is settled and its pause's end is planned (the card says Done then)."""
+
+    async def read() -> bool:
         store = Store.from_url(bot.config.database_url)
         try:
-            events = await store.audit_since(None)
-            ids = [e.request_id for e in events if e.request_id]
+            ids = [e.request_id for e in await store.audit_since(None) if e.request_id]
             if not ids:
-                return None
+                return False
             request = await store.get_request(ids[0])
-            return None if request is None else request.status
+            pause = await store.pause_for_request(ids[0])
+            if request is None or request.status is not RequestStatus.SUCCEEDED or pause is None:
+                return False
+            return await store.job(job_key(JobKind.PAUSE_END, pause.id)) is not None
         finally:
             await store.close()
 
