@@ -20,20 +20,14 @@ from bot import render
 from bot.config import BotConfig, config_from_mapping, config_path, load_config
 from bot.defaults import sandbox_config
 from bot.domain.approvals import ApprovalPolicy, is_group_id
-from bot.domain.commands import (
-    Command,
-    HistoryCommand,
-    PauseCommand,
-    ResumeCommand,
-    RunCommand,
-    StopCommand,
-)
+from bot.domain.commands import Command, HistoryCommand
 from bot.domain.errors import BadInput, BotError, ConfigError, ProviderError
 from bot.domain.grammar import parse_command
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, Via
 from bot.service.commands import SubmittedRequest
 from bot.service.directory import Directory
 from bot.service.notify import Notifier
+from bot.service.operations import MutatingCommand
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -102,7 +96,7 @@ def _plan(cfg: BotConfig, text: str, *, user: str | None, recorded: bool) -> _Pl
     cannot be carried out completely (a production change without who asked, Slack or a
     migrated database; history without the bot's database)."""
     command = parse_command(text, now=datetime.now(UTC))
-    if isinstance(command, PauseCommand | ResumeCommand | StopCommand | RunCommand):
+    if isinstance(command, MutatingCommand):
         env_name, env = cfg.environment(command.target.environment)
         if env.production:
             return _Plan(command, recorded=True, slack=_approval_preflight(cfg, env_name, user))

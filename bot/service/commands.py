@@ -22,18 +22,14 @@ from bot.domain.commands import (
     HistoryCommand,
     ListCommand,
     OpenPauseModal,
-    PauseCommand,
-    ResumeCommand,
-    RunCommand,
     StatusCommand,
-    StopCommand,
 )
 from bot.domain.errors import AmbiguousTarget, BotError
 from bot.domain.models import Target, TargetKind, TargetState, TargetSummary, Verb
 from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, Via
 from bot.service.approvals import ApprovalService, VoteAnswer
 from bot.service.notify import CardRef
-from bot.service.operations import OperationService
+from bot.service.operations import MutatingCommand, OperationService
 from bot.service.requests import RequestService
 from bot.store.repository import Store
 
@@ -178,18 +174,23 @@ class Commands:
                     environment=t.environment, kind=t.kind, target_key=t.key
                 )
                 return HistoryOutcome(target=t, label=t.label(), events=tuple(events))
-            case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
-                request = await self._requests.submit(
-                    command, requester=actor, via=via, channel=channel
-                )
-                events = await self._store.request_events(request.id)
-                card = (
-                    CardRef(channel=request.channel, ts=request.card_ts)
-                    if request.channel and request.card_ts
-                    else None
-                )
-                return SubmittedRequest(request=request, events=tuple(events), card=card)
+            case _ if isinstance(command, MutatingCommand):
+                return await self._submit(command, actor=actor, via=via, channel=channel)
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+    async def _submit(
+        self, command: MutatingCommand, *, actor: str, via: Via, channel: str | None
+    ) -> SubmittedRequest:
+        """A change: recorded, then carried out and read back, or on production put to
+        its approvers (the requests service keeps every recording rule)."""
+        request = await self._requests.submit(command, requester=actor, via=via, channel=channel)
+        events = await self._store.request_events(request.id)
+        card = (
+            CardRef(channel=request.channel, ts=request.card_ts)
+            if request.channel and request.card_ts
+            else None
+        )
+        return SubmittedRequest(request=request, events=tuple(events), card=card)
 
     async def vote(
         self, *, request_id: str, voter: str, decision: Decision, via: Via
