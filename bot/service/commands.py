@@ -148,9 +148,10 @@ class Commands:
             return PickTarget(command=command, error=exc)
         except BotError as exc:
             target = getattr(command, "target", None)
-            raise exc.in_context(
+            exc.in_context(
                 verb=str(command.verb), target=target.label() if target is not None else None
-            ) from None
+            )
+            raise  # as raised, its cause kept for the log
 
     async def _handle(
         self, command: Command, *, actor: str, via: Via, channel: str | None
