@@ -12,7 +12,13 @@ from bot.domain.approvals import ApprovalView
 from bot.domain.errors import BadInput, BotError, ProviderError
 from bot.domain.help import SLASH_COMMAND, USAGE, help_text
 from bot.domain.models import OperationResult, TargetKind, TargetState, ThenAction, Verb
-from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, RequestStatus
+from bot.domain.requests import (
+    AuditEvent,
+    OperationRequest,
+    PauseRecord,
+    RequestStatus,
+    format_timedelta,
+)
 from bot.service.commands import (
     FormNeeded,
     HelpOutcome,
@@ -52,9 +58,11 @@ def states_table(
     states: Sequence[TargetState],
     *,
     watched: Mapping[tuple[str, TargetKind, str], PauseRecord] | None = None,
+    now: datetime | None = None,
 ) -> str:
     """One line per target; ``watched`` (the pauses the bot watches, by environment, kind
-    and key) adds who paused it and when the pause ends."""
+    and key) adds who paused it and when the pause ends (and, given ``now``, the time
+    left)."""
     if not states:
         return "Nothing matched."
     lines = []
@@ -65,11 +73,22 @@ def states_table(
         if pause is not None:
             line += f"; paused by the bot for {pause.paused_by}"
             if pause.ends_at is not None:
-                line += f", ends {_when(pause.ends_at.astimezone(UTC))}, then {pause.then.value}"
+                line += f", ends {_when(pause.ends_at.astimezone(UTC))}"
+                if now is not None:
+                    line += f" ({time_left(pause.ends_at, now)})"
+                line += f", then {pause.then.value}"
             else:
                 line += ", no end set"
         lines.append(line)
     return "\n".join(lines)
+
+
+def time_left(ends_at: datetime, now: datetime) -> str:
+    """``2d 3h left``, or ``due now`` once the end has come."""
+    left = ends_at - now
+    if left.total_seconds() < 60:
+        return "due now"
+    return f"{format_timedelta(left)} left"
 
 
 def result_lines(result: OperationResult) -> str:
@@ -223,8 +242,8 @@ def outcome_text(outcome: Outcome, *, where: str = "here") -> str:
             raise error
         case StatusOutcome(state=state):
             return state_line(state)
-        case ListOutcome(states=states, watched=watched):
-            return states_table(states, watched=watched)
+        case ListOutcome(states=states, watched=watched, at=at):
+            return states_table(states, watched=watched, now=at)
         case HistoryOutcome(label=label, events=events):
             return history_lines(label, events)
         case SubmittedRequest(request=request, events=events):

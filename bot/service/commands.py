@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.config import BotConfig
 from bot.domain.approvals import Decision
@@ -51,6 +52,8 @@ class ListOutcome:
 
     command: ListCommand
     states: tuple[TargetState, ...]
+    at: datetime
+    """When the list was read (the time left of each watched pause is counted from it)."""
     watched: Watched = field(default_factory=dict)
 
     @property
@@ -168,7 +171,9 @@ class Commands:
                 watched = {
                     (p.environment, p.kind, p.key): p for p in await self._store.active_pauses()
                 }
-                return ListOutcome(command=command, states=tuple(states), watched=watched)
+                return ListOutcome(
+                    command=command, states=tuple(states), at=self._store.now(), watched=watched
+                )
             case HistoryCommand(target=ref):
                 t = (await self._ops.resolve(ref)).target
                 events = await self._store.history(

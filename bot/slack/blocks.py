@@ -724,9 +724,11 @@ def list_message(
     *,
     title: str,
     watched: Mapping[tuple[str, TargetKind, str], PauseRecord] | None = None,
+    now: datetime | None = None,
 ) -> Message:
     """One line per target; past what fits, "…and N more". ``watched`` (the pauses the bot
-    watches, by environment, kind and key) adds who paused it and when the pause ends."""
+    watches, by environment, kind and key) adds who paused it and when the pause ends (and,
+    given ``now``, the time left)."""
     head = section(f"*{_user(title, 500)}*")
     if not states:
         return _message(escape(title), [head, context("Nothing matched.")])
@@ -739,7 +741,15 @@ def list_message(
         if pause is not None:
             line += f" · paused by the bot for {mention(pause.paused_by)}"
             if pause.ends_at is not None:
-                line += f", ends {slack_date(pause.ends_at)}, then {pause.then.value}"
+                line += f", ends {slack_date(pause.ends_at)}"
+                if now is not None:
+                    left = pause.ends_at - now
+                    line += (
+                        f" ({format_timedelta(left)} left)"
+                        if left.total_seconds() >= 60
+                        else " (due now)"
+                    )
+                line += f", then {pause.then.value}"
             else:
                 line += ", no end set"
         blocks.append(section(line))

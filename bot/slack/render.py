@@ -32,8 +32,8 @@ def outcome_message(outcome: Outcome) -> Message | None:
     match outcome:
         case StatusOutcome(state=state):
             return blocks.status_message(state)
-        case ListOutcome(states=states, watched=watched):
-            return blocks.list_message(states, title=outcome.title, watched=watched)
+        case ListOutcome(states=states, watched=watched, at=at):
+            return blocks.list_message(states, title=outcome.title, watched=watched, now=at)
         case HistoryOutcome(label=label, events=events):
             return blocks.history_message(label, events)
         case HelpOutcome(topic=topic):

@@ -4,7 +4,7 @@ and refusals that carry their verb and target, worded in one place per front end
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -131,3 +131,10 @@ def test_an_unexpected_error_gets_an_error_id_in_slack() -> None:
     message = error_message(RuntimeError("boom"))
     assert "error id" in message.text
     assert "boom" not in message.text
+
+
+def test_time_left_of_a_watched_pause() -> None:
+    now = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+    assert render.time_left(now + timedelta(days=2, hours=3), now) == "2d3h left"
+    assert render.time_left(now + timedelta(seconds=30), now) == "due now"
+    assert render.time_left(now - timedelta(hours=1), now) == "due now"

@@ -206,7 +206,7 @@ def test_slack_console_and_exec_record_the_same_change_and_list_it_alike(
         assert "staging/automation:daily-welcome-send" in listed, listed
         assert "prod/automation:weekly-newsletter" in listed, listed
         assert f"paused by the bot for {who}, ends " in listed, listed
-        assert "then resume" in listed, listed
+        assert re.search(r" \((59m|1h) left\), then resume", listed), listed
 
 
 def test_exec_timed_pause_is_ended_on_time_by_a_serving_bot(
