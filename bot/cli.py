@@ -8,9 +8,10 @@ import json
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -19,24 +20,17 @@ from bot import render
 from bot.config import BotConfig, config_from_mapping, config_path, load_config
 from bot.defaults import sandbox_config
 from bot.domain.approvals import ApprovalPolicy, is_group_id
-from bot.domain.commands import (
-    HelpCommand,
-    HistoryCommand,
-    ListCommand,
-    OpenPauseModal,
-    PauseCommand,
-    ResumeCommand,
-    RunCommand,
-    StatusCommand,
-    StopCommand,
-)
+from bot.domain.commands import Command, HistoryCommand
 from bot.domain.errors import BadInput, BotError, ConfigError, ProviderError
 from bot.domain.grammar import parse_command
-from bot.domain.help import USAGE, help_text
-from bot.domain.models import Verb
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, Via
+from bot.service.commands import SubmittedRequest
 from bot.service.directory import Directory
-from bot.service.operations import MutatingCommand, OperationService
+from bot.service.notify import Notifier
+from bot.service.operations import MutatingCommand
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
 
 app = typer.Typer(
     help="Pause, resume, stop and run marketing automations safely.",
@@ -78,111 +72,88 @@ def _config(explicit: Path | None) -> Iterator[tuple[BotConfig, bool]]:
 CLI_USER = "U0CLI"
 
 
-async def _run_text(
-    cfg: BotConfig,
-    text: str,
-    *,
-    user: str | None,
-    recorded: bool = False,
-    unrecorded_note: str | None = None,
-) -> str:
-    """Run one command. ``recorded``: the configured database is migrated, so changes go
-    through the requests service (request, audit, pause and its timers are recorded, as
-    from the console) and ``history`` reads it; otherwise changes are carried out directly,
-    nothing is recorded, and ``unrecorded_note`` (if any) says so after each change."""
-    if recorded:
-        return await _run_recorded(cfg, text, user=user)
-    from providers.registry import ProviderRegistry
+@dataclass(frozen=True)
+class _SlackLink:
+    """Where a production request's card goes (checked before anything is recorded)."""
 
+    token: str
+    api_url: str
+    policy: ApprovalPolicy
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How ``exec`` runs one command: on the configured database (``recorded``) or on a
+    throw-away one, and with Slack for a production request's card."""
+
+    command: Command
+    recorded: bool
+    slack: _SlackLink | None = None
+
+
+def _plan(cfg: BotConfig, text: str, *, user: str | None, recorded: bool) -> _Plan:
+    """Parse ``text`` and decide where it runs; refuse, before anything is recorded, what
+    cannot be carried out completely (a production change without who asked, Slack or a
+    migrated database; history without the bot's database)."""
     command = parse_command(text, now=datetime.now(UTC))
-    registry = ProviderRegistry(cfg)
-    service = OperationService(environments=registry.environment)
-    try:
-        match command:
-            case HelpCommand(topic=topic):
-                return help_text(topic, plain=True)
-            case OpenPauseModal():
-                raise BadInput(
-                    "The pause form is a Slack modal; on the command line give a target.",
-                    usage=USAGE[Verb.PAUSE],
-                )
-            case StatusCommand(target=ref):
-                return render.state_line(await service.status(ref))
-            case ListCommand():
-                from bot.console import list_everywhere
-
-                return render.states_table(await list_everywhere(service, cfg, command))
-            case HistoryCommand():
-                raise ConfigError(
-                    f"History is kept in the bot's database ({_safe_url(cfg.database_url)}), "
-                    "which is not migrated: run `automation-bot db upgrade` (with the same "
-                    "--config)."
-                )
-            case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
-                now = datetime.now(UTC)
-                result = await service.execute(command)
-                text_out = render.result_lines(result)
-                ends_at = (
-                    command.options.ends_at(now) if isinstance(command, PauseCommand) else None
-                )
-                if isinstance(command, PauseCommand) and ends_at is not None and result.verified:
-                    text_out += "\n  " + render.pause_end_line(
-                        result.target.kind, command.options.then, ends_at, recorded=False
-                    )
-                if user:
-                    text_out += f"\n  requested by {user}"
-                if unrecorded_note:
-                    text_out += f"\n  {unrecorded_note}"
-                if not result.verified:
-                    raise _Unverified(text_out)
-                return text_out
-    finally:
-        await registry.aclose()
+    if isinstance(command, MutatingCommand):
+        env_name, env = cfg.environment(command.target.environment)
+        if env.production:
+            return _Plan(command, recorded=True, slack=_approval_preflight(cfg, env_name, user))
+    if isinstance(command, HistoryCommand) and not recorded:
+        raise ConfigError(
+            f"History is kept in the bot's database ({_safe_url(cfg.database_url)}), "
+            "which is not migrated: run `automation-bot db upgrade` (with the same --config)."
+        )
+    return _Plan(command, recorded=recorded)
 
 
-async def _run_recorded(cfg: BotConfig, text: str, *, user: str | None) -> str:
-    """One command through the same services as the console, on the configured database."""
-    from bot.console import list_text
+async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
+    """parse -> handle -> render, as the console and Slack do. Not ``recorded``: the same
+    use case on a throw-away in-memory database, and the output says nothing was kept."""
     from bot.runtime import build_runtime
     from bot.service.notify import NullNotifier
     from bot.store import Store
 
-    command = parse_command(text, now=datetime.now(UTC))
-    store = Store.from_url(cfg.database_url)
-    runtime = build_runtime(cfg, store=store, notifier=NullNotifier())
+    store = Store.from_url(cfg.database_url if plan.recorded else "sqlite://")
+    notifier: Notifier = NullNotifier()
+    directory: Directory | None = None
+    client = None
+    if plan.slack is not None:
+        from bot.slack.directory import SlackDirectory
+        from bot.slack.notifier import SlackNotifier
+
+        client = await _slack_client(plan.slack)
+        notifier = SlackNotifier(client=client, store=store)
+        directory = SlackDirectory(client)  # approver groups are read as `serve` reads them
+    runtime = build_runtime(cfg, store=store, notifier=notifier, directory=directory)
     try:
-        ops = runtime.operations
-        match command:
-            case HelpCommand(topic=topic):
-                return help_text(topic, plain=True)
-            case OpenPauseModal():
-                raise BadInput(
-                    "The pause form is a Slack modal; on the command line give a target.",
-                    usage=USAGE[Verb.PAUSE],
-                )
-            case StatusCommand(target=ref):
-                return render.state_line(await ops.status(ref))
-            case ListCommand():
-                return await list_text(runtime, command)
-            case HistoryCommand(target=ref):
-                state = await ops.resolve(ref)
-                t = state.target
-                events = await store.history(
-                    environment=t.environment, kind=t.kind, target_key=t.key
-                )
-                return render.history_lines(t.label(), events)
-            case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
-                request = await runtime.requests.submit(
-                    command, requester=user or CLI_USER, via=Via.CLI, channel=None
-                )
-                text_out = render.request_lines(request, await store.request_events(request.id))
-                if request.status is RequestStatus.FAILED:
-                    raise _Failed(text_out)
-                if request.status is not RequestStatus.SUCCEEDED:
-                    raise _Unverified(text_out)
-                return text_out
+        outcome = await runtime.commands.handle(
+            plan.command, actor=user or CLI_USER, via=Via.CLI, channel=None
+        )
     finally:
         await runtime.aclose()
+    if not isinstance(outcome, SubmittedRequest):
+        return render.outcome_text(outcome, where="on the command line")
+    request = outcome.request
+    if plan.slack is not None:
+        permalink = await _permalink(client, outcome)
+        text = _approval_lines(request, plan.slack.policy, permalink)
+        if outcome.card is None:
+            raise _CardNotPosted(
+                text + f"\nerror: the approval card could not be posted to {request.channel} "
+                "in Slack, so approvers cannot see this request; it will expire unapproved. "
+                "Nothing was changed."
+            )
+        return text
+    text = render.request_lines(request, outcome.events, recorded=plan.recorded)
+    if not plan.recorded:
+        text += f"\n  {_not_recorded(cfg.database_url)}"
+    if request.status is RequestStatus.FAILED:
+        raise _Failed(text)
+    if request.status is not RequestStatus.SUCCEEDED:
+        raise _Unverified(text)
+    return text
 
 
 def _not_recorded(url: str) -> str:
@@ -234,63 +205,49 @@ class _Unverified(Exception):
     """The action was accepted but the read-back did not confirm it."""
 
 
+class _CardNotPosted(Exception):
+    """The request was recorded but its approval card could not be posted to Slack."""
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """The command line's one way out for a refusal: its line (:func:`render.error_text`)
+    on stderr, and its exit code (2 for bad input or configuration, else 1)."""
+    try:
+        yield
+    except BotError as exc:
+        typer.echo(render.error_text(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
 def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
-    """Run one command; print the outcome; return the exit code (0, 1 or 2).
+    """Run one command; print the outcome; return the exit code (0 or 1; a refusal exits
+    with its own code, 1 or 2, through :func:`_reported`).
 
     A change on a production environment is not run: it is recorded as a request awaiting
     approval and its card is posted to the environment's approval channel in Slack.
     """
     try:
-        with _config(config) as (cfg, embedded):
+        with _reported(), _config(config) as (cfg, embedded):
             if embedded:
                 typer.echo(
                     "(embedded defaults: the built-in sandbox; state resets every run)", err=True
                 )
-            command = parse_command(text, now=datetime.now(UTC))
-            if isinstance(command, PauseCommand | ResumeCommand | StopCommand | RunCommand):
-                env_name, env = cfg.environment(command.target.environment)
-                if env.production:
-                    out = _request_approval(cfg, env_name, command, user=user)
-                    typer.echo(out)
-                    return 0
-            recorded = _database_ready(cfg.database_url)
-            out = asyncio.run(
-                _run_text(
-                    cfg,
-                    text,
-                    user=user,
-                    recorded=recorded,
-                    unrecorded_note=None if recorded else _not_recorded(cfg.database_url),
-                )
-            )
+            plan = _plan(cfg, text, user=user, recorded=_database_ready(cfg.database_url))
+            out = asyncio.run(_exec(cfg, plan, user=user))
     except _Unverified as exc:
         typer.echo(str(exc))
         return 1
-    except _Failed as exc:
+    except (_Failed, _CardNotPosted) as exc:
         typer.echo(str(exc), err=True)
         return 1
-    except _CardNotPosted as exc:
-        typer.echo(str(exc), err=True)
-        return 1
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        return exc.exit_code
     typer.echo(out)
     return 0
 
 
-class _CardNotPosted(Exception):
-    """The request was recorded but its approval card could not be posted to Slack."""
-
-
-def _request_approval(
-    cfg: BotConfig, env_name: str, command: MutatingCommand, *, user: str | None
-) -> str:
-    """Record a production change as a request awaiting approval; post its card to Slack.
-
-    Everything that can be refused without side effects (no --user, no approval channel, no
-    Slack token, an un-migrated database) is refused before anything is recorded.
-    """
+def _approval_preflight(cfg: BotConfig, env_name: str, user: str | None) -> _SlackLink:
+    """What a production change from ``exec`` needs: who asked, an approval channel, a
+    Slack token and a migrated database; each refused before anything is recorded."""
     from bot.config import SlackSettings
     from bot.store import is_up_to_date
 
@@ -320,66 +277,46 @@ def _request_approval(
             f"The database at {cfg.database_url} is not migrated to this version. "
             "Run `automation-bot db upgrade`. Nothing was changed."
         )
-    token = slack.slack_bot_token.get_secret_value()
-    request, permalink = asyncio.run(
-        _submit_for_approval(cfg, command, user=user, token=token, api_url=slack.slack_api_url)
+    return _SlackLink(
+        token=slack.slack_bot_token.get_secret_value(),
+        api_url=slack.slack_api_url,
+        policy=policy,
     )
-    text = _approval_lines(request, policy, permalink)
-    if request.card_ts is None:
-        raise _CardNotPosted(
-            text + f"\nerror: the approval card could not be posted to {request.channel} in "
-            "Slack, so approvers cannot see this request; it will expire unapproved. Nothing "
-            "was changed."
-        )
-    return text
 
 
-async def _submit_for_approval(
-    cfg: BotConfig, command: MutatingCommand, *, user: str, token: str, api_url: str
-) -> tuple[OperationRequest, str | None]:
+async def _slack_client(link: _SlackLink) -> AsyncWebClient:
+    """A Slack client whose token Slack accepts (refused before anything is recorded)."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.runtime import build_runtime
     from bot.slack.app import create_web_client
-    from bot.slack.directory import SlackDirectory
-    from bot.slack.notifier import SlackNotifier
-    from bot.store import Store
 
-    client = create_web_client(token=token, base_url=api_url)
+    client = create_web_client(token=link.token, base_url=link.api_url)
     try:
         await client.auth_test()
     except SlackApiError as exc:
         raise ConfigError(
-            f"Slack at {api_url} refused SLACK_BOT_TOKEN ({exc.response.get('error')}). "
+            f"Slack at {link.api_url} refused SLACK_BOT_TOKEN ({exc.response.get('error')}). "
             "Nothing was changed."
         ) from None
     except Exception as exc:  # aiohttp / OS errors: Slack cannot be reached
         raise ProviderError(
-            f"Cannot reach Slack at {api_url} ({type(exc).__name__}). Nothing was changed",
+            f"Cannot reach Slack at {link.api_url} ({type(exc).__name__}). Nothing was changed",
             provider="Slack",
             retryable=True,
         ) from None
-    store = Store.from_url(cfg.database_url)
-    runtime = build_runtime(
-        cfg,
-        store=store,
-        notifier=SlackNotifier(client=client, store=store),
-        directory=SlackDirectory(client),  # approver groups are read as `serve` reads them
-    )
+    return client
+
+
+async def _permalink(client: AsyncWebClient | None, outcome: SubmittedRequest) -> str | None:
+    if client is None or outcome.card is None:
+        return None
     try:
-        request = await runtime.requests.submit(command, requester=user, via=Via.CLI, channel=None)
-    finally:
-        await runtime.aclose()
-    permalink = None
-    if request.channel and request.card_ts:
-        try:
-            response = await client.chat_getPermalink(
-                channel=request.channel, message_ts=request.card_ts
-            )
-            permalink = str(response["permalink"])
-        except Exception:  # the link is a convenience; the channel is enough
-            permalink = None
-    return request, permalink
+        response = await client.chat_getPermalink(
+            channel=outcome.card.channel, message_ts=outcome.card.ts
+        )
+        return str(response["permalink"])
+    except Exception:  # the link is a convenience; the channel is enough
+        return None
 
 
 def _approval_lines(
@@ -475,11 +412,8 @@ def try_cmd(
     """A local Slack-like page in front of the bot and the sandbox: no workspace needed."""
     from bot.tryit.run import run_try
 
-    try:
+    with _reported():
         run_try(host=host, port=port, open_browser=open_browser, echo=typer.echo)
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 DEMO_COMMANDS = (
@@ -507,11 +441,12 @@ def demo(
         for text in DEMO_COMMANDS:
             typer.echo(f"\n$ automation-bot exec {_quote(text)}")
             try:
-                typer.echo(asyncio.run(_run_text(cfg, text, user=None)))
-            except _Unverified as exc:
+                plan = _plan(cfg, text, user=None, recorded=False)
+                typer.echo(asyncio.run(_exec(cfg, plan, user=None)))
+            except (_Unverified, _Failed) as exc:
                 typer.echo(str(exc))
             except BotError as exc:
-                typer.echo(render.error_line(exc))
+                typer.echo(render.error_text(exc))
     typer.echo('\nThat was the built-in sandbox. Try your own: automation-bot exec "help"')
 
 
@@ -533,7 +468,7 @@ def console_cmd(
         typer.echo(text)
 
     try:
-        with _config(config) as (cfg, embedded):
+        with _reported(), _config(config) as (cfg, embedded):
             if embedded:
                 typer.echo(
                     "(embedded defaults: the built-in sandbox providers, state resets every run)"
@@ -550,9 +485,6 @@ def console_cmd(
                 )
 
             run_terminal(make_runtime, write=write, user=user)
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:  # Ctrl-C before the prompt: leave quietly
         raise typer.Exit(130) from None
 
@@ -608,7 +540,7 @@ def serve_cmd(
     from bot.store import is_up_to_date, upgrade
 
     configure_logging()
-    try:
+    with _reported():
         slack = SlackSettings()
         check_slack_settings(slack)
         with _config(config) as (cfg, embedded):
@@ -622,9 +554,6 @@ def serve_cmd(
                     "Run `automation-bot db upgrade` (or start with --migrate)."
                 )
             asyncio.run(serve(cfg, slack, host=host, port=port))
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -637,11 +566,8 @@ def db_upgrade(config: ConfigOption = None) -> None:
     from bot.store import current_revision, upgrade
 
     path = config_path(config)
-    try:
+    with _reported():
         url = load_config(path).database_url if path else "sqlite:///automation-bot.db"
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     upgrade(url)
     typer.echo(f"Database is at revision {current_revision(url)}.")
 
@@ -719,7 +645,7 @@ def audit_export(
     """
     from bot.store import is_up_to_date
 
-    try:
+    with _reported():
         after = _parse_since(since)
         path = config_path(config)
         url = load_config(path).database_url if path else "sqlite:///automation-bot.db"
@@ -729,9 +655,6 @@ def audit_export(
                 "Run `automation-bot db upgrade`."
             )
         rows = asyncio.run(_audit_rows(url, after))
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     for row in rows:
         typer.echo(json.dumps(row, ensure_ascii=False, default=str))
 
@@ -747,11 +670,8 @@ def config_check(config: ConfigOption = None) -> None:
     if path is None:
         typer.echo("No config given (--config or AUTOMATION_BOT_CONFIG): embedded defaults apply.")
         return
-    try:
+    with _reported():
         cfg = load_config(path)
-    except BotError as exc:
-        typer.echo(render.error_line(exc), err=True)
-        raise typer.Exit(exc.exit_code) from None
     from bot.config import config_summary
 
     typer.echo(f"{path} is valid.")

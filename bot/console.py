@@ -20,27 +20,13 @@ from typing import Any, TypeVar
 import structlog
 
 from bot import render
-from bot.config import BotConfig
 from bot.domain.approvals import ApprovalView, Decision, is_group_id
-from bot.domain.commands import (
-    HelpCommand,
-    HistoryCommand,
-    ListCommand,
-    OpenPauseModal,
-    PauseCommand,
-    ResumeCommand,
-    RunCommand,
-    StatusCommand,
-    StopCommand,
-)
 from bot.domain.errors import BadInput, BotError
 from bot.domain.grammar import parse_command
-from bot.domain.help import SLASH_COMMAND, USAGE, help_text
-from bot.domain.models import TargetState, Verb
 from bot.domain.requests import OperationRequest, Via
 from bot.runtime import Runtime, build_scheduler
+from bot.service.commands import HelpOutcome, SubmittedRequest
 from bot.service.notify import CardRef, Note
-from bot.service.operations import OperationService
 
 log = structlog.get_logger(__name__)
 
@@ -129,8 +115,7 @@ class Console:
                 await self._run(text)
         except BotError as exc:
             # plain text: no slash command, no code marks (as in the console's help)
-            line = render.error_line(exc).replace(f"{SLASH_COMMAND} ", "").replace("`", "")
-            self._write(line)
+            self._write(render.error_text(exc, plain=True))
         except Exception:  # never a traceback in the terminal: an error id, and the log
             error_id = uuid.uuid4().hex[:8]
             log.exception("console_command_failed", error_id=error_id)
@@ -151,66 +136,23 @@ class Console:
                 "Give the id of the request (it is on its card).",
                 usage=f"{decision.value} <request-id>",
             )
-        answer = await self._rt.approvals.vote(
+        answer = await self._rt.commands.vote(
             request_id=request_id, voter=self.user, decision=decision, via=Via.CONSOLE
         )
         if answer.message:
             self._write(answer.message)
 
     async def _run(self, text: str) -> None:
-        ops = self._rt.operations
+        """parse -> handle -> render, as Slack and exec do."""
         command = parse_command(text, now=datetime.now(UTC))
-        match command:
-            case HelpCommand(topic=topic):
-                self._write(help_text(topic, plain=True))
-                if topic is None:
-                    self._write(console_help(self._rt, user=self.user))
-            case OpenPauseModal():
-                raise BadInput(
-                    "The pause form is a Slack modal; here, give a target.",
-                    usage=USAGE[Verb.PAUSE],
-                )
-            case StatusCommand(target=ref):
-                self._write(render.state_line(await ops.status(ref)))
-            case ListCommand():
-                self._write(await list_text(self._rt, command))
-            case HistoryCommand(target=ref):
-                state = await ops.resolve(ref)
-                t = state.target
-                events = await self._rt.store.history(
-                    environment=t.environment, kind=t.kind, target_key=t.key
-                )
-                self._write(render.history_lines(t.label(), events))
-            case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
-                await self._rt.requests.submit(
-                    command, requester=self.user, via=Via.CONSOLE, channel=CONSOLE_CHANNEL
-                )
-
-
-async def list_everywhere(
-    ops: OperationService, config: BotConfig, command: ListCommand
-) -> list[TargetState]:
-    """``list`` without an environment covers every configured one (the default first);
-    with ``--env`` or ``<env>/``, that one alone. An environment without the asked kind
-    is skipped."""
-    if command.environment is not None:
-        return await ops.list_targets(command)
-    default = config.default_environment
-    names = sorted(config.environments, key=lambda n: (n != default, n))
-    states: list[TargetState] = []
-    for name in names:
-        if command.kind is not None and command.kind not in ops.environment(name).providers:
-            continue
-        states.extend(await ops.list_targets(command.model_copy(update={"environment": name})))
-    return states
-
-
-async def list_text(runtime: Runtime, command: ListCommand) -> str:
-    """The listed targets, each paused one the bot watches with who paused it and until
-    when (from the bot's database)."""
-    states = await list_everywhere(runtime.operations, runtime.config, command)
-    watched = {(p.environment, p.kind, p.key): p for p in await runtime.store.active_pauses()}
-    return render.states_table(states, watched=watched)
+        outcome = await self._rt.commands.handle(
+            command, actor=self.user, via=Via.CONSOLE, channel=CONSOLE_CHANNEL
+        )
+        if isinstance(outcome, SubmittedRequest):
+            return  # its card and thread were printed as they happened
+        self._write(render.outcome_text(outcome))
+        if isinstance(outcome, HelpOutcome) and outcome.topic is None:
+            self._write(console_help(self._rt, user=self.user))
 
 
 def console_help(runtime: Runtime, *, user: str) -> str:

@@ -1,4 +1,6 @@
-"""Plain-text renderings of results, shared by the CLI and the console (pure functions)."""
+"""Plain-text renderings of outcomes and errors, shared by the CLI and the console (pure
+functions). :func:`outcome_text` words every outcome of :mod:`bot.service.commands`;
+:func:`error_text` is the one place a :class:`BotError` becomes a line of text."""
 
 from __future__ import annotations
 
@@ -7,9 +9,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.approvals import ApprovalView
-from bot.domain.errors import BotError, ProviderError
+from bot.domain.errors import BadInput, BotError, ProviderError
+from bot.domain.help import SLASH_COMMAND, USAGE, help_text
 from bot.domain.models import OperationResult, TargetKind, TargetState, ThenAction, Verb
-from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, RequestStatus
+from bot.domain.requests import (
+    AuditEvent,
+    OperationRequest,
+    PauseRecord,
+    RequestStatus,
+    format_timedelta,
+)
+from bot.service.commands import (
+    FormNeeded,
+    HelpOutcome,
+    HistoryOutcome,
+    ListOutcome,
+    Outcome,
+    PickTarget,
+    StatusOutcome,
+    SubmittedRequest,
+)
 from bot.service.notify import Note, NoteKind
 
 
@@ -40,9 +59,11 @@ def states_table(
     states: Sequence[TargetState],
     *,
     watched: Mapping[tuple[str, TargetKind, str], PauseRecord] | None = None,
+    now: datetime | None = None,
 ) -> str:
     """One line per target; ``watched`` (the pauses the bot watches, by environment, kind
-    and key) adds who paused it and when the pause ends."""
+    and key) adds who paused it and when the pause ends (and, given ``now``, the time
+    left)."""
     if not states:
         return "Nothing matched."
     lines = []
@@ -53,11 +74,22 @@ def states_table(
         if pause is not None:
             line += f"; paused by the bot for {pause.paused_by}"
             if pause.ends_at is not None:
-                line += f", ends {_when(pause.ends_at.astimezone(UTC))}, then {pause.then.value}"
+                line += f", ends {_when(pause.ends_at.astimezone(UTC))}"
+                if now is not None:
+                    line += f" ({time_left(pause.ends_at, now)})"
+                line += f", then {pause.then.value}"
             else:
                 line += ", no end set"
         lines.append(line)
     return "\n".join(lines)
+
+
+def time_left(ends_at: datetime, now: datetime) -> str:
+    """``2d 3h left``, or ``due now`` once the end has come."""
+    left = ends_at - now
+    if left.total_seconds() < 60:
+        return "due now"
+    return f"{format_timedelta(left)} left"
 
 
 def result_lines(result: OperationResult) -> str:
@@ -140,8 +172,11 @@ def pause_end_line(kind: TargetKind, then: ThenAction, ends_at: datetime, *, rec
     return f"ends {when}, then {then.value}: {bot} carries out the {then.value} at that time."
 
 
-def request_lines(request: OperationRequest, events: Sequence[AuditEvent]) -> str:
-    """A request carried out and recorded in the bot's database (exec)."""
+def request_lines(
+    request: OperationRequest, events: Sequence[AuditEvent], *, recorded: bool = True
+) -> str:
+    """A request carried out (exec); ``recorded``: in the bot's database, which keeps its
+    id and history and whose running bot watches a timed pause (otherwise both are lost)."""
     spec = request.spec
     settled = next(
         (e.detail for e in reversed(events) if e.action in ("verified", "unverified")), {}
@@ -166,22 +201,54 @@ def request_lines(request: OperationRequest, events: Sequence[AuditEvent]) -> st
     lines = [head]
     if settled.get("provider_message"):
         lines.append(f"  provider said: {settled['provider_message']}")
-    lines.append(f"  request id: {request.id} (recorded with its history)")
+    if recorded:
+        lines.append(f"  request id: {request.id} (recorded with its history)")
     if request.provider_request_id:
         lines.append(f"  provider request id: {request.provider_request_id}")
-    if request.pause_ends_at is not None:
+    if request.pause_ends_at is not None and (recorded or verified):
         then = spec.pause.then if spec.pause else ThenAction.RESUME
-        lines.append("  " + pause_end_line(spec.kind, then, request.pause_ends_at, recorded=True))
+        lines.append(
+            "  " + pause_end_line(spec.kind, then, request.pause_ends_at, recorded=recorded)
+        )
     lines.append(f"  requested by {request.requested_by}")
     return "\n".join(lines)
 
 
-def error_line(error: BotError) -> str:
-    """One sentence (plus usage for bad input) naming the provider's own code."""
+def error_text(error: BotError, *, plain: bool = False) -> str:
+    """The one wording of an error for the console and the CLI: one sentence (plus usage
+    for bad input) naming the provider's own code. ``plain`` (the console): without the
+    slash command and code marks."""
     prefix = "error"
     if isinstance(error, ProviderError):
         prefix = f"{error.provider} error"
-    return f"{prefix}: {error.user_message()}"
+    line = f"{prefix}: {error.user_message()}"
+    if plain:
+        line = line.replace(f"{SLASH_COMMAND} ", "").replace("`", "")
+    return line
+
+
+def outcome_text(outcome: Outcome, *, where: str = "here") -> str:
+    """The outcome of a command as text (console, CLI). A target to pick or the pause
+    form cannot be answered in text: they are refusals (:class:`BotError`), raised so
+    that :func:`error_text` words them. ``where`` names the front end in those."""
+    match outcome:
+        case HelpOutcome(topic=topic):
+            return help_text(topic, plain=True)
+        case FormNeeded():
+            raise BadInput(
+                f"The pause form is a Slack modal; {where}, give a target.",
+                usage=USAGE[Verb.PAUSE],
+            )
+        case PickTarget(error=error):
+            raise error
+        case StatusOutcome(state=state):
+            return state_line(state)
+        case ListOutcome(states=states, watched=watched, at=at):
+            return states_table(states, watched=watched, now=at)
+        case HistoryOutcome(label=label, events=events):
+            return history_lines(label, events)
+        case SubmittedRequest(request=request, events=events):
+            return request_lines(request, events)
 
 
 def card_text(request: OperationRequest, approval: ApprovalView | None = None) -> str:

@@ -14,6 +14,7 @@ from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
+from bot.service.commands import Commands
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
 from bot.service.operations import OperationService
@@ -38,7 +39,10 @@ def _utcnow() -> datetime:
 
 @dataclass
 class Runtime:
-    """Everything a front end (Slack, console) needs, and how to close it."""
+    """Everything a front end (Slack, console, exec) needs, and how to close it.
+
+    Front ends call :attr:`commands` (the one use-case entry point); the services behind it
+    are here for the scheduler, the Slack buttons and forms, and tests."""
 
     config: BotConfig
     registry: ProviderRegistry
@@ -56,6 +60,7 @@ class Runtime:
         removed = await self.store.prune_events(now - SLACK_KEY_RETENTION)
         if removed:
             log.info("forgot old slack delivery keys", removed=removed)
+    commands: Commands
 
     async def aclose(self) -> None:
         await self.registry.aclose()
@@ -130,6 +135,13 @@ def build_runtime(
         approvals=approvals,
         pauses=pauses,
         recovery=recovery,
+        commands=Commands(
+            config=config,
+            operations=operations,
+            requests=requests,
+            approvals=approvals,
+            store=store,
+        ),
     )
 
 

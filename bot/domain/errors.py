@@ -1,8 +1,11 @@
 """The project's one error tree.
 
 Every error the bot raises on purpose is a :class:`BotError`. Adapters translate library
-exceptions (httpx, zeep) into these with ``raise ... from exc``; the CLI and the Slack
-layer turn them into one sentence for the user.
+exceptions (httpx, zeep) into these with ``raise ... from exc``. An error carries its
+context: the verb and the target it was raised for (set once, by whoever knows them first:
+the use-case entry point :mod:`bot.service.commands` for a command), so no front end
+re-assembles a message from pieces. Each front end turns an error into words in one place:
+``bot.slack.errors.error_message`` (Slack) and ``bot.render.error_text`` (console, CLI).
 
 ::
 
@@ -25,7 +28,7 @@ layer turn them into one sentence for the user.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from bot.domain.models import TargetSummary
@@ -39,6 +42,18 @@ class BotError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        #: The verb (``pause``, ``status``...) and the target (as typed, e.g.
+        #: ``staging/automation:daily-send``) the error was raised for, when known.
+        self.verb: str | None = None
+        self.target: str | None = None
+
+    def in_context(self, *, verb: str | None = None, target: str | None = None) -> Self:
+        """This error, with its verb and target set where they are not set already."""
+        if self.verb is None:
+            self.verb = verb
+        if self.target is None:
+            self.target = target
+        return self
 
     def user_message(self) -> str:
         """One sentence for the person who asked."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,10 +30,11 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.approvals import ApprovalView, Decision, Vote, is_group_id
 from bot.domain.help import help_text
-from bot.domain.models import TargetState, TargetSummary, ThenAction, Verb
+from bot.domain.models import TargetKind, TargetState, TargetSummary, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
     OperationRequest,
+    PauseRecord,
     RequestSpec,
     RequestStatus,
     format_timedelta,
@@ -733,8 +734,16 @@ def _overflow(more: int, hint: str) -> ContextBlock:
     return context(f"…and {more} more. {hint}")
 
 
-def list_message(states: Sequence[TargetState], *, title: str) -> Message:
-    """One line per target; past what fits, "…and N more"."""
+def list_message(
+    states: Sequence[TargetState],
+    *,
+    title: str,
+    watched: Mapping[tuple[str, TargetKind, str], PauseRecord] | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """One line per target; past what fits, "…and N more". ``watched`` (the pauses the bot
+    watches, by environment, kind and key) adds who paused it and when the pause ends (and,
+    given ``now``, the time left)."""
     head = section(f"*{_user(title, 500)}*")
     if not states:
         return _message(escape(title), [head, context("Nothing matched.")])
@@ -742,11 +751,23 @@ def list_message(states: Sequence[TargetState], *, title: str) -> Message:
     shown = states[:_LIST_ITEMS_MAX]
     for state in shown:
         t = state.target
-        blocks.append(
-            section(
-                f"*{_user(t.name, 300)}*  `{_user(t.label(), 300)}`\n{_user(state.describe(), 300)}"
-            )
-        )
+        line = f"*{_user(t.name, 300)}*  `{_user(t.label(), 300)}`\n{_user(state.describe(), 300)}"
+        pause = (watched or {}).get((t.environment, t.kind, t.key))
+        if pause is not None:
+            line += f" · paused by the bot for {mention(pause.paused_by)}"
+            if pause.ends_at is not None:
+                line += f", ends {slack_date(pause.ends_at)}"
+                if now is not None:
+                    left = pause.ends_at - now
+                    line += (
+                        f" ({format_timedelta(left)} left)"
+                        if left.total_seconds() >= 60
+                        else " (due now)"
+                    )
+                line += f", then {pause.then.value}"
+            else:
+                line += ", no end set"
+        blocks.append(section(line))
     if len(states) > len(shown):
         blocks.append(_overflow(len(states) - len(shown), "Narrow it with a kind or a filter."))
     return _message(f"{escape(title)} ({len(states)})", blocks)

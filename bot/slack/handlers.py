@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -22,19 +21,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.approvals import Decision
 from bot.domain.commands import (
     Command,
-    HelpCommand,
-    HistoryCommand,
-    ListCommand,
-    OpenPauseModal,
     PauseCommand,
     ResumeCommand,
-    RunCommand,
-    StatusCommand,
-    StopCommand,
     TargetRef,
 )
-from bot.domain.errors import AmbiguousTarget, BadInput, BotError, DuplicateRequest
-from bot.domain.grammar import format_command, parse_command
+from bot.domain.errors import BadInput, BotError, DuplicateRequest
+from bot.domain.grammar import parse_command
 from bot.domain.models import TargetKind, TargetSummary, VersionSelector
 from bot.domain.requests import RequestStatus, Via
 from bot.metrics import Metrics
@@ -45,6 +37,7 @@ from bot.slack.inbound import clip
 from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
 from bot.slack.modal import parse_pause_submission, pause_modal, target_options
 from bot.slack.notifier import SlackNotifier
+from bot.slack.render import error_message, outcome_message
 
 log = structlog.get_logger(__name__)
 
@@ -61,14 +54,7 @@ def parse_slash_text(text: str, *, now: datetime) -> Command | Message:
     try:
         return parse_command(html.unescape(text or ""), now=now)
     except BadInput as exc:
-        return blocks.error_message(exc.message, exc.usage)
-
-
-def _error_message(exc: BotError) -> Message:
-    """The refusal as one message; bad input's usage line is shown once, below it."""
-    if isinstance(exc, BadInput):
-        return blocks.error_message(exc.message, exc.usage)
-    return blocks.error_message(exc.user_message())
+        return error_message(exc)
 
 
 class SlackHandlers:
@@ -119,17 +105,11 @@ class SlackHandlers:
         try:
             async with self._slots:
                 await work
-        except BotError as exc:
-            message = _error_message(exc)
+        except DuplicateRequest as exc:  # where the first one waits: a link to its card
+            message = await self.duplicate_message(exc)
             await self._say_quietly(respond, message, user=user, channel=channel)
-        except Exception as exc:
-            error_id = uuid.uuid4().hex[:10]
-            log.error("unhandled_error", error_id=error_id, exc_info=exc)
-            message = blocks.error_message(
-                f"Something went wrong on our side (error id {error_id}). "
-                "What was recorded is safe; check the card or try again."
-            )
-            await self._say_quietly(respond, message, user=user, channel=channel)
+        except Exception as exc:  # a refusal, or an error id for anything unexpected
+            await self._say_quietly(respond, error_message(exc), user=user, channel=channel)
         finally:
             work.close()  # never started (cancelled while queued): close it cleanly
 
@@ -154,48 +134,24 @@ class SlackHandlers:
     async def run_command(
         self, command: Command, *, user: str, channel: str | None, respond: AsyncRespond
     ) -> None:
-        """Answer a parsed command (status/list/history ephemerally; actions via a card)."""
+        """parse -> handle -> render: status/list/history/help answer ephemerally, a change
+        posts its card (a refusal raises to :meth:`_guard`, which words it)."""
         self._count(str(command.verb), Via.COMMAND)
-        ops = self._rt.operations
-        try:
-            match command:
-                case StatusCommand(target=ref):
-                    await self._say(respond, blocks.status_message(await ops.status(ref)))
-                case ListCommand():
-                    states = await ops.list_targets(command)
-                    title = f"{command.scope.value.capitalize()} targets" + (
-                        f" matching '{command.filter}'" if command.filter else ""
-                    )
-                    await self._say(respond, blocks.list_message(states, title=title))
-                case HistoryCommand(target=ref):
-                    state = await ops.resolve(ref)
-                    t = state.target
-                    events = await self._rt.store.history(
-                        environment=t.environment, kind=t.kind, target_key=t.key
-                    )
-                    await self._say(respond, blocks.history_message(t.label(), events))
-                case PauseCommand() | ResumeCommand() | StopCommand() | RunCommand():
-                    await self._rt.requests.submit(
-                        command, requester=user, via=Via.COMMAND, channel=channel
-                    )
-                case HelpCommand(topic=topic):
-                    await self._say(respond, blocks.help_message(topic))
-                case OpenPauseModal():  # handled before the ack; nothing to do here
-                    pass
-        except AmbiguousTarget as exc:
-            await self._say(
-                respond,
-                blocks.picker_message(
-                    exc.matches,
-                    original_text=_command_text(command),
-                    query=exc.query,
-                    environment=exc.environment,
-                ),
-            )
-        except DuplicateRequest as exc:
-            await self._say(respond, await self.duplicate_message(exc))
-        except BotError as exc:
-            await self._say(respond, _error_message(exc))
+        await self._handle(command, user=user, via=Via.COMMAND, channel=channel, respond=respond)
+
+    async def _handle(
+        self,
+        command: Command,
+        *,
+        user: str,
+        via: Via,
+        channel: str | None,
+        respond: AsyncRespond | None,
+    ) -> None:
+        outcome = await self._rt.commands.handle(command, actor=user, via=via, channel=channel)
+        message = outcome_message(outcome)
+        if message is not None:
+            await self._say_somewhere(respond, message, user=user, channel=channel)
 
     async def duplicate_message(self, exc: DuplicateRequest) -> Message:
         """Where the first of two identical requests waits (a link to its card)."""
@@ -210,31 +166,24 @@ class SlackHandlers:
         self, value: str, *, user: str, channel: str | None, respond: AsyncRespond | None
     ) -> None:
         """ "Resume now" on a card or the Home tab: resume the target of that request."""
-        try:
-            button = ButtonValue.parse(value)
-            if button.request_id is None:
-                raise BadInput("This button no longer points at a request.")
-            original = await self._rt.store.get_request(button.request_id)
-            if original is None:
-                raise BadInput("That request is no longer known to the bot.")
-            spec = original.spec
-            command = ResumeCommand(
-                target=TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key),
-                versions=VersionSelector(
-                    version=None if spec.all_versions else spec.version,
-                    all_versions=spec.all_versions,
-                ),
-            )
-            await self._rt.requests.submit(
-                command,
-                requester=user,
-                via=Via.BUTTON,
-                channel=original.channel or channel,
-            )
-        except BotError as exc:
-            await self._say_somewhere(
-                respond, blocks.error_message(exc.user_message()), user=user, channel=channel
-            )
+        original = await self._rt.store.get_request(_request_id(value))
+        if original is None:
+            raise BadInput("That request is no longer known to the bot.")
+        spec = original.spec
+        command = ResumeCommand(
+            target=TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key),
+            versions=VersionSelector(
+                version=None if spec.all_versions else spec.version,
+                all_versions=spec.all_versions,
+            ),
+        )
+        await self._handle(
+            command,
+            user=user,
+            via=Via.BUTTON,
+            channel=original.channel or channel,
+            respond=respond,
+        )
 
     async def let_it_end(self, value: str, *, user: str, respond: AsyncRespond) -> None:
         """'Let it end' on a reminder."""
@@ -248,18 +197,14 @@ class SlackHandlers:
         self, value: str, *, user: str, channel: str | None, respond: AsyncRespond
     ) -> None:
         """The picker: re-run the original command for the chosen target."""
-        try:
-            button = ButtonValue.parse(value)
-            if button.command is None or button.kind is None or button.key is None:
-                raise BadInput("This choice no longer carries its command; type it again.")
-            command = parse_command(button.command, now=self.now())
-            target = TargetRef(environment=button.environment, kind=button.kind, name=button.key)
-            if not hasattr(command, "target"):
-                raise BadInput("This choice no longer carries its command; type it again.")
-            command = command.model_copy(update={"target": target})
-        except BotError as exc:
-            await self._say(respond, blocks.error_message(exc.user_message()))
-            return
+        button = ButtonValue.parse(value)
+        if button.command is None or button.kind is None or button.key is None:
+            raise BadInput("This choice no longer carries its command; type it again.")
+        command = parse_command(button.command, now=self.now())
+        target = TargetRef(environment=button.environment, kind=button.kind, name=button.key)
+        if not hasattr(command, "target"):
+            raise BadInput("This choice no longer carries its command; type it again.")
+        command = command.model_copy(update={"target": target})
         await respond(delete_original=True)
         await self.run_command(command, user=user, channel=channel, respond=respond)
 
@@ -276,7 +221,7 @@ class SlackHandlers:
     ) -> None:
         """Approve / Deny on a card: the service decides; the voter alone hears why not."""
         request_id = _request_id(value)
-        answer = await self._rt.approvals.vote(
+        answer = await self._rt.commands.vote(
             request_id=request_id, voter=user, decision=decision, via=Via.BUTTON
         )
         self._count_vote(counted=answer.counted)
@@ -323,14 +268,9 @@ class SlackHandlers:
         self, value: str, *, user: str, channel: str | None, respond: AsyncRespond | None
     ) -> None:
         """Request again on an expired or denied card: the same request, asked anew."""
-        try:
-            await self._rt.approvals.request_again(
-                request_id=_request_id(value), requester=user, via=Via.BUTTON
-            )
-        except BotError as exc:
-            await self._say_somewhere(
-                respond, blocks.error_message(exc.user_message()), user=user, channel=channel
-            )
+        await self._rt.approvals.request_again(
+            request_id=_request_id(value), requester=user, via=Via.BUTTON
+        )
 
     # -- the pause modal -----------------------------------------------------------------
 
@@ -425,19 +365,16 @@ class SlackHandlers:
         _, env = self._rt.config.environment(command.target.environment)
         channel = context.channel_id or env.notify_channel or context.user_id
         try:
-            await self._rt.requests.submit(
-                command, requester=context.user_id, via=Via.MODAL, channel=channel
+            await self._handle(
+                command, user=context.user_id, via=Via.MODAL, channel=channel, respond=None
             )
         except DuplicateRequest as exc:
             await self._say_somewhere(
                 None, await self.duplicate_message(exc), user=context.user_id, channel=channel
             )
-        except BotError as exc:
+        except BotError as exc:  # said where the card would have gone
             await self._say_somewhere(
-                None,
-                blocks.error_message(exc.user_message()),
-                user=context.user_id,
-                channel=channel,
+                None, error_message(exc), user=context.user_id, channel=channel
             )
 
     # -- home ------------------------------------------------------------------------------
@@ -486,7 +423,3 @@ def _request_id(value: str) -> str:
     if request_id is None:
         raise BadInput("This button no longer points at a request.")
     return request_id
-
-
-def _command_text(command: Command) -> str:
-    return format_command(command)

@@ -30,6 +30,7 @@ from bot.slack.ids import (
 )
 from bot.slack.inbound import Installation, Refusal, check_shape, clip, command_key
 from bot.slack.metadata import ModalContext
+from bot.slack.render import error_message
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -249,15 +250,7 @@ def register(
         error: Exception, body: dict[str, Any], respond: AsyncRespond | None = None
     ) -> None:
         """Known errors become a message where the user is; unknown ones get an error id."""
-        if isinstance(error, BotError):
-            message = blocks.error_message(error.user_message())
-            log.info("user_error", error=error.user_message())
-        else:
-            error_id = uuid.uuid4().hex[:10]
-            log.error("unhandled_error", error_id=error_id, exc_info=error)
-            message = blocks.error_message(
-                f"Something went wrong on our side (error id {error_id}). Nothing more was done."
-            )
+        message = error_message(error)
         if respond is not None and _has_response_url(body):
             try:
                 await respond(

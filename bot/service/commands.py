@@ -1,0 +1,227 @@
+"""The one use-case entry point: every front end parses, calls :meth:`Commands.handle`, and
+renders the typed :data:`Outcome` it gets back.
+
+Slack (``bot.slack.handlers``), the console (``bot.console``) and ``automation-bot exec``
+(``bot.cli``) pick no service themselves: this module chooses between reading a target
+(operations), the bot's records (the store) and a change (the requests service, which
+records the request and its audit lines with ``via``, plans a timed pause's timers and asks
+for a production approval). So one command gives the same records and the same outcome
+whichever front end it came from; only the wording differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.config import BotConfig
+from bot.domain.approvals import Decision
+from bot.domain.commands import (
+    Command,
+    HelpCommand,
+    HistoryCommand,
+    ListCommand,
+    OpenPauseModal,
+    StatusCommand,
+)
+from bot.domain.errors import AmbiguousTarget, BotError
+from bot.domain.models import Target, TargetKind, TargetState, TargetSummary, Verb
+from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, Via
+from bot.service.approvals import ApprovalService, VoteAnswer
+from bot.service.notify import CardRef
+from bot.service.operations import MutatingCommand, OperationService
+from bot.service.requests import RequestService
+from bot.store.repository import Store
+
+#: A paused target the bot watches, by (environment, kind, key).
+Watched = Mapping[tuple[str, TargetKind, str], PauseRecord]
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    """``status``: the target as read from its provider just now."""
+
+    state: TargetState
+
+
+@dataclass(frozen=True)
+class ListOutcome:
+    """``list``: the targets of every environment (or the one named), and which of them
+    the bot watches as paused (who paused them, until when)."""
+
+    command: ListCommand
+    states: tuple[TargetState, ...]
+    at: datetime
+    """When the list was read (the time left of each watched pause is counted from it)."""
+    watched: Watched = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        title = f"{self.command.scope.value.capitalize()} targets"
+        return title + (f" matching '{self.command.filter}'" if self.command.filter else "")
+
+
+@dataclass(frozen=True)
+class HistoryOutcome:
+    """``history``: the audit trail of one target, as the bot's database has it."""
+
+    target: Target
+    label: str
+    events: tuple[AuditEvent, ...]
+
+
+@dataclass(frozen=True)
+class SubmittedRequest:
+    """A change, as recorded: carried out and read back (succeeded, failed, unverified),
+    or awaiting approval on production. ``events`` are its audit lines so far and ``card``
+    where its card was posted (None: nowhere to post it)."""
+
+    request: OperationRequest
+    events: tuple[AuditEvent, ...]
+    card: CardRef | None
+
+
+@dataclass(frozen=True)
+class HelpOutcome:
+    """``help [verb]``."""
+
+    topic: Verb | None
+
+
+@dataclass(frozen=True)
+class PickTarget:
+    """A bare name matched several targets: the front end lets the user pick one and runs
+    ``command`` again for it."""
+
+    command: Command
+    error: AmbiguousTarget
+
+    @property
+    def matches(self) -> list[TargetSummary]:
+        return self.error.matches
+
+
+@dataclass(frozen=True)
+class FormNeeded:
+    """``pause`` without a target: the pause form (a Slack modal)."""
+
+    command: OpenPauseModal
+
+
+Outcome = (
+    StatusOutcome
+    | ListOutcome
+    | HistoryOutcome
+    | SubmittedRequest
+    | HelpOutcome
+    | PickTarget
+    | FormNeeded
+)
+
+
+class Commands:
+    """The use cases behind every front end."""
+
+    def __init__(
+        self,
+        *,
+        config: BotConfig,
+        operations: OperationService,
+        requests: RequestService,
+        approvals: ApprovalService,
+        store: Store,
+    ) -> None:
+        self._config = config
+        self._ops = operations
+        self._requests = requests
+        self._approvals = approvals
+        self._store = store
+
+    async def handle(
+        self, command: Command, *, actor: str, via: Via, channel: str | None
+    ) -> Outcome:
+        """Carry out ``command`` for ``actor`` (who asked, from which front end, and the
+        channel a change's card goes to: None posts it to the environment's approval
+        channel on production, or nowhere). A refusal raises a :class:`BotError` that
+        carries the command's verb and target."""
+        try:
+            return await self._handle(command, actor=actor, via=via, channel=channel)
+        except AmbiguousTarget as exc:
+            return PickTarget(command=command, error=exc)
+        except BotError as exc:
+            target = getattr(command, "target", None)
+            exc.in_context(
+                verb=str(command.verb), target=target.label() if target is not None else None
+            )
+            raise  # as raised, its cause kept for the log
+
+    async def _handle(
+        self, command: Command, *, actor: str, via: Via, channel: str | None
+    ) -> Outcome:
+        match command:
+            case HelpCommand(topic=topic):
+                return HelpOutcome(topic=topic)
+            case OpenPauseModal():
+                return FormNeeded(command=command)
+            case StatusCommand(target=ref):
+                return StatusOutcome(state=await self._ops.status(ref))
+            case ListCommand():
+                states = await self._list(command)
+                watched = {
+                    (p.environment, p.kind, p.key): p for p in await self._store.active_pauses()
+                }
+                return ListOutcome(
+                    command=command, states=tuple(states), at=self._store.now(), watched=watched
+                )
+            case HistoryCommand(target=ref):
+                t = (await self._ops.resolve(ref)).target
+                events = await self._store.history(
+                    environment=t.environment, kind=t.kind, target_key=t.key
+                )
+                return HistoryOutcome(target=t, label=t.label(), events=tuple(events))
+            case _ if isinstance(command, MutatingCommand):
+                return await self._submit(command, actor=actor, via=via, channel=channel)
+        raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+    async def _submit(
+        self, command: MutatingCommand, *, actor: str, via: Via, channel: str | None
+    ) -> SubmittedRequest:
+        """A change: recorded, then carried out and read back, or on production put to
+        its approvers (the requests service keeps every recording rule)."""
+        request = await self._requests.submit(command, requester=actor, via=via, channel=channel)
+        events = await self._store.request_events(request.id)
+        card = (
+            CardRef(channel=request.channel, ts=request.card_ts)
+            if request.channel and request.card_ts
+            else None
+        )
+        return SubmittedRequest(request=request, events=tuple(events), card=card)
+
+    async def vote(
+        self, *, request_id: str, voter: str, decision: Decision, via: Via
+    ) -> VoteAnswer:
+        """Approve or deny a production request (Slack's buttons, the console's
+        ``approve``/``deny``): the approvals service decides whether it counts."""
+        return await self._approvals.vote(
+            request_id=request_id, voter=voter, decision=decision, via=via
+        )
+
+    async def _list(self, command: ListCommand) -> Sequence[TargetState]:
+        """Every configured environment (the default first) unless the command names one;
+        an environment without the asked kind is skipped."""
+        if command.environment is not None:
+            return await self._ops.list_targets(command)
+        default = self._config.default_environment
+        names = sorted(self._config.environments, key=lambda n: (n != default, n))
+        states: list[TargetState] = []
+        for name in names:
+            if (
+                command.kind is not None
+                and command.kind not in self._ops.environment(name).providers
+            ):
+                continue
+            states.extend(
+                await self._ops.list_targets(command.model_copy(update={"environment": name}))
+            )
+        return states
