@@ -110,8 +110,8 @@ async def test_a_refusal_carries_its_verb_and_target(runtime: Runtime) -> None:
     # One wording per front end, from the error alone.
     line = render.error_text(error)
     assert line.startswith("error: ")
-    assert "Did you mean: hourly-lead-sync?" in line
-    assert "Did you mean: hourly-lead-sync?" in error_message(error).text
+    assert 'Did you mean: staging/automation:"Hourly Lead Sync"?' in line
+    assert 'Did you mean: staging/automation:"Hourly Lead Sync"?' in error_message(error).text
 
 
 def test_bad_input_keeps_its_usage_apart_in_slack_and_plain_in_the_console() -> None:
