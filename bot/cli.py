@@ -216,7 +216,7 @@ def _reported() -> Iterator[None]:
     try:
         yield
     except BotError as exc:
-        typer.echo(render.error_text(exc), err=True)
+        typer.echo(render.error_text(exc, plain=True), err=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -446,7 +446,7 @@ def demo(
             except (_Unverified, _Failed) as exc:
                 typer.echo(str(exc))
             except BotError as exc:
-                typer.echo(render.error_text(exc))
+                typer.echo(render.error_text(exc, plain=True))
     typer.echo('\nThat was the built-in sandbox. Try your own: automation-bot exec "help"')
 
 

@@ -66,7 +66,8 @@ def test_user_is_reported(config_file: Path) -> None:
 def test_bad_input_exit_2_with_usage(config_file: Path) -> None:
     code, _, err = run(config_file, "pause journey:x for 3 fortnights")
     assert code == 2
-    assert "Usage:" in err
+    assert "Usage: pause <target>" in err  # typed without the slash command here
+    assert "/automation" not in err
 
 
 def test_bad_config_exit_2_names_field(tmp_path: Path) -> None:
