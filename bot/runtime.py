@@ -52,6 +52,7 @@ class Runtime:
     approvals: ApprovalService
     pauses: PauseService
     recovery: RecoveryService
+    commands: Commands
 
     async def housekeeping(self, now: datetime) -> None:
         """Periodic clean-up (the scheduler runs it hourly): forget Slack delivery keys (event
@@ -60,7 +61,6 @@ class Runtime:
         removed = await self.store.prune_events(now - SLACK_KEY_RETENTION)
         if removed:
             log.info("forgot old slack delivery keys", removed=removed)
-    commands: Commands
 
     async def aclose(self) -> None:
         await self.registry.aclose()

@@ -993,40 +993,16 @@ class Store:
             return _job((await session.execute(stmt)).scalars().one())
 
     def _upsert_job(
-        self, *, kind: JobKind, key: str, due_at: datetime, payload: Mapping[str, Any]
+        self,
+        *,
+        kind: JobKind,
+        key: str,
+        due_at: datetime,
+        payload: Mapping[str, Any],
+        only_if_done: bool = False,
     ) -> Any:
-        """The ``INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING`` of :meth:`schedule`."""
-        dialect = self.engine.dialect.name
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        values = ins(JobRow).values(
-            kind=JobKind(kind).value,
-            key=key,
-            due_at=to_utc(due_at),
-            payload=dict(payload),
-            attempts=0,
-            created_at=self.now(),
-        )
-        new = values.excluded
-        return values.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "kind": new.kind,
-                "due_at": new.due_at,
-                "payload": new.payload,
-                "attempts": 0,
-                "owner": None,
-                "locked_until": None,
-                "done_at": None,
-                "last_error": None,
-            },
-        ).returning(JobRow)
-
-    async def ensure_job(
-        self, *, kind: JobKind, key: str, due_at: datetime, payload: Mapping[str, Any]
-    ) -> Job:
-        """Schedule ``key`` at ``due_at`` unless it is pending already (then it keeps its
-        time and any lease on it): ``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE
-        done_at IS NOT NULL``."""
+        """The ``INSERT ... ON CONFLICT (key) DO UPDATE`` of :meth:`schedule` (``RETURNING``
+        the row) or, ``only_if_done``, of :meth:`ensure_job` (a pending job is left as it is)."""
         dialect = self.engine.dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
         values = ins(JobRow).values(
@@ -1050,7 +1026,18 @@ class Store:
                 "done_at": None,
                 "last_error": None,
             },
-            where=JobRow.done_at.is_not(None),
+            where=JobRow.done_at.is_not(None) if only_if_done else None,
+        )
+        return stmt if only_if_done else stmt.returning(JobRow)
+
+    async def ensure_job(
+        self, *, kind: JobKind, key: str, due_at: datetime, payload: Mapping[str, Any]
+    ) -> Job:
+        """Schedule ``key`` at ``due_at`` unless it is pending already (then it keeps its
+        time and any lease on it): ``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE
+        done_at IS NOT NULL``."""
+        stmt = self._upsert_job(
+            kind=kind, key=key, due_at=due_at, payload=payload, only_if_done=True
         )
         async with self._tx() as session:
             await session.execute(stmt)
