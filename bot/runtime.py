@@ -60,6 +60,7 @@ class Runtime:
         removed = await self.store.prune_events(now - SLACK_KEY_RETENTION)
         if removed:
             log.info("forgot old slack delivery keys", removed=removed)
+
     commands: Commands
 
     async def aclose(self) -> None:

@@ -9,7 +9,7 @@ import httpx
 from bot.config import BotConfig, EnvironmentSettings
 from bot.domain.models import TargetKind
 from bot.service.operations import Environment
-from providers.base import Provider
+from bot.service.ports import Provider
 from providers.http import CallLimit, new_async_client
 from providers.scrip import ScripProvider
 from providers.sfmc.auth import TokenProvider

@@ -1,15 +1,18 @@
-"""The interface every provider adapter implements.
+"""The port every provider adapter implements, and the batch capabilities it may declare.
 
-Adapters speak their provider's protocol and return the project's own models
-(:mod:`bot.domain.models`); they raise only errors from :mod:`bot.domain.errors`.
-State rules (which verb from which state) live in :mod:`bot.domain.rules`; the service
-checks them before calling an adapter and verifies by reading back after.
+Adapters (``providers/...``) depend on this port and on :mod:`bot.domain` models, never
+the reverse. They speak their provider's protocol, return the project's own models and
+raise only errors from :mod:`bot.domain.errors`. What a kind of target can do is declared
+in :attr:`Provider.traits` (:class:`bot.domain.traits.ProviderTraits`); the service checks
+the rules before calling an adapter and verifies by reading back after.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
+from bot.domain.errors import BotError
 from bot.domain.models import (
     ActionReceipt,
     PauseOptions,
@@ -18,12 +21,15 @@ from bot.domain.models import (
     TargetSummary,
     VersionSelector,
 )
+from bot.domain.traits import ProviderTraits
 
 
 class Provider(Protocol):
     """One kind of target in one environment."""
 
     kind: TargetKind
+    #: What this kind of target can do (states and verbs, versions, pauses).
+    traits: ProviderTraits
 
     async def get(self, key: str, *, version: int | None = None) -> TargetState:
         """Read one target by its key (or id). Raises ``NotFound``."""
@@ -52,3 +58,17 @@ class Provider(Protocol):
     async def run(self, state: TargetState) -> ActionReceipt: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class BatchResumes(Protocol):
+    """A provider that reads and resumes many targets at once (the ends of many pauses in
+    one pass). Declared by implementing both methods; checked with ``isinstance``."""
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, TargetState]:
+        """The states of the targets with these keys (missing keys: not found)."""
+        ...
+
+    async def resume_many(self, states: Sequence[TargetState]) -> list[ActionReceipt | BotError]:
+        """Resume each target; each one's receipt or error, in order."""
+        ...
