@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.domain import rules
@@ -35,6 +34,7 @@ from bot.domain.models import (
     VersionSelector,
 )
 from bot.domain.names import normalize, rank, same_name, suggestion_text
+from bot.service.ports import Environment as Environment
 from bot.service.ports import Provider
 
 MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
@@ -43,25 +43,6 @@ MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
 DEFAULT_READBACK_DELAYS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
 #: Targets read per provider to match names as people type them and to suggest some.
 CATALOGUE_MAX = 500
-
-
-@dataclass(frozen=True)
-class Environment:
-    """The providers of one configured environment."""
-
-    name: str
-    production: bool
-    providers: Mapping[TargetKind, Provider]
-
-    def provider(self, kind: TargetKind) -> Provider:
-        found = self.providers.get(kind)
-        if found is None:
-            configured = ", ".join(k.value for k in self.providers) or "none"
-            raise BadInput(
-                f"Environment {self.name!r} has no {kind.value} provider configured "
-                f"(configured: {configured})."
-            )
-        return found
 
 
 EnvironmentLookup = Callable[[str | None], Environment]

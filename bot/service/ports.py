@@ -9,10 +9,11 @@ the rules before calling an adapter and verifies by reading back after.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from bot.domain.errors import BotError
+from bot.domain.errors import BadInput, BotError
 from bot.domain.models import (
     ActionReceipt,
     PauseOptions,
@@ -72,3 +73,22 @@ class BatchResumes(Protocol):
     async def resume_many(self, states: Sequence[TargetState]) -> list[ActionReceipt | BotError]:
         """Resume each target; each one's receipt or error, in order."""
         ...
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The providers of one configured environment."""
+
+    name: str
+    production: bool
+    providers: Mapping[TargetKind, Provider]
+
+    def provider(self, kind: TargetKind) -> Provider:
+        found = self.providers.get(kind)
+        if found is None:
+            configured = ", ".join(k.value for k in self.providers) or "none"
+            raise BadInput(
+                f"Environment {self.name!r} has no {kind.value} provider configured "
+                f"(configured: {configured})."
+            )
+        return found
