@@ -20,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    HttpUrl,
     SecretStr,
     ValidationError,
     field_validator,
@@ -32,6 +31,11 @@ from sqlalchemy.exc import ArgumentError
 
 from bot.domain.approvals import ApprovalPolicy, normalise_reaction
 from bot.domain.errors import ConfigError
+
+# each provider package owns its section's model; re-exported for existing imports
+from providers.scrip.config import ScripSettings as ScripSettings
+from providers.settings import ProviderSection
+from providers.sfmc.config import SfmcSettings as SfmcSettings
 
 CONFIG_ENV_VAR = "AUTOMATION_BOT_CONFIG"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -52,51 +56,6 @@ def parse_duration(value: object) -> timedelta:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _not_blank(v: SecretStr) -> SecretStr:
-    if not v.get_secret_value().strip():
-        raise ValueError("is empty: set the secret (e.g. ${ENV_VAR}, with the variable set)")
-    return v
-
-
-class SfmcSettings(_Section):
-    """One SFMC business unit (installed package credentials + MID)."""
-
-    auth_url: HttpUrl = Field(description="https://<subdomain>.auth.marketingcloudapis.com/")
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    account_id: int = Field(gt=0, description="MID of the business unit")
-    snapshot_file: Path | None = Field(
-        default=None,
-        description="A JSON file for automation schedules kept while paused "
-        "(default: the bot's database)",
-    )
-    max_concurrent_calls: int = Field(
-        default=20,
-        ge=1,
-        le=100,
-        description="Calls in flight to this business unit at once (SFMC: at most 20)",
-    )
-
-    @field_validator("client_secret")
-    @classmethod
-    def _secret(cls, v: SecretStr) -> SecretStr:
-        return _not_blank(v)
-
-
-class ScripSettings(_Section):
-    base_url: HttpUrl = Field(default=HttpUrl("https://api.scrip.dev/v1"))
-    api_key: SecretStr
-    program_id: str = Field(min_length=1)
-
-    @field_validator("api_key")
-    @classmethod
-    def _key_shape(cls, v: SecretStr) -> SecretStr:
-        _not_blank(v)
-        if not v.get_secret_value().startswith("sk_"):
-            raise ValueError("scrip API keys start with 'sk_'")
-        return v
 
 
 class ApprovalSettings(_Section):
@@ -122,9 +81,17 @@ class EnvironmentSettings(_Section):
     sfmc: SfmcSettings | None = None
     scrip: ScripSettings | None = None
 
+    def provider_sections(self) -> dict[str, ProviderSection]:
+        """The provider sections that are set, by name (built by ``providers.registry``)."""
+        return {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), ProviderSection)
+        }
+
     @model_validator(mode="after")
     def _has_a_provider(self) -> EnvironmentSettings:
-        if self.sfmc is None and self.scrip is None:
+        if not self.provider_sections():
             raise ValueError("an environment needs at least one provider (sfmc or scrip)")
         return self
 

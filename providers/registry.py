@@ -1,30 +1,48 @@
-"""Build the provider adapters of each configured environment (a plain, explicit registry)."""
+"""Build the provider adapters of each configured environment: a map from an
+environment's config section (``sfmc:``, ``scrip:``) to the factory of its package."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
+from pydantic import BaseModel
 
-from bot.config import BotConfig, EnvironmentSettings
 from bot.domain.models import TargetKind
-from bot.service.operations import Environment
-from providers.base import Provider
+from bot.service.ports import Environment, Provider
+from providers.factory import BuildContext, ProviderFactory
 from providers.http import CallLimit, new_async_client
-from providers.scrip import ScripProvider
-from providers.sfmc.auth import TokenProvider
-from providers.sfmc.automations import SfmcAutomationProvider
-from providers.sfmc.journeys import SfmcJourneyProvider
-from providers.sfmc.snapshots import (
-    InMemoryScheduleSnapshots,
-    JsonFileScheduleSnapshots,
-    ScheduleSnapshots,
-)
+from providers.scrip import factory as scrip_factory
+from providers.sfmc import factory as sfmc_factory
+from providers.sfmc.snapshots import ScheduleSnapshots
+
+#: config section -> the factory that builds its adapters (one line per provider package).
+FACTORIES: Mapping[str, ProviderFactory] = {
+    "sfmc": sfmc_factory.build,
+    "scrip": scrip_factory.build,
+}
+
+
+class EnvironmentConfig(Protocol):
+    """What building one environment reads from the config."""
+
+    @property
+    def production(self) -> bool: ...
+
+    def provider_sections(self) -> Mapping[str, BaseModel]:
+        """The provider sections that are set, by name (``sfmc``, ``scrip``)."""
+        ...
+
+
+class ProvidersConfig(Protocol):
+    def environment(self, name: str | None) -> tuple[str, EnvironmentConfig]: ...
 
 
 def build_environment(
     name: str,
-    settings: EnvironmentSettings,
+    settings: EnvironmentConfig,
     *,
     http: httpx.AsyncClient,
     snapshots: ScheduleSnapshots | None = None,
@@ -34,38 +52,15 @@ def build_environment(
     pause and resume (the bot's database; an environment's ``snapshot_file`` wins; in
     memory when neither is given). Each business unit's :class:`CallLimit` (with its own
     connection pools) is appended to ``limits``, for the caller to close."""
+    ctx = BuildContext(
+        environment=name,
+        http=http,
+        snapshots=snapshots,
+        limits=limits if limits is not None else [],
+    )
     providers: dict[TargetKind, Provider] = {}
-    if settings.sfmc is not None:
-        sfmc = settings.sfmc
-        tokens = TokenProvider(
-            auth_url=str(sfmc.auth_url),
-            client_id=sfmc.client_id,
-            client_secret=sfmc.client_secret,
-            account_id=sfmc.account_id,
-            http=http,
-        )
-        kept: ScheduleSnapshots = (
-            JsonFileScheduleSnapshots(sfmc.snapshot_file)
-            if sfmc.snapshot_file
-            else snapshots or InMemoryScheduleSnapshots()
-        )
-        limit = CallLimit.pooled(sfmc.max_concurrent_calls, event_hooks=http.event_hooks)
-        if limits is not None:
-            limits.append(limit)
-        providers[TargetKind.AUTOMATION] = SfmcAutomationProvider(
-            environment=name, tokens=tokens, http=http, snapshots=kept, limit=limit
-        )
-        providers[TargetKind.JOURNEY] = SfmcJourneyProvider(
-            environment=name, tokens=tokens, http=http, limit=limit
-        )
-    if settings.scrip is not None:
-        providers[TargetKind.SCRIP] = ScripProvider(
-            environment=name,
-            base_url=str(settings.scrip.base_url),
-            api_key=settings.scrip.api_key,
-            program_id=settings.scrip.program_id,
-            http=http,
-        )
+    for section, value in settings.provider_sections().items():
+        providers.update(FACTORIES[section](value, ctx))
     return Environment(name=name, production=settings.production, providers=providers)
 
 
@@ -75,7 +70,7 @@ class ProviderRegistry:
     business unit's SOAP and REST calls go through the small pools of its
     :class:`CallLimit`."""
 
-    config: BotConfig
+    config: ProvidersConfig
     http: httpx.AsyncClient = field(default_factory=new_async_client)
     snapshots: ScheduleSnapshots | None = None
     _built: dict[str, Environment] = field(default_factory=dict)

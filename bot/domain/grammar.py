@@ -52,7 +52,14 @@ from bot.domain.commands import (
 )
 from bot.domain.errors import BadInput
 from bot.domain.help import GENERAL_USAGE, SLASH_COMMAND, USAGE
-from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb, VersionSelector
+from bot.domain.models import (
+    MAX_JOURNEY_PAUSED_DAYS,
+    PauseOptions,
+    TargetKind,
+    ThenAction,
+    Verb,
+    VersionSelector,
+)
 
 __all__ = [
     "KIND_WORDS",
@@ -693,8 +700,12 @@ def _parse_pause(tokens: Sequence[_Token], ctx: _Context) -> Command:
         queue_entries="--queue-entries" in options,
         reason=reason,
     )
-    if target.kind is not None:
-        too_long = rules.pause_too_long(target.kind, pause_options, ctx.now)
+    if target.kind is TargetKind.JOURNEY:
+        # the grammar's own kind word: refused before any provider is asked (the service
+        # checks the declared traits again once the target is resolved)
+        too_long = rules.pause_longer_than(
+            MAX_JOURNEY_PAUSED_DAYS, "Journey Builder", "journey", pause_options, ctx.now
+        )
         if too_long is not None:
             raise _Invalid(too_long)
     return PauseCommand(target=target, options=pause_options, versions=_versions(options))

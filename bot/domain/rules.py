@@ -1,6 +1,8 @@
 """Which verb is allowed from which state, and what a verified result looks like.
 
-Pure rules, one table per kind (facts: reference sfmc.md §1.2 and §3, scrip.md §7).
+Pure rules over the traits each provider adapter declares (:class:`ProviderTraits`: the
+states and verbs of a kind, versions, the longest pause); no rule tests which kind a
+target is, so a new kind of provider needs no change here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from datetime import datetime
 
 from bot.domain.errors import InvalidState, Unsupported
 from bot.domain.models import (
-    MAX_JOURNEY_PAUSED_DAYS,
     NormalState,
     PauseOptions,
     TargetKind,
@@ -18,55 +19,9 @@ from bot.domain.models import (
     Verb,
     VersionSelector,
 )
+from bot.domain.traits import ProviderTraits
 
 S = NormalState
-
-#: verb -> states it may start from, per kind.
-ALLOWED_FROM: Mapping[TargetKind, Mapping[Verb, frozenset[NormalState]]] = {
-    TargetKind.AUTOMATION: {
-        # Schedule/pause only makes sense for an active schedule (6 Scheduled).
-        Verb.PAUSE: frozenset({S.ACTIVE}),
-        # Only Schedule/start unpauses (4 Paused); Perform start does not.
-        Verb.RESUME: frozenset({S.PAUSED}),
-        # Run once: Ready, Scheduled, Stopped, or waiting for a trigger; never while running
-        # or paused (Perform start does not unpause).
-        Verb.RUN: frozenset({S.READY, S.ACTIVE, S.STOPPED, S.WAITING, S.INACTIVE}),
-        # Perform stop: a running instance or an active schedule; it fails on a paused one.
-        Verb.STOP: frozenset({S.RUNNING, S.ACTIVE}),
-    },
-    TargetKind.JOURNEY: {
-        Verb.PAUSE: frozenset({S.ACTIVE}),
-        Verb.RESUME: frozenset({S.PAUSED}),
-        Verb.STOP: frozenset({S.ACTIVE, S.PAUSED, S.FINISHING}),
-    },
-    TargetKind.SCRIP: {
-        Verb.PAUSE: frozenset({S.ACTIVE, S.RUNNING}),
-        Verb.RESUME: frozenset({S.PAUSED}),
-        Verb.RUN: frozenset({S.ACTIVE}),
-        Verb.STOP: frozenset({S.RUNNING}),  # cancel the current run
-    },
-}
-
-#: verb -> states a read-back must show for the action to count as done, per kind.
-EXPECTED_AFTER: Mapping[TargetKind, Mapping[Verb, frozenset[NormalState]]] = {
-    TargetKind.AUTOMATION: {
-        Verb.PAUSE: frozenset({S.PAUSED}),
-        Verb.RESUME: frozenset({S.ACTIVE}),
-        Verb.RUN: frozenset({S.RUNNING}),
-        Verb.STOP: frozenset({S.STOPPED, S.READY}),
-    },
-    TargetKind.JOURNEY: {
-        Verb.PAUSE: frozenset({S.PAUSED}),
-        Verb.RESUME: frozenset({S.ACTIVE}),
-        Verb.STOP: frozenset({S.STOPPED}),
-    },
-    TargetKind.SCRIP: {
-        Verb.PAUSE: frozenset({S.PAUSED}),
-        Verb.RESUME: frozenset({S.ACTIVE, S.RUNNING}),
-        Verb.RUN: frozenset({S.RUNNING}),
-        Verb.STOP: frozenset({S.ACTIVE}),
-    },
-}
 
 _HINTS: Mapping[tuple[Verb, NormalState], str] = {
     (
@@ -84,39 +39,46 @@ _HINTS: Mapping[tuple[Verb, NormalState], str] = {
 }
 
 
-def supports(kind: TargetKind, verb: Verb) -> bool:
-    return verb in ALLOWED_FROM[kind]
+def supports(traits: ProviderTraits, verb: Verb) -> bool:
+    return traits.supports(verb)
 
 
-def check_supported(kind: TargetKind, verb: Verb) -> None:
-    if not supports(kind, verb):
-        if kind is TargetKind.JOURNEY and verb is Verb.RUN:
-            raise Unsupported("Journeys cannot be run once: they are published, not run.")
-        raise Unsupported(f"{kind.value} targets do not support {verb.value}.")
+def check_supported(traits: ProviderTraits, kind: TargetKind, verb: Verb) -> None:
+    if not traits.supports(verb):
+        why = traits.unsupported.get(verb)
+        raise Unsupported(why or f"{kind.value} targets do not support {verb.value}.")
 
 
-def pause_too_long(kind: TargetKind, options: PauseOptions, now: datetime) -> str | None:
-    """Why a pause of ``kind`` with ``options`` cannot be carried out, or None.
-
-    Journey Builder pauses a journey for whole days (``PausedDays``, rounded up), at most
-    14 (reference sfmc.md): a longer ``for`` or a later ``until`` is refused up front.
-    """
-    if kind is not TargetKind.JOURNEY or not options.timed:
+def pause_longer_than(
+    max_days: int, product: str, noun: str, options: PauseOptions, now: datetime
+) -> str | None:
+    """Why a pause with ``options`` is longer than ``product`` pauses a ``noun``
+    (``max_days`` whole days, rounded up), or None."""
+    if not options.timed:
         return None
     days = options.journey_paused_days(now)
-    if days <= MAX_JOURNEY_PAUSED_DAYS:
+    if days <= max_days:
         return None
     return (
-        f"Journey Builder pauses a journey for at most {MAX_JOURNEY_PAUSED_DAYS} days and "
-        f"this pause would last {days}: pause for {MAX_JOURNEY_PAUSED_DAYS}d or less "
+        f"{product} pauses a {noun} for at most {max_days} days and "
+        f"this pause would last {days}: pause for {max_days}d or less "
         "(and pause again later)"
     )
 
 
-def _refuse(verb: Verb, state: TargetState, current: NormalState, what: str) -> InvalidState:
-    hint = _HINTS.get((verb, current))
-    if hint is None and state.target.kind is TargetKind.SCRIP and verb is Verb.STOP:
-        hint = "no run is in progress"
+def pause_too_long(traits: ProviderTraits, options: PauseOptions, now: datetime) -> str | None:
+    """Why a pause with ``options`` cannot be carried out by a provider with ``traits``, or
+    None (e.g. Journey Builder pauses a journey for whole days, at most 14: reference
+    sfmc.md; a longer ``for`` or a later ``until`` is refused up front)."""
+    if traits.max_pause_days is None:
+        return None
+    return pause_longer_than(traits.max_pause_days, traits.product, traits.noun, options, now)
+
+
+def _refuse(
+    traits: ProviderTraits, verb: Verb, state: TargetState, current: NormalState, what: str
+) -> InvalidState:
+    hint = _HINTS.get((verb, current)) or traits.refused.get(verb)
     suffix = f": {hint}" if hint else ""
     return InvalidState(
         f"Cannot {verb.value} {what}: it is {state.describe()}{suffix}.",
@@ -124,12 +86,13 @@ def _refuse(verb: Verb, state: TargetState, current: NormalState, what: str) -> 
     )
 
 
-def check_allowed(verb: Verb, state: TargetState, versions: VersionSelector) -> None:
+def check_allowed(
+    traits: ProviderTraits, verb: Verb, state: TargetState, versions: VersionSelector
+) -> None:
     """Raise :class:`InvalidState` (naming the current state) unless ``verb`` may run now."""
-    kind = state.target.kind
-    check_supported(kind, verb)
-    allowed = ALLOWED_FROM[kind][verb]
-    if kind is TargetKind.JOURNEY and versions.all_versions:
+    check_supported(traits, state.target.kind, verb)
+    allowed = traits.allowed_from[verb]
+    if traits.versions and versions.all_versions:
         if not any(v.state in allowed for v in state.versions):
             statuses = ", ".join(f"v{v.version} {v.status}" for v in state.versions) or "none"
             raise InvalidState(
@@ -139,21 +102,24 @@ def check_allowed(verb: Verb, state: TargetState, versions: VersionSelector) -> 
             )
         return
     if state.state not in allowed:
-        raise _refuse(verb, state, state.state, state.target.display())
+        raise _refuse(traits, verb, state, state.state, state.target.display())
 
 
-def expected_after(kind: TargetKind, verb: Verb) -> frozenset[NormalState]:
-    return EXPECTED_AFTER[kind][verb]
+def expected_after(traits: ProviderTraits, verb: Verb) -> frozenset[NormalState]:
+    return traits.expected_after[verb]
 
 
 def is_verified(
-    verb: Verb, before: TargetState, after: TargetState, versions: VersionSelector
+    traits: ProviderTraits,
+    verb: Verb,
+    before: TargetState,
+    after: TargetState,
+    versions: VersionSelector,
 ) -> bool:
     """Did the read-back show what ``verb`` should have done?"""
-    kind = after.target.kind
-    expected = expected_after(kind, verb)
-    if kind is TargetKind.JOURNEY and versions.all_versions:
-        acted_on = {v.version for v in before.versions if v.state in ALLOWED_FROM[kind][verb]}
+    expected = expected_after(traits, verb)
+    if traits.versions and versions.all_versions:
+        acted_on = {v.version for v in before.versions if v.state in traits.allowed_from[verb]}
         now = {v.version: v.state for v in after.versions}
         return bool(acted_on) and all(now.get(n) in expected for n in acted_on)
     if after.state in expected:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.domain import rules
@@ -35,7 +34,8 @@ from bot.domain.models import (
     VersionSelector,
 )
 from bot.domain.names import normalize, rank, same_name, suggestion_text
-from providers.base import Provider
+from bot.service.ports import Environment as Environment
+from bot.service.ports import Provider
 
 MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
 
@@ -43,25 +43,6 @@ MutatingCommand = PauseCommand | ResumeCommand | StopCommand | RunCommand
 DEFAULT_READBACK_DELAYS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
 #: Targets read per provider to match names as people type them and to suggest some.
 CATALOGUE_MAX = 500
-
-
-@dataclass(frozen=True)
-class Environment:
-    """The providers of one configured environment."""
-
-    name: str
-    production: bool
-    providers: Mapping[TargetKind, Provider]
-
-    def provider(self, kind: TargetKind) -> Provider:
-        found = self.providers.get(kind)
-        if found is None:
-            configured = ", ".join(k.value for k in self.providers) or "none"
-            raise BadInput(
-                f"Environment {self.name!r} has no {kind.value} provider configured "
-                f"(configured: {configured})."
-            )
-        return found
 
 
 EnvironmentLookup = Callable[[str | None], Environment]
@@ -267,24 +248,25 @@ class OperationService:
         versions = self._versions(command)
         before = await self.resolve(command.target, version=versions.version)
         kind = before.target.kind
+        traits = env.provider(kind).traits
         if (
             isinstance(command, PauseCommand)
             and command.options.then is ThenAction.STOP
-            and kind is not TargetKind.JOURNEY
+            and not traits.ends_pause_natively
         ):
             raise BadInput(
                 f"'then stop' only applies to journeys; {before.target.label()} is a "
                 f"{kind.value}. Use 'then resume' or 'then keep'."
             )
-        if versions.all_versions and kind is not TargetKind.JOURNEY:
+        if versions.all_versions and not traits.versions:
             raise BadInput("--all-versions only applies to journeys.")
         if isinstance(command, PauseCommand):
-            too_long = rules.pause_too_long(kind, command.options, self._clock())
+            too_long = rules.pause_too_long(traits, command.options, self._clock())
             if too_long is not None:
                 # a bare name that turned out to be a journey: refused before anything is
                 # recorded, like a 'journey:' target refused by the grammar
                 raise BadInput(f"{too_long}.", usage=USAGE[Verb.PAUSE])
-        rules.check_allowed(Verb(command.verb), before, versions)
+        rules.check_allowed(traits, Verb(command.verb), before, versions)
         return before
 
     async def perform(
@@ -301,13 +283,13 @@ class OperationService:
         versions = self._versions(command)
         receipt = await self._act(provider, command, before, versions)
         after = await self._read_back(provider, verb, before, versions, progress)
-        verified = rules.is_verified(verb, before, after, versions)
+        verified = rules.is_verified(provider.traits, verb, before, after, versions)
         return OperationResult(
             verb=verb,
             target=after.target,
             before=before,
             after=after,
-            expected=rules.expected_after(before.target.kind, verb),
+            expected=rules.expected_after(provider.traits, verb),
             verified=verified,
             request_id=receipt.request_id,
             provider_message=receipt.message,
@@ -361,6 +343,6 @@ class OperationService:
                     await progress(attempt, total)
                 await self._sleep(delay)
             after = await provider.get(before.target.key, version=before.target.version)
-            if rules.is_verified(verb, before, after, versions):
+            if rules.is_verified(provider.traits, verb, before, after, versions):
                 break
         return after

@@ -37,8 +37,10 @@ from bot.domain.requests import (
     Via,
     format_timedelta,
 )
+from bot.domain.traits import ProviderTraits
 from bot.service.notify import Note, NoteKind
 from bot.service.operations import OperationService
+from bot.service.ports import BatchResumes, Provider
 from bot.service.requests import RequestService
 from bot.store.repository import PauseClosing, Store
 
@@ -127,7 +129,7 @@ class PauseService:
         now = self._clock()
         payload = {"pause_id": pause.id}
         if pause.ends_at is not None:
-            if pause.kind is TargetKind.JOURNEY:
+            if self._traits(pause).ends_pause_natively:
                 await self._store.schedule(
                     kind=JobKind.JOURNEY_CHECK,
                     key=job_key(JobKind.JOURNEY_CHECK, pause.id),
@@ -253,7 +255,7 @@ class PauseService:
         loaded = await self._store.pauses_with_requests(
             [int(job.payload["pause_id"]) for job in jobs]
         )
-        groups: dict[str, list[_Ending]] = {}
+        groups: dict[tuple[str, TargetKind] | None, list[_Ending]] = {}
         for job in jobs:
             item = loaded.get(int(job.payload["pause_id"]))
             ends_at = None if item is None else item[0].ends_at
@@ -261,10 +263,11 @@ class PauseService:
                 outcomes[job.id] = None  # closed meanwhile, or no end any more: nothing to do
                 continue
             pause, request = item
-            groups.setdefault(pause.environment if self._batched(pause) else "", []).append(
+            batch = (pause.environment, pause.kind) if self._batched(pause) else None
+            groups.setdefault(batch, []).append(
                 _Ending(job=job, pause=pause, request=request, late=self._late(ends_at))
             )
-        singles = groups.pop("", [])
+        singles = groups.pop(None, [])
         limit = asyncio.Semaphore(_SINGLE_ENDS_AT_ONCE)
 
         async def single(ending: _Ending) -> None:
@@ -277,13 +280,29 @@ class PauseService:
 
         await asyncio.gather(
             *(single(e) for e in singles),
-            *(self._end_batch(env, group, outcomes) for env, group in groups.items()),
+            *(
+                self._end_batch(where, group, outcomes)
+                for where, group in groups.items()
+                if where is not None
+            ),
         )
         return outcomes
 
+    def _provider(self, pause: PauseRecord) -> Provider:
+        return self._ops.environment(pause.environment).provider(pause.kind)
+
+    def _traits(self, pause: PauseRecord) -> ProviderTraits:
+        return self._provider(pause).traits
+
     def _batched(self, pause: PauseRecord) -> bool:
-        """Automations resumed at the end go through the batch path."""
-        return pause.kind is TargetKind.AUTOMATION and pause.then is ThenAction.RESUME
+        """Pauses resumed at the end by a provider that declares batch resumes go through
+        the batch path."""
+        if pause.then is not ThenAction.RESUME:
+            return False
+        try:
+            return isinstance(self._provider(pause), BatchResumes)
+        except BotError:
+            return False  # no such provider any more: the single path reports it
 
     async def _end_one(self, e: _Ending) -> None:
         pause, request, late = e.pause, e.request, e.late
@@ -317,14 +336,16 @@ class PauseService:
         await self._resumed(e, state, verified=state.state is not NormalState.PAUSED)
 
     async def _end_batch(
-        self, environment: str, group: list[_Ending], outcomes: dict[int, BaseException | None]
+        self,
+        where: tuple[str, TargetKind],
+        group: list[_Ending],
+        outcomes: dict[int, BaseException | None],
     ) -> None:
         """Resume the automations of one environment whose pauses end now (see
         :meth:`end_pauses`)."""
-        provider = self._ops.environment(environment).provider(TargetKind.AUTOMATION)
-        get_many = getattr(provider, "get_many", None)
-        resume_many = getattr(provider, "resume_many", None)
-        if get_many is None or resume_many is None:
+        environment, kind = where
+        provider = self._ops.environment(environment).provider(kind)
+        if not isinstance(provider, BatchResumes):
             for e in group:
                 try:
                     await self._end_one(e)
@@ -338,7 +359,7 @@ class PauseService:
             await self._could_not_resume(e, exc)
 
         try:
-            before: dict[str, TargetState] = await get_many([e.pause.key for e in group])
+            before: dict[str, TargetState] = await provider.get_many([e.pause.key for e in group])
         except BotError as exc:
             await asyncio.gather(*(failed(e, exc) for e in group))
             return
@@ -347,11 +368,11 @@ class PauseService:
             state = before.get(e.pause.key)
             if state is None:
                 await failed(
-                    e, NotFound(f"No automation with key {e.pause.key!r} in {environment}.")
+                    e, NotFound(f"No {kind.value} with key {e.pause.key!r} in {environment}.")
                 )
                 continue
             try:
-                rules.check_allowed(Verb.RESUME, state, VersionSelector())
+                rules.check_allowed(provider.traits, Verb.RESUME, state, VersionSelector())
             except InvalidState as exc:
                 await self._nothing_to_resume(e, exc)
                 outcomes[e.job.id] = None
@@ -359,7 +380,7 @@ class PauseService:
             go.append((e, state))
         if not go:
             return
-        receipts = await resume_many([state for _, state in go])
+        receipts = await provider.resume_many([state for _, state in go])
         sent: list[tuple[_Ending, TargetState]] = []
         for (e, state), receipt in zip(go, receipts, strict=True):
             if isinstance(receipt, InvalidState):
@@ -375,7 +396,7 @@ class PauseService:
             if delay:
                 await self._ops.sleep(delay)
             try:
-                read = await get_many(sorted(waiting))
+                read = await provider.get_many(sorted(waiting))
             except BotError as exc:
                 log.warning("pause_end_readback_failed", error=exc.user_message())
                 continue
@@ -397,7 +418,9 @@ class PauseService:
                     ),
                 )
                 continue
-            verified = rules.is_verified(Verb.RESUME, state, seen, VersionSelector())
+            verified = rules.is_verified(
+                provider.traits, Verb.RESUME, state, seen, VersionSelector()
+            )
             closings.append((e, seen, verified))
             outcomes[e.job.id] = None
         await self._resumed_many(closings)

@@ -36,7 +36,6 @@ from bot.domain.errors import (
 from bot.domain.models import (
     NormalState,
     OperationResult,
-    TargetKind,
     TargetState,
     Verb,
     VersionSelector,
@@ -256,10 +255,11 @@ class RequestService:
                 f"Cannot pause {t.display()}: it is {state.describe()}.",
                 current_state=state.raw_status,
             )
-        if t.kind is TargetKind.JOURNEY:
+        traits = self._ops.environment(t.environment).provider(t.kind).traits
+        if not traits.extends_running_pause:
             raise BadInput(
-                "Journey Builder cannot lengthen a pause that is running: resume the journey "
-                "and pause it again for the new length."
+                f"{traits.product} cannot lengthen a pause that is running: resume the "
+                f"{traits.noun} and pause it again for the new length."
             )
         if not command.options.timed:
             raise BadInput("To extend a pause, give its new length ('for 2d') or end ('until …').")
@@ -679,7 +679,8 @@ class RequestService:
             )
         except BotError as exc:
             return await self._fail(request, exc, actor="bot", via=Via.SYSTEM)
-        expected = rules.expected_after(spec.kind, spec.verb)
+        traits = self._ops.environment(spec.environment).provider(spec.kind).traits
+        expected = rules.expected_after(traits, spec.verb)
         verified = after.state in expected
         seen = after.describe()
         await self.note(

@@ -34,12 +34,15 @@ from bot.domain.errors import (
 )
 from bot.domain.models import (
     ActionReceipt,
+    NormalState,
     PauseOptions,
     TargetKind,
     TargetState,
     TargetSummary,
+    Verb,
     VersionSelector,
 )
+from bot.domain.traits import ProviderTraits
 from providers.scrip.mapping import (
     RUNNING_EXECUTIONS,
     is_uuid,
@@ -76,6 +79,27 @@ class _Call:
         self.refusal_is_state = refusal_is_state
 
 
+S = NormalState
+
+#: What scrip automations can do (reference scrip.md §7).
+SCRIP_TRAITS = ProviderTraits(
+    product="scrip",
+    allowed_from={
+        Verb.PAUSE: frozenset({S.ACTIVE, S.RUNNING}),
+        Verb.RESUME: frozenset({S.PAUSED}),
+        Verb.RUN: frozenset({S.ACTIVE}),
+        Verb.STOP: frozenset({S.RUNNING}),  # cancel the current run
+    },
+    expected_after={
+        Verb.PAUSE: frozenset({S.PAUSED}),
+        Verb.RESUME: frozenset({S.ACTIVE, S.RUNNING}),
+        Verb.RUN: frozenset({S.RUNNING}),
+        Verb.STOP: frozenset({S.ACTIVE}),
+    },
+    refused={Verb.STOP: "no run is in progress"},
+)
+
+
 class ScripProvider:
     """Scrip automations of one program in one environment (``TargetKind.SCRIP``).
 
@@ -86,6 +110,7 @@ class ScripProvider:
     """
 
     kind: TargetKind = TargetKind.SCRIP
+    traits: ProviderTraits = SCRIP_TRAITS
 
     def __init__(
         self,

@@ -37,8 +37,10 @@ from bot.domain.models import (
     TargetKind,
     TargetState,
     TargetSummary,
+    Verb,
     VersionSelector,
 )
+from bot.domain.traits import ProviderTraits
 from providers.http import CallLimit
 from providers.sfmc.auth import TokenProvider
 from providers.sfmc.recurrence import (
@@ -108,6 +110,31 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+S = NormalState
+
+#: What Automation Studio automations can do (reference sfmc.md §1.2 and §3).
+AUTOMATION_TRAITS = ProviderTraits(
+    product="Automation Studio",
+    allowed_from={
+        # Schedule/pause only makes sense for an active schedule (6 Scheduled).
+        Verb.PAUSE: frozenset({S.ACTIVE}),
+        # Only Schedule/start unpauses (4 Paused); Perform start does not.
+        Verb.RESUME: frozenset({S.PAUSED}),
+        # Run once: Ready, Scheduled, Stopped, or waiting for a trigger; never while running
+        # or paused (Perform start does not unpause).
+        Verb.RUN: frozenset({S.READY, S.ACTIVE, S.STOPPED, S.WAITING, S.INACTIVE}),
+        # Perform stop: a running instance or an active schedule; it fails on a paused one.
+        Verb.STOP: frozenset({S.RUNNING, S.ACTIVE}),
+    },
+    expected_after={
+        Verb.PAUSE: frozenset({S.PAUSED}),
+        Verb.RESUME: frozenset({S.ACTIVE}),
+        Verb.RUN: frozenset({S.RUNNING}),
+        Verb.STOP: frozenset({S.STOPPED, S.READY}),
+    },
+)
+
+
 class SfmcAutomationProvider:
     """Automation Studio automations of one SFMC business unit (one environment).
 
@@ -120,6 +147,7 @@ class SfmcAutomationProvider:
     """
 
     kind = TargetKind.AUTOMATION
+    traits: ProviderTraits = AUTOMATION_TRAITS
 
     def __init__(
         self,

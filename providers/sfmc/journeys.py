@@ -27,9 +27,11 @@ from bot.domain.models import (
     TargetState,
     TargetSummary,
     ThenAction,
+    Verb,
     VersionSelector,
     VersionState,
 )
+from bot.domain.traits import ProviderTraits
 from providers.http import CallLimit
 from providers.sfmc.auth import TokenProvider
 from providers.sfmc.rest import PROVIDER, Params, RestResponse, SfmcRestClient, segment
@@ -94,10 +96,36 @@ def _items(page: Any, *, what: str) -> list[dict[str, Any]]:
     return [item for item in page.get("items", []) if isinstance(item, dict)]
 
 
+S = NormalState
+
+#: What journeys can do (reference sfmc.md): versions, and Journey Builder ends a timed
+#: pause by itself (``PausedDays``, whole days, at most 14).
+JOURNEY_TRAITS = ProviderTraits(
+    product="Journey Builder",
+    noun="journey",
+    allowed_from={
+        Verb.PAUSE: frozenset({S.ACTIVE}),
+        Verb.RESUME: frozenset({S.PAUSED}),
+        Verb.STOP: frozenset({S.ACTIVE, S.PAUSED, S.FINISHING}),
+    },
+    expected_after={
+        Verb.PAUSE: frozenset({S.PAUSED}),
+        Verb.RESUME: frozenset({S.ACTIVE}),
+        Verb.STOP: frozenset({S.STOPPED}),
+    },
+    unsupported={Verb.RUN: "Journeys cannot be run once: they are published, not run."},
+    versions=True,
+    ends_pause_natively=True,
+    extends_running_pause=False,
+    max_pause_days=MAX_JOURNEY_PAUSED_DAYS,
+)
+
+
 class SfmcJourneyProvider:
     """Journeys of one SFMC business unit in one environment."""
 
     kind: TargetKind = TargetKind.JOURNEY
+    traits: ProviderTraits = JOURNEY_TRAITS
 
     def __init__(
         self,

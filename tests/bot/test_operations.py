@@ -26,6 +26,7 @@ from bot.domain.errors import (
 from bot.domain.models import NormalState, PauseOptions, TargetKind, ThenAction, VersionSelector
 from bot.service.operations import OperationService
 from providers.registry import ProviderRegistry
+from providers.scrip.provider import SCRIP_TRAITS
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 
@@ -226,6 +227,7 @@ class _StuckProvider:
     """Accepts every action but never changes: the read-back must say so."""
 
     kind = TargetKind.SCRIP
+    traits = SCRIP_TRAITS
 
     def __init__(self) -> None:
         from bot.domain.models import Target, TargetState

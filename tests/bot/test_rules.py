@@ -16,9 +16,29 @@ from bot.domain.models import (
     VersionSelector,
     VersionState,
 )
+from bot.domain.traits import ProviderTraits
+from providers.scrip import ScripProvider
+from providers.sfmc.automations import SfmcAutomationProvider
+from providers.sfmc.journeys import SfmcJourneyProvider
 
 S = NormalState
 LATEST = VersionSelector()
+#: The traits each adapter declares, by kind.
+TRAITS: dict[TargetKind, ProviderTraits] = {
+    TargetKind.AUTOMATION: SfmcAutomationProvider.traits,
+    TargetKind.JOURNEY: SfmcJourneyProvider.traits,
+    TargetKind.SCRIP: ScripProvider.traits,
+}
+
+
+def check_allowed(verb: Verb, st: TargetState, versions: VersionSelector) -> None:
+    rules.check_allowed(TRAITS[st.target.kind], verb, st, versions)
+
+
+def is_verified(
+    verb: Verb, before: TargetState, after: TargetState, versions: VersionSelector
+) -> bool:
+    return rules.is_verified(TRAITS[after.target.kind], verb, before, after, versions)
 
 
 def state(kind: TargetKind, st: NormalState, raw: str = "", **kw: object) -> TargetState:
@@ -51,22 +71,22 @@ def test_allowed_states(
     kind: TargetKind, verb: Verb, allowed: list[NormalState], refused: list[NormalState]
 ) -> None:
     for st in allowed:
-        rules.check_allowed(verb, state(kind, st), LATEST)
+        check_allowed(verb, state(kind, st), LATEST)
     for st in refused:
         with pytest.raises(InvalidState) as err:
-            rules.check_allowed(verb, state(kind, st, raw=f"raw-{st.value}"), LATEST)
+            check_allowed(verb, state(kind, st, raw=f"raw-{st.value}"), LATEST)
         assert f"raw-{st.value}" in err.value.message
         assert err.value.current_state == f"raw-{st.value}"
 
 
 def test_run_on_paused_automation_explains_resume() -> None:
     with pytest.raises(InvalidState, match="does not unpause"):
-        rules.check_allowed(Verb.RUN, state(TargetKind.AUTOMATION, S.PAUSED, "4 Paused"), LATEST)
+        check_allowed(Verb.RUN, state(TargetKind.AUTOMATION, S.PAUSED, "4 Paused"), LATEST)
 
 
 def test_journeys_cannot_run() -> None:
     with pytest.raises(Unsupported, match="published, not run"):
-        rules.check_allowed(Verb.RUN, state(TargetKind.JOURNEY, S.ACTIVE), LATEST)
+        check_allowed(Verb.RUN, state(TargetKind.JOURNEY, S.ACTIVE), LATEST)
 
 
 def _versions(*pairs: tuple[int, NormalState]) -> tuple[VersionState, ...]:
@@ -76,10 +96,10 @@ def _versions(*pairs: tuple[int, NormalState]) -> tuple[VersionState, ...]:
 def test_all_versions_needs_one_eligible_version() -> None:
     all_v = VersionSelector(all_versions=True)
     ok = state(TargetKind.JOURNEY, S.FINISHING, versions=_versions((1, S.FINISHING), (2, S.ACTIVE)))
-    rules.check_allowed(Verb.PAUSE, ok, all_v)
+    check_allowed(Verb.PAUSE, ok, all_v)
     none = state(TargetKind.JOURNEY, S.PAUSED, versions=_versions((1, S.STOPPED), (2, S.PAUSED)))
     with pytest.raises(InvalidState, match="v1 stopped, v2 paused"):
-        rules.check_allowed(Verb.PAUSE, none, all_v)
+        check_allowed(Verb.PAUSE, none, all_v)
 
 
 def test_all_versions_verified_only_when_every_acted_version_changed() -> None:
@@ -99,23 +119,23 @@ def test_all_versions_verified_only_when_every_acted_version_changed() -> None:
         S.PAUSED,
         versions=_versions((1, S.FINISHING), (2, S.PAUSED), (3, S.PAUSED)),
     )
-    assert not rules.is_verified(Verb.PAUSE, before, half, all_v)
-    assert rules.is_verified(Verb.PAUSE, before, full, all_v)
+    assert not is_verified(Verb.PAUSE, before, half, all_v)
+    assert is_verified(Verb.PAUSE, before, full, all_v)
 
 
 def test_run_verified_by_running_or_a_newer_last_run() -> None:
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     before = state(TargetKind.AUTOMATION, S.ACTIVE, last_run=t0)
-    assert rules.is_verified(Verb.RUN, before, state(TargetKind.AUTOMATION, S.RUNNING), LATEST)
+    assert is_verified(Verb.RUN, before, state(TargetKind.AUTOMATION, S.RUNNING), LATEST)
     newer = state(TargetKind.AUTOMATION, S.ACTIVE, last_run=t0 + timedelta(minutes=1))
-    assert rules.is_verified(Verb.RUN, before, newer, LATEST)
+    assert is_verified(Verb.RUN, before, newer, LATEST)
     same = state(TargetKind.AUTOMATION, S.ACTIVE, last_run=t0)
-    assert not rules.is_verified(Verb.RUN, before, same, LATEST)
+    assert not is_verified(Verb.RUN, before, same, LATEST)
 
 
 def test_pause_still_active_is_not_verified() -> None:
     before = state(TargetKind.SCRIP, S.ACTIVE)
-    assert not rules.is_verified(Verb.PAUSE, before, before, LATEST)
+    assert not is_verified(Verb.PAUSE, before, before, LATEST)
 
 
 @pytest.mark.parametrize(

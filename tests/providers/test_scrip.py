@@ -26,7 +26,7 @@ from bot.domain.errors import (
     Unsupported,
 )
 from bot.domain.models import NormalState, PauseOptions, TargetKind, TargetState, VersionSelector
-from providers.base import Provider
+from bot.service.ports import Provider
 from providers.scrip import ScripProvider, TokenBucket
 from sandbox.clock import Clock
 from sandbox.scrip import SANDBOX_API_KEY, SANDBOX_PROGRAM_ID, TRIGGER_REFUSED, ScripEmulator

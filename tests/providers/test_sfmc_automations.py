@@ -26,7 +26,7 @@ from bot.domain.models import (
     TargetKind,
     VersionSelector,
 )
-from providers.base import Provider
+from bot.service.ports import Provider
 from providers.sfmc.auth import SfmcToken, TokenProvider
 from providers.sfmc.automations import SfmcAutomationProvider, describe_status
 from providers.sfmc.recurrence import (

@@ -30,7 +30,7 @@ from bot.domain.models import (
     ThenAction,
     VersionSelector,
 )
-from providers.base import Provider
+from bot.service.ports import Provider
 from providers.http import new_async_client
 from providers.sfmc.auth import TokenProvider
 from providers.sfmc.journeys import SfmcJourneyProvider, normal_state
