@@ -831,6 +831,15 @@ def duplicate_request_message(*, channel: str | None, link: str | None) -> Messa
     return _message(body, [section(body)])
 
 
+#: The answer to a slash command already received (a replay or a duplicate delivery).
+DUPLICATE_COMMAND = "This command was already received and is handled once: nothing more was done."
+
+
+def duplicate_command_message() -> Message:
+    """A replayed slash command: it was handled the first time, nothing more is done."""
+    return _message(DUPLICATE_COMMAND, [section(DUPLICATE_COMMAND)])
+
+
 def _candidate_label(candidate: TargetSummary) -> str:
     if candidate.name and candidate.name.lower() != candidate.key.lower():
         return f"{candidate.kind.value} · {candidate.name} ({candidate.key})"

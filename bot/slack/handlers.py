@@ -129,6 +129,20 @@ class SlackHandlers:
     def now(self) -> datetime:
         return self._clock()
 
+    async def once(
+        self, key: str, work: Coroutine[Any, Any, None], *, respond: AsyncRespond
+    ) -> None:
+        """Run ``work`` unless this slash command was handled already: a replay or a
+        duplicate delivery of the same command (its key, the trigger_id, is recorded in the
+        database, so this holds in every process and after a restart). Checked after the
+        ack, so the ack never waits for the database."""
+        if not await self._rt.store.claim_event(key):
+            work.close()
+            log.warning("duplicate_command", key=clip(key))
+            await self._say(respond, blocks.duplicate_command_message())
+            return
+        await work
+
     # -- /automation ---------------------------------------------------------------------
 
     async def run_command(

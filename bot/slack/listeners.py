@@ -28,18 +28,12 @@ from bot.slack.ids import (
     PickerAction,
     ReminderAction,
 )
-from bot.slack.inbound import Installation, Refusal, check_shape, clip, command_key
+from bot.slack.inbound import Installation, Refusal, check_shape, command_key
 from bot.slack.metadata import ModalContext
 from bot.slack.render import error_message
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
-
-#: The answer to a slash command already received (a replay or a duplicate delivery).
-DUPLICATE_COMMAND: dict[str, str] = {
-    "response_type": "ephemeral",
-    "text": "This command was already received and is handled once: nothing more was done.",
-}
 
 
 def register(
@@ -59,8 +53,9 @@ def register(
 
     @app.middleware
     async def dedupe_events(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
-        """Handle each delivery once: Events API retries (by event_id) and replayed or
-        duplicated slash commands (by trigger_id), in every process."""
+        """Handle each Events API delivery once (Slack retries them; by event_id, in every
+        process). Slash commands are deduplicated after their ack (off the ack path), by
+        :meth:`SlackHandlers.once`."""
         body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not await store.claim_event(f"event:{event_id}"):
@@ -68,11 +63,6 @@ def register(
                 "duplicate_event", event_id=event_id, retry=req.headers.get("x-slack-retry-num")
             )
             return BoltResponse(status=200, body="")
-        if "command" in body and "type" not in body:
-            key = command_key(body, req.raw_body)
-            if not await store.claim_event(key):
-                log.warning("duplicate_command", key=clip(key))
-                return BoltResponse(status=200, body=DUPLICATE_COMMAND)
         structlog.contextvars.bind_contextvars(slack_request=uuid.uuid4().hex[:12])
         try:
             return await next()  # type: ignore[no-any-return]
@@ -81,7 +71,11 @@ def register(
 
     @app.command(SLASH_COMMAND)
     async def on_command(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        request: AsyncBoltRequest,
     ) -> None:
         parsed = parse_slash_text(command.get("text", ""), now=handlers.now())
         if isinstance(parsed, Message):
@@ -97,7 +91,9 @@ def register(
             work = handlers.open_modal(client, trigger_id=command["trigger_id"], context=context)
         else:
             work = handlers.run_command(parsed, user=user, channel=channel, respond=respond)
-        handlers.spawn(work, respond=respond, user=user, channel=channel)
+        key = command_key(command, request.raw_body)  # handled once: a replay does nothing
+        once = handlers.once(key, work, respond=respond)
+        handlers.spawn(once, respond=respond, user=user, channel=channel)
 
     @app.action(CardAction.RESUME_NOW)
     @app.action(ReminderAction.RESUME_NOW)

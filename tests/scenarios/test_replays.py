@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from bot.domain.requests import RequestStatus
-from bot.slack.listeners import DUPLICATE_COMMAND
+from bot.slack.blocks import DUPLICATE_COMMAND
 from bot.store import db
 from sandbox.sfmc import STAGING_MID
 from sandbox.slack import Delivery
@@ -52,8 +52,8 @@ def test_a_replayed_production_command_makes_one_pending_approval(bot: BotUnderT
     first = bot.driver.slash_command(PROD_PAUSE)
     assert first.status_code == 200
     again = replay(bot, first)
-    assert again.status_code == 200
-    assert again.data == DUPLICATE_COMMAND
+    assert again.status_code == 200  # acked at once; the replay is told after the ack
+    wait_reply(bot, DUPLICATE_COMMAND)
     wait_for(lambda: bot.cards(), what="the pending card")
     wait_for(lambda: recorded(bot), what="the request")
     assert [status for status, _ in recorded(bot)] == ["awaiting_approval"]
@@ -62,7 +62,8 @@ def test_a_replayed_production_command_makes_one_pending_approval(bot: BotUnderT
 
 def test_a_replayed_staging_pause_is_not_turned_into_an_extension(bot: BotUnderTest) -> None:
     first = bot.driver.slash_command("pause automation:daily-welcome-send for 3d")
-    assert replay(bot, first).data == DUPLICATE_COMMAND
+    assert replay(bot, first).status_code == 200
+    wait_reply(bot, DUPLICATE_COMMAND)
     card = wait_for(lambda: bot.cards(), what="a card")[0]
     wait_for(
         lambda: [t for t in bot.thread_texts(CHANNEL, card["ts"]) if "verified" in t.lower()],
@@ -76,12 +77,15 @@ def test_a_replayed_staging_pause_is_not_turned_into_an_extension(bot: BotUnderT
 def test_a_replay_to_another_process_or_after_a_restart_is_refused(bot: BotUnderTest) -> None:
     replica = bot.start_another()
     first = bot.driver.slash_command(PROD_PAUSE)
-    assert replica.driver.raw(first.body, first.headers, sign_request=False).data == (
-        DUPLICATE_COMMAND
-    )
+    assert replica.driver.raw(first.body, first.headers, sign_request=False).status_code == 200
+    wait_reply(bot, DUPLICATE_COMMAND)
     wait_for(lambda: bot.cards(), what="the pending card")
     bot.restart()
-    assert replay(bot, first).data == DUPLICATE_COMMAND
+    assert replay(bot, first).status_code == 200
+    wait_for(
+        lambda: len([t for t in bot.reply_texts() if DUPLICATE_COMMAND in t]) == 2,
+        what="the second replay told",
+    )
     assert [status for status, _ in recorded(bot)] == ["awaiting_approval"]
 
 
