@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -277,6 +278,10 @@ class Store:
         url = engine.url
         self._lock = asyncio.Lock() if is_memory(url) else None
         self._needs_schema = False
+        # The transaction of the innermost :meth:`atomic` block of the running task.
+        self._ambient: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
+            f"store_tx_{id(self)}", default=None
+        )
 
     @classmethod
     def from_url(cls, database_url: str, *, clock: Clock = utcnow) -> Store:
@@ -294,8 +299,34 @@ class Store:
         return to_utc(self._clock())
 
     @contextlib.asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        """Make every store call in this block one transaction: all committed, or none.
+
+        A state change and what it must tell people (the Slack outbox) are written in one
+        ``async with store.atomic():`` so a crash can lose neither without the other. Calls
+        inside run in savepoints of the one transaction (a method that catches a conflict
+        rolls back only its own part). Nested blocks join the outer one. Keep the block
+        short: no provider or Slack calls inside (it holds the database's write lock).
+        """
+        if self._ambient.get() is not None:
+            yield
+            return
+        async with self._tx() as session:
+            token = self._ambient.set(session)
+            try:
+                yield
+            finally:
+                self._ambient.reset(token)
+
+    @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
-        """One session in one transaction, committed on success."""
+        """One session in one transaction, committed on success (inside :meth:`atomic`:
+        a savepoint of its transaction)."""
+        ambient = self._ambient.get()
+        if ambient is not None:
+            async with ambient.begin_nested():
+                yield ambient
+            return
         lock = self._lock
         if lock is not None:
             await lock.acquire()
