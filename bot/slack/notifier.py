@@ -27,10 +27,11 @@ one ``auth.test`` per notifier returns; only when that is not to be had (``auth.
 failed, retried at most once a minute, or gave no usable ``url``) is ``chat.getPermalink``
 asked, a few cards at a time in parallel and each card once.
 
-With ``background=True`` (``serve``), :meth:`SlackNotifier.reply` and
-:meth:`SlackNotifier.update_card` queue the message and return at once (failures are
-logged), so a paced backlog never holds up the service; call :meth:`SlackNotifier.drain`
-before shutting down. Otherwise (the one-shot CLI) they return once Slack has answered.
+:meth:`SlackNotifier.publish` always queues and returns at once (failures are logged): it
+runs inside the store transaction of the change it reports. With ``background=True``
+(``serve``), :meth:`SlackNotifier.update_card` queues too, so a paced backlog never holds
+up the service; otherwise (the one-shot CLI) it returns once Slack has answered. Call
+:meth:`SlackNotifier.drain` before shutting down.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import functools
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -49,9 +50,10 @@ import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import ApprovalView
+from bot.domain.events import Event
 from bot.domain.requests import OperationRequest
-from bot.service.notify import CardRef, Note, NoteKind
-from bot.slack import blocks
+from bot.service.notify import CardRef
+from bot.slack import blocks, messages
 from bot.slack.home import home_view
 from bot.slack.pacing import ChannelPacer, Coalescer
 from bot.store.repository import Store
@@ -111,8 +113,11 @@ class SlackNotifier:
         background: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         home_delay: float = 1.0,
+        notify_channels: Mapping[str, str] | None = None,
     ) -> None:
         self._client = client
+        #: environment -> the channel its notices go to (environments without one: none)
+        self._notify_channels = dict(notify_channels or {})
         self._store = store
         self._clock = clock
         self._home_viewers: set[str] = set()
@@ -276,38 +281,36 @@ class SlackNotifier:
         while len(self._last_edits) > _EDITS_REMEMBERED_MAX:
             self._last_edits.popitem(last=False)
 
-    async def reply(self, request: OperationRequest, note: Note) -> None:
-        if not (request.channel and request.card_ts):
-            return
-        match note.kind:
-            case NoteKind.EXECUTING:
-                message = blocks.executing_reply(request)
-            case NoteKind.RESULT:
-                message = blocks.result_reply(request)
-            case NoteKind.PROGRESS:
-                message = blocks.progress_reply(
-                    note.done or 0, note.total or 0, note.text, noun=note.noun
-                )
-            case NoteKind.APPROVAL_NEEDED:
-                message = blocks.approval_needed_reply(
-                    request, required=note.total, approval=note.approval
-                )
-            case NoteKind.VOTE:
-                message = blocks.vote_reply(
-                    note.actor or "someone",
-                    note.decision or "",
-                    done=note.done,
-                    total=note.total,
-                )
-            case NoteKind.DECISION:
-                message = blocks.decision_reply(note.actor, note.decision, note.text)
-            case NoteKind.INFO:
-                message = blocks.info_reply(note.actor, note.text)
-            case NoteKind.REMINDER:
-                message = blocks.reminder_reply(request, note.text)
-            case _:
-                message = blocks.step_message(note.text)
-        channel, ts = request.channel, request.card_ts
+    async def publish(self, request: OperationRequest, event: Event) -> None:
+        """The event as a reply in the request's thread and, when the notify channel of the
+        request's environment subscribes to it (:func:`bot.slack.messages.notice_text`), as
+        a notice there. Queued: never waits for Slack (the caller may hold a transaction)."""
+        if request.channel and request.card_ts:
+            self._reply(request.channel, request.card_ts, messages.render(event, request))
+        channel = self._notify_channels.get(request.spec.environment)
+        text = messages.notice_text(event)
+        if channel and text is not None:
+            await self.announce(channel=channel, request=request, text=text)
+
+    async def reply(self, request: OperationRequest, message: blocks.Message) -> None:
+        """A message in the request's thread, paced; with ``background=False`` this waits
+        for Slack's answer."""
+        if request.channel and request.card_ts:
+            future = self._queue_reply(request.channel, request.card_ts, message)
+            await self._deliver(future, request.channel, "thread reply")
+
+    def _reply(self, channel: str, ts: str, message: blocks.Message) -> None:
+        """Queue a reply in the thread of card ``ts``; a failure is logged."""
+        future = self._queue_reply(channel, ts, message)
+
+        def logged(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and (exc := done.exception()) is not None:
+                log.error("notify_failed", what="thread reply", channel=channel, exc_info=exc)
+
+        future.add_done_callback(logged)
+
+    def _queue_reply(self, channel: str, ts: str, message: blocks.Message) -> asyncio.Future[Any]:
+        """Queue a reply in the thread of card ``ts`` (after the card edit queued before it)."""
         edit = self._card_tails.get((channel, ts))
 
         async def send() -> Any:
@@ -319,7 +322,7 @@ class SlackNotifier:
 
         future = self.posts.submit(channel, send)
         self._follow_thread((channel, ts), future)
-        await self._deliver(future, channel, "thread reply")
+        return future
 
     async def announce(self, *, channel: str, request: OperationRequest, text: str) -> None:
         """A short notice in the environment's notify channel, linking to the thread.
