@@ -19,6 +19,7 @@ from bot.store import upgrade
 from sandbox.clock import Clock
 from sandbox.server import ServerThread
 from sandbox.slack import SlackDriver, SlackEmulator
+from sandbox.slack import SlackSettings as EmulatorSettings
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
 
@@ -90,7 +91,7 @@ class BotUnderTest:
         self.providers = providers
         self.clock = clock
         self.directory_ttl = directory_ttl
-        self.slack = SlackEmulator()
+        self.slack = SlackEmulator(settings=EmulatorSettings(rate_limits_enabled=False))
         self._slack_server = ServerThread(self.slack.app).start()
         self.slack_url = self._slack_server.url
         mapping = dict(providers.mapping)
