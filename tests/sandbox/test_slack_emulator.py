@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.clock import Clock
+from sandbox.run import running_sandbox
 from sandbox.server import ServerThread
 from sandbox.slack import (
     SANDBOX_APP_TOKEN,
@@ -1114,3 +1115,11 @@ def test_untouched_inputs_submit_their_initial_values(emu: SlackEmulator) -> Non
         view, {"reason": {"text": "other"}}
     )
     assert changed["reason"]["text"]["value"] == "other"
+
+
+def test_the_sandbox_runs_slack_at_its_limits() -> None:
+    with running_sandbox(slack_port=0) as urls:
+        assert urls.slack is not None
+        settings = httpx.get(urls.slack + "/_sandbox/settings", timeout=5).json()
+    assert settings["rate_limits_enabled"] is True
+    assert settings["tier3_per_min"] == 50
