@@ -9,10 +9,13 @@
   first end being due to the last job done (each end is read back: resumed and
   verified), the calls made per end, and the floor ``N x calls per end x latency /
   concurrency``.
-* **notes**: the same with the notifier pointed at the Slack emulator (per-channel
-  ``chat.postMessage`` limit on: 1 message/s, burst 3), the ends spread over 100 channels:
-  time until every thread has its outcome note, against the pacing floor (the busiest
-  channel's message count at one per second).
+* **notes**: the same with the notifier pointed at the Slack emulator (Slack's rate limits
+  on: every method's tier budget, ``chat.postMessage`` 1 message/s per channel after 3 and
+  a workspace-wide cap), the ends spread over 100 channels: time until every thread has
+  its outcome note, against the pacing floor (the busiest channel's message count at one
+  per second); and time until Slack has answered every call, against the larger of the
+  provider floor and the Slack floor (:func:`slack_floor`: per method, the calls past its
+  tier's burst at its tier's rate). Slack calls are counted per method (and their 429s).
 * **due query**: the scheduler's claim (``claim_statement``: ``UPDATE jobs ... WHERE id IN
   (due select) RETURNING``, rolled back) with 1k, 100k and 1M pending jobs on PostgreSQL
   and SQLite; median of many runs, and the peak memory of the process.
@@ -764,6 +767,12 @@ class EndsResult:
     drained: bool = True  # the notifier posted everything queued within its drain time
     notify_messages: int = 0  # posted to the notify channel (coalesced notices)
     notify_last_s: float = math.nan  # t0 -> the last of them
+    # Slack's rate limits (the emulator's tier budgets, on)
+    slack_429_by_method: dict[str, int] = field(default_factory=dict)
+    slack_done_s: float = math.nan  # t0 -> the last Slack call answered (not 429)
+    slack_floor_s: float = 0.0
+    slack_floor_by: str = ""  # what sets the Slack floor
+    slack_limits: str = ""  # the budgets the emulator enforced, in words
     profile: list[tuple[str, float]] = field(default_factory=list)
 
     def floor_s(self, calls_per_end: float) -> float:
@@ -782,6 +791,50 @@ class EndsResult:
         if not self.capped:
             return float(self.busiest_channel_messages)
         return self.notes_per_end * math.ceil(self.n / max(self.channels, 1))
+
+
+def slack_floor(
+    calls: Mapping[str, int], busiest_channel_messages: int, settings: Any
+) -> tuple[float, str]:
+    """The least time Slack's limits allow for ``calls`` (method -> calls answered), and
+    what sets it: per method, the calls past its tier's burst at its tier's rate; for
+    ``chat.postMessage`` also the busiest channel's messages past the per-channel burst at
+    the per-channel rate. ``settings`` is the emulator's ``SlackSettings``."""
+    from sandbox.slack.ratelimits import METHOD_TIERS, budget
+
+    if not settings.rate_limits_enabled:
+        return 0.0, "no limits"
+    floors: dict[str, float] = {}
+    for method, count in calls.items():
+        tier = METHOD_TIERS.get(method)
+        if tier is None:
+            continue
+        b = budget(settings, tier)
+        floors[f"{method} ({tier.value}: {b.per_min:g}/min after {b.burst})"] = (
+            max(0, count - b.burst) / b.per_s
+        )
+    per_channel = max(0, busiest_channel_messages - settings.post_message_burst)
+    floors[
+        f"chat.postMessage in the busiest channel ({busiest_channel_messages} at "
+        f"{settings.post_message_per_s:g}/s after {settings.post_message_burst})"
+    ] = per_channel / settings.post_message_per_s
+    by, floor = max(floors.items(), key=lambda kv: kv[1])
+    return floor, by
+
+
+def slack_limits_text(settings: Any) -> str:
+    if not settings.rate_limits_enabled:
+        return "off"
+    tiers = ", ".join(
+        f"Tier {i} {getattr(settings, f'tier{i}_per_min'):g}/min after "
+        f"{getattr(settings, f'tier{i}_burst')}"
+        for i in range(1, 5)
+    )
+    return (
+        f"{tiers}; chat.postMessage {settings.post_message_per_s:g}/s per channel after "
+        f"{settings.post_message_burst} and {settings.post_message_workspace_per_min:g}/min "
+        f"per workspace after {settings.post_message_workspace_burst}"
+    )
 
 
 def run_bot(plan_path: Path, out_path: Path, log_path: Path, *, timeout: float) -> float:
@@ -894,7 +947,7 @@ def run_ends(
             "time_cap_s": time_cap,
             "setup_concurrency": 8 if backend == "postgresql" else 1,
             "notify_channel": NOTIFY_CHANNEL if mode == "notes" else None,
-            "drain_s": DRAIN_S,
+            "drain_s": args.drain,
             "profile": str(work / f"{tag}.prof") if profile else None,
             "t0_path": str(work / f"{tag}.t0"),
         }
@@ -904,7 +957,7 @@ def run_ends(
             plan_path,
             out_path,
             work / f"{tag}.log",
-            timeout=args.setup_cap + time_cap + DRAIN_S + 180,
+            timeout=args.setup_cap + time_cap + args.drain + 180,
         )
         raw = json.loads(out_path.read_text())
         t0 = parse_time(raw["t0"])
@@ -990,7 +1043,16 @@ def _count_notes(result: EndsResult, slack: Any, cards: list[list[str]], t0: dat
     result.notes_per_end = sum(per_channel.values()) / result.ended
     result.slack_posts = sum(1 for c in posts if c.at >= t0)
     result.slack_429 = sum(1 for c in posts if c.at >= t0 and c.status == 429)
-    result.slack_calls = dict(Counter(c.method for c in slack.calls() if c.at >= t0))
+    after = [c for c in slack.calls() if c.at >= t0]
+    result.slack_calls = dict(Counter(c.method for c in after).most_common())
+    answered = [c for c in after if c.status != 429]
+    result.slack_429_by_method = dict(Counter(c.method for c in after if c.status == 429))
+    if answered:
+        result.slack_done_s = (max(c.at for c in answered) - t0).total_seconds()
+    result.slack_floor_s, result.slack_floor_by = slack_floor(
+        Counter(c.method for c in answered), result.busiest_channel_messages, slack.settings
+    )
+    result.slack_limits = slack_limits_text(slack.settings)
     notices = [
         m
         for m in _channel_replies(slack, NOTIFY_CHANNEL)
@@ -1060,6 +1122,10 @@ def machine(postgres_version: str | None) -> dict[str, str]:
     }
 
 
+def _ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.2f}x" if floor > 0 and not math.isnan(value) else "n/a"
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -1113,6 +1179,20 @@ def _ends_lines(r: EndsResult) -> list[str]:
             else "| pacing floor | n/a |",
             f"| chat.postMessage calls / answered 429 | {r.slack_posts:,} / {r.slack_429:,} |",
             f"| card edits (chat.update) | {r.slack_calls.get('chat.update', 0):,} |",
+            f"| Slack limits in the emulator | {r.slack_limits or 'per-channel posts only'} |",
+            "| Slack calls after t0 by method (of which answered 429) | "
+            + ", ".join(
+                f"{m} {n:,} ({r.slack_429_by_method.get(m, 0):,})" for m, n in r.slack_calls.items()
+            )
+            + " |",
+            f"| time until Slack has answered every call (last answer not 429) | "
+            f"**{r.slack_done_s:.1f} s** |",
+            f"| provider floor (SFMC: {r.calls_per_end:.2f} calls per end x "
+            f"{r.latency_ms:g} ms / {r.concurrency} in flight) | "
+            f"{r.floor_s(r.calls_per_end):.1f} s |",
+            f"| Slack floor (set by {r.slack_floor_by or 'n/a'}) | {r.slack_floor_s:.1f} s |",
+            f"| time until Slack has everything / the larger floor | "
+            f"**{_ratio(r.slack_done_s, max(r.slack_floor_s, r.floor_s(r.calls_per_end)))}** |",
             f"| notify channel: summary messages / last one after / chat.getPermalink calls "
             f"| {r.notify_messages:,} / {r.notify_last_s:.1f} s / "
             f"{r.slack_calls.get('chat.getPermalink', 0):,} |",
@@ -1246,6 +1326,17 @@ def _findings(ends: list[EndsResult], queries: dict[str, list[dict[str, Any]]]) 
                 if r.threads_with_note
                 else "- Notes: no thread got its note."
             )
+            if r.slack_floor_s > 0:
+                larger = max(r.slack_floor_s, real)
+                ok = r.slack_done_s <= TARGET_RATIO * larger
+                out.append(
+                    f"- Under Slack's limits ({r.slack_limits}): Slack had answered every "
+                    f"call after {r.slack_done_s:.1f} s, {_ratio(r.slack_done_s, larger)} the "
+                    f"larger floor (Slack {r.slack_floor_s:.0f} s, set by {r.slack_floor_by}; "
+                    f"provider {real:.1f} s; target {TARGET_RATIO}x: {_verdict(ok)}); "
+                    f"{sum(r.slack_429_by_method.values()):,} of "
+                    f"{sum(r.slack_calls.values()):,} Slack calls were answered 429."
+                )
     return [*out, ""]
 
 
@@ -1407,6 +1498,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile-ends",
         type=int,
         help="ends of an extra run under cProfile: the CPU breakdown (500; quick 300; 0: none)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=DRAIN_S,
+        help="seconds the notifier may take to post what is queued once the ends are done",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(

@@ -40,6 +40,7 @@ from bot.slack.inbound import SUBSCRIBED_EVENTS
 from bot.store import upgrade
 from sandbox.server import ServerThread
 from sandbox.slack import SlackEmulator
+from sandbox.slack import SlackSettings as EmulatorSettings
 from tests.conftest import Sandbox
 from tests.db import isolated_database
 from tests.scenarios.conftest import BotUnderTest
@@ -185,7 +186,7 @@ async def registered_listeners(app: AsyncApp) -> Registered:
 @pytest.fixture
 async def registered(tmp_path: Path) -> AsyncIterator[Registered]:
     """The listeners of the real app, built like ``automation-bot serve`` builds it."""
-    slack = SlackEmulator()
+    slack = SlackEmulator(settings=EmulatorSettings(rate_limits_enabled=False))
     with ServerThread(slack.app) as slack_server:
         database_url = f"sqlite:///{tmp_path / 'manifest.db'}"
         upgrade(database_url)

@@ -14,13 +14,18 @@ import httpx
 import yaml
 
 from sandbox.server import ServerThread
-from sandbox.slack import SANDBOX_APP_TOKEN, SlackEmulator
+from sandbox.slack import SANDBOX_APP_TOKEN, SlackEmulator, SlackSettings
 from tests.conftest import Sandbox
 from tests.processes import terminate_within
 
 CLI = [sys.executable, "-m", "bot.cli"]
 # Start-up lines that only alarm whoever reads the log (they say nothing is wrong).
 NOISE = ("will be unused", "will be ignored", "<JobKind", "Traceback")
+
+
+def _slack() -> SlackEmulator:
+    """The Slack emulator without its rate limits (these tests are about start-up)."""
+    return SlackEmulator(settings=SlackSettings(rate_limits_enabled=False))
 
 
 def _free_port() -> int:
@@ -83,7 +88,7 @@ def test_serve_refuses_unmigrated_database_then_runs_after_upgrade(
     config = tmp_path / "bot.yaml"
     config.write_text(yaml.safe_dump(mapping), encoding="utf-8")
     cli = [sys.executable, "-m", "bot.cli"]
-    with ServerThread(SlackEmulator().app) as slack:
+    with ServerThread(_slack().app) as slack:
         env = _env(slack.url)
         refused = subprocess.run(
             [*cli, "serve", "--config", str(config), "--port", "0"],
@@ -136,7 +141,7 @@ def test_serve_with_a_refused_bot_token_says_so_in_one_line(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     config = _migrated_config(sandbox, tmp_path)
-    with ServerThread(SlackEmulator().app) as slack:
+    with ServerThread(_slack().app) as slack:
         env = dict(_env(slack.url), SLACK_BOT_TOKEN="xoxb-revoked")
         proc = _serve(config, env)
         try:
@@ -155,7 +160,7 @@ def test_serve_with_a_refused_app_token_says_so_in_one_line(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     config = _migrated_config(sandbox, tmp_path)
-    emulator = SlackEmulator()
+    emulator = _slack()
     with ServerThread(emulator.app) as slack:
         env = dict(_env(slack.url), SLACK_APP_TOKEN="xapp-revoked")
         proc = _serve(config, env)
@@ -177,7 +182,7 @@ def test_serve_given_the_bot_token_as_app_token_says_which_token_is_wrong(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     config = _migrated_config(sandbox, tmp_path)
-    with ServerThread(SlackEmulator().app) as slack:
+    with ServerThread(_slack().app) as slack:
         env = dict(_env(slack.url), SLACK_APP_TOKEN="xoxb-sandbox")
         proc = _serve(config, env)
         try:
@@ -194,7 +199,7 @@ def test_sigterm_stops_serve_while_socket_mode_is_still_connecting(
 ) -> None:
     """The app token is good but the WebSocket never opens (the emulator serves none)."""
     config = _migrated_config(sandbox, tmp_path)
-    emulator = SlackEmulator()
+    emulator = _slack()
     with ServerThread(emulator.app) as slack:
         env = dict(_env(slack.url), SLACK_APP_TOKEN=SANDBOX_APP_TOKEN)
         port = _free_port()
@@ -216,7 +221,7 @@ def test_sigterm_stops_serve_while_slack_has_not_answered_yet(
 ) -> None:
     """HTTP mode, stuck in its first Slack call (``auth.test``): SIGTERM still stops it."""
     config = _migrated_config(sandbox, tmp_path)
-    emulator = SlackEmulator()
+    emulator = _slack()
     emulator.knobs.set(latency_ms=20_000, path_filter="auth.test")
     with ServerThread(emulator.app) as slack:
         port = _free_port()

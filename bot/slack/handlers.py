@@ -25,7 +25,7 @@ from bot.domain.commands import (
     ResumeCommand,
     TargetRef,
 )
-from bot.domain.errors import BadInput, BotError, DuplicateRequest
+from bot.domain.errors import BadInput, BotError, DuplicateRequest, RateLimited
 from bot.domain.grammar import parse_command
 from bot.domain.models import TargetKind, TargetSummary, VersionSelector
 from bot.domain.requests import RequestStatus, Via
@@ -329,7 +329,18 @@ class SlackHandlers:
     async def open_modal(
         self, client: AsyncWebClient, *, trigger_id: str, context: ModalContext
     ) -> None:
-        await client.views_open(trigger_id=trigger_id, view=self.modal_view(context))
+        try:
+            await client.views_open(trigger_id=trigger_id, view=self.modal_view(context))
+        except SlackApiError as exc:
+            code = exc.response.get("error") if exc.response is not None else None
+            if code not in _TOO_BUSY_FOR_MODAL:
+                raise
+            # Slack throttled views.open past the client's retries, or until the click's
+            # trigger_id (valid 3 s) ran out: the user can only ask again.
+            log.warning("modal_not_opened", error=code)
+            raise RateLimited(
+                "Slack was too busy to open the form in time", provider="Slack", code=code
+            ) from exc
 
     async def target_suggestions(self, *, environment: str | None, query: str) -> dict[str, Any]:
         """The options of the target picker (must answer inside 3 s)."""
@@ -424,6 +435,11 @@ class SlackHandlers:
             await self.notifier.ephemeral(channel=channel, user=user, message=message)
             return
         log.warning("no_place_to_answer", user=user, text=message.text)
+
+
+#: views.open errors that mean "Slack was busy": rate limited, or the trigger_id expired
+#: while the client waited out a 429.
+_TOO_BUSY_FOR_MODAL = frozenset({"ratelimited", "expired_trigger_id"})
 
 
 def short_error(exc: BaseException) -> str:

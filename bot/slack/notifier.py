@@ -14,6 +14,9 @@ one per kind of Slack limit; each keeps a FIFO per channel:
   store holds it when the edit is sent (see :meth:`SlackNotifier.update_card`).
 * ``ephemerals`` — ``chat.postEphemeral`` (private answers to a click or command, Tier 4):
   their own budget, so an answer never waits behind a backlog of replies or edits.
+* ``homes`` — ``views.publish`` (Home tabs, Tier 4: about 100 a minute per workspace), one
+  queue for the workspace, so many people opening the Home tab at once, or one refresh for
+  many viewers, stay within the budget.
 
 A 429 that gets past the client's retry handler is retried by the pacer after
 ``Retry-After``; nothing is dropped. Notify-channel notices are coalesced: notices for one
@@ -65,6 +68,13 @@ log = structlog.get_logger(__name__)
 #: costs a whole ``Retry-After`` second; 3% slower costs 3 s per 100 messages.
 POST_RATE: Final = 0.97
 
+#: Home tab publishes per second (``views.publish`` is Tier 4: about 100 a minute), and
+#: how many may go at once.
+HOME_RATE: Final = 1.6
+HOME_BURST: Final = 10
+#: The one key of the ``homes`` pacer (Slack's budget is per workspace, not per user).
+_HOMES_KEY: Final = "views.publish"
+
 #: Notices in one summary message at most (more are split over several messages).
 SUMMARY_ITEMS_MAX: Final = 50
 _SUMMARY_SECTIONS_MAX: Final = blocks.MESSAGE_BLOCKS_MAX - 2  # room for heading and footer
@@ -108,6 +118,7 @@ class SlackNotifier:
         posts: ChannelPacer | None = None,
         edits: ChannelPacer | None = None,
         ephemerals: ChannelPacer | None = None,
+        homes: ChannelPacer | None = None,
         notice_window: float = 2.0,
         notice_max_hold: float = 20.0,
         background: bool = False,
@@ -123,9 +134,11 @@ class SlackNotifier:
         self._home_viewers: set[str] = set()
         self._home_delay = home_delay
         self._home_refresh: asyncio.Task[None] | None = None
+        self._home_again = False  # a refresh was asked for after the running one read
         self.posts = posts or ChannelPacer(name="posts", rate=POST_RATE)
         self.edits = edits or ChannelPacer(name="edits")
         self.ephemerals = ephemerals or ChannelPacer(name="ephemerals")
+        self.homes = homes or ChannelPacer(name="homes", rate=HOME_RATE, burst=HOME_BURST)
         self._notices: Coalescer[Notice] = Coalescer(
             self._post_notices, window=notice_window, max_hold=notice_max_hold
         )
@@ -156,6 +169,7 @@ class SlackNotifier:
         done = await self.posts.drain(left()) and done
         done = await self.edits.drain(left()) and done
         done = await self.ephemerals.drain(left()) and done
+        done = await self.homes.drain(left()) and done
         refresh = self._home_refresh
         if refresh is not None and not refresh.done():
             finished, _ = await asyncio.wait([refresh], timeout=left())
@@ -436,7 +450,12 @@ class SlackNotifier:
         self._home_viewers.add(user_id)
         pauses = await self._store.active_pauses()
         view = home_view(pauses=pauses, now=self._clock(), user_id=user_id)
-        await self._client.views_publish(user_id=user_id, view=view)
+        await self._publish(user_id, view)
+
+    async def _publish(self, user_id: str, view: dict[str, Any]) -> None:
+        await self.homes.post(
+            _HOMES_KEY, lambda: self._client.views_publish(user_id=user_id, view=view)
+        )
 
     async def refresh_homes(self) -> None:
         """Re-publish the Home tab for everyone who opened it since start.
@@ -444,19 +463,25 @@ class SlackNotifier:
         In the background (``serve``) refreshes are coalesced: the first one waits
         ``home_delay`` seconds and publishes once what is current then, however many ends,
         extensions or drifts asked for it meanwhile (a thousand pauses ending together make
-        one publish per viewer, not a thousand)."""
+        one publish per viewer, not a thousand). A refresh asked for after the running one
+        read the pauses runs again when it is done, so the last state is always shown."""
         if not self._background:
             await self._publish_homes()
             return
         if self._home_refresh is not None and not self._home_refresh.done():
+            self._home_again = True
             return
 
         async def later() -> None:
-            await asyncio.sleep(self._home_delay)
-            try:
-                await self._publish_homes()
-            except Exception:
-                log.exception("home_refresh_failed")
+            again = True
+            while again:
+                await asyncio.sleep(self._home_delay)
+                self._home_again = False  # from here on, a new ask needs a new round
+                try:
+                    await self._publish_homes()
+                except Exception:
+                    log.exception("home_refresh_failed")
+                again = self._home_again
 
         self._home_refresh = asyncio.create_task(later())
 
@@ -467,8 +492,7 @@ class SlackNotifier:
         pauses = await self._store.active_pauses()
         now = self._clock()
         for user_id in viewers:
-            view = home_view(pauses=pauses, now=now, user_id=user_id)
-            await self._client.views_publish(user_id=user_id, view=view)
+            await self._publish(user_id, home_view(pauses=pauses, now=now, user_id=user_id))
 
 
 # -- summaries of coalesced notices ---------------------------------------------------------

@@ -22,6 +22,7 @@ from sandbox.scrip import ScripEmulator
 from sandbox.server import ServerThread
 from sandbox.sfmc import SfmcEmulator
 from sandbox.slack import SlackDriver, SlackEmulator
+from sandbox.slack import SlackSettings as EmulatorSettings
 
 SIGNING_SECRET = "try-it-signing-secret"  # noqa: S105 - shared by the page's driver and the bot
 OPS_CHANNEL = "C0OPS"
@@ -64,11 +65,19 @@ class Playground:
     temporary folder (or ``database_url``).
     """
 
-    def __init__(self, *, database_url: str | None = None, scheduler_idle: float = 0.2) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        scheduler_idle: float = 0.2,
+        slack_rate_limits: bool = True,
+    ) -> None:
         self.clock = Clock()
         self.sfmc = SfmcEmulator(clock=self.clock)
         self.scrip = ScripEmulator(clock=self.clock)
-        self.slack = SlackEmulator(clock=self.clock)
+        self.slack = SlackEmulator(
+            clock=self.clock, settings=EmulatorSettings(rate_limits_enabled=slack_rate_limits)
+        )
         self.slack.add_channel(NOTIFY_CHANNEL, "automation-notices")
         self._database_url = database_url
         self._scheduler_idle = scheduler_idle

@@ -18,7 +18,9 @@ Run ``SlackEmulator().app`` under :class:`sandbox.server.ServerThread` and point
 
 Each Web API call goes through: latency knob; forced 429s (per method, or the shared
 ``rate_limit_next`` knob); 5xx and malformed-body knobs; token check; argument parsing;
-the per-channel ``chat.postMessage`` bucket (when enabled); the method; recording.
+the method's tier budget and, for ``chat.postMessage``, its per-channel bucket (both off
+with ``rate_limits_enabled=False``; tiers in :mod:`sandbox.slack.ratelimits`); the method;
+recording.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from sandbox.slack.model import (
     default_usergroups,
     default_users,
 )
+from sandbox.slack.ratelimits import TierLimiter
 
 MAX_MESSAGE_TEXT = 40_000
 _JSON_ARGS = {
@@ -197,6 +200,7 @@ class SlackEmulator:
         self._response_urls: dict[str, ResponseUrl] = {}
         self._response_posts: list[ResponsePost] = []
         self._buckets: dict[str, TokenBucket] = {}
+        self._tiers = TierLimiter()
         self._forced: dict[str, list[int]] = {}
         self._calls: list[SlackCall] = []
         self._last_ts = 0
@@ -351,6 +355,11 @@ class SlackEmulator:
         return f"{base_url.rstrip('/')}/response/{rid}"
 
     # ================================================================ queries (tests)
+    @property
+    def methods(self) -> list[str]:
+        """The Web API methods this emulator serves."""
+        return sorted(self._methods)
+
     def calls(self, method: str | None = None) -> list[SlackCall]:
         with self._lock:
             return [copy.deepcopy(c) for c in self._calls if method is None or c.method == method]
@@ -562,6 +571,7 @@ class SlackEmulator:
                 self._forced,
             ):
                 store.clear()
+            self._tiers.clear()
             self._ephemerals.clear()
             self._response_posts.clear()
             self._calls.clear()
@@ -594,6 +604,7 @@ class SlackEmulator:
                 handler = self._methods.get(method)
                 if handler is None:
                     raise SlackError("unknown_method", status=404)
+                self._spend_budget(method, now)
                 self._decode_json_args(args)
                 data = handler(args, now)
                 body: dict[str, Any] = {"ok": True, **data}
@@ -629,6 +640,12 @@ class SlackEmulator:
         if self.knobs.take("malformed_next", path):
             return "malformed", SlackError("malformed")
         return None
+
+    def _spend_budget(self, method: str, now: datetime) -> None:
+        """The method's tier budget (sandbox/slack/ratelimits.py): 429 when it is spent."""
+        reading = self._tiers.take(method, self.settings, now)
+        if reading is not None and not reading.allowed:
+            raise self._ratelimited(reading.retry_after)
 
     @staticmethod
     def _ratelimited(retry_after: int) -> SlackError:

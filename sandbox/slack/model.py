@@ -26,8 +26,28 @@ class SlackSettings(BaseModel):
     """Behaviour switches (``POST /_sandbox/settings``); limits follow reference §2."""
 
     rate_limits_enabled: bool = Field(
-        default=False, description="Enforce chat.postMessage's ~1 message/s per channel"
+        default=True,
+        description=(
+            "The one switch for Slack's rate limits: the tier budget of every method, the "
+            "workspace-wide chat.postMessage cap and its ~1 message/s per channel"
+        ),
     )
+    # Per method, per workspace (sandbox/slack/ratelimits.py maps each method to its tier):
+    # a token bucket refilled at ``*_per_min`` per minute, holding ``*_burst`` at most.
+    tier1_per_min: float = Field(default=1.0, gt=0, description="Tier 1 (1+ per minute)")
+    tier1_burst: int = Field(default=2, ge=1)
+    tier2_per_min: float = Field(default=20.0, gt=0, description="Tier 2 (20+ per minute)")
+    tier2_burst: int = Field(default=5, ge=1)
+    tier3_per_min: float = Field(default=50.0, gt=0, description="Tier 3 (50+ per minute)")
+    tier3_burst: int = Field(default=10, ge=1)
+    tier4_per_min: float = Field(default=100.0, gt=0, description="Tier 4 (100+ per minute)")
+    tier4_burst: int = Field(default=20, ge=1)
+    post_message_workspace_per_min: float = Field(
+        default=300.0,
+        gt=0,
+        description="chat.postMessage across all channels (Slack publishes no figure)",
+    )
+    post_message_workspace_burst: int = Field(default=30, ge=1)
     post_message_per_s: float = Field(default=1.0, gt=0, description="Per channel refill")
     post_message_burst: int = Field(default=3, ge=1, description="Per channel burst")
     trigger_ttl_s: float = Field(default=3.0, gt=0, description="trigger_id lifetime")

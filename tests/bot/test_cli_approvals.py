@@ -20,7 +20,7 @@ from bot.slack.ids import ApprovalAction
 from bot.store import Store, upgrade
 from sandbox.server import ServerThread
 from sandbox.sfmc import PROD_MID
-from sandbox.slack import SlackEmulator
+from sandbox.slack import SlackEmulator, SlackSettings
 from tests.conftest import Sandbox
 
 runner = CliRunner()
@@ -30,7 +30,7 @@ _REQUEST_ID = re.compile(r"Request ([0-9a-f]{32}) recorded")
 
 @pytest.fixture
 def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackEmulator]:
-    emulator = SlackEmulator()
+    emulator = SlackEmulator(settings=SlackSettings(rate_limits_enabled=False))
     with ServerThread(emulator.app) as server:
         monkeypatch.setenv("SLACK_BOT_TOKEN", emulator.bot_token)
         monkeypatch.setenv("SLACK_API_URL", server.url + "/api/")

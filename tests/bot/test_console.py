@@ -29,7 +29,7 @@ from bot.service.notify import CardRef
 from bot.store import Store, upgrade
 from sandbox.server import ServerThread
 from sandbox.sfmc import PROD_MID, STAGING_MID
-from sandbox.slack import SlackEmulator
+from sandbox.slack import SlackEmulator, SlackSettings
 from tests.conftest import Sandbox
 from tests.scenarios.conftest import wait_for
 
@@ -500,7 +500,9 @@ def test_console_ctrl_c_at_the_prompt_clears_the_line(tmp_path: Path) -> None:
 
 
 def test_console_approver_groups_are_read_from_slack(tmp_path: Path) -> None:
-    emulator = SlackEmulator()  # S0APPROVERS: U0BOB, U0CAROL
+    emulator = SlackEmulator(
+        settings=SlackSettings(rate_limits_enabled=False)
+    )  # S0APPROVERS: U0BOB, U0CAROL
     with ServerThread(emulator.app) as server:
         env = _console_env(SLACK_BOT_TOKEN=emulator.bot_token, SLACK_API_URL=server.url + "/api/")
         term = _Terminal(tmp_path, env)

@@ -33,8 +33,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.clock import Clock
+from sandbox.run import running_sandbox
 from sandbox.server import ServerThread
-from sandbox.slack import SANDBOX_APP_TOKEN, SANDBOX_BOT_TOKEN, SlackDriver, SlackEmulator
+from sandbox.slack import (
+    SANDBOX_APP_TOKEN,
+    SANDBOX_BOT_TOKEN,
+    SlackDriver,
+    SlackEmulator,
+    SlackSettings,
+)
+from sandbox.slack.ratelimits import METHOD_TIERS, Tier
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SECRET = "test-signing-secret"
@@ -43,7 +51,11 @@ TS_RE = re.compile(r"^\d{10}\.\d{6}$")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[SlackEmulator, str]]:
-    emulator = SlackEmulator(clock=Clock(frozen_at=T0))
+    # Slack's tier limits are off here (tests of Web API rules); the tests of the limits
+    # themselves turn them on.
+    emulator = SlackEmulator(
+        clock=Clock(frozen_at=T0), settings=SlackSettings(rate_limits_enabled=False)
+    )
     with ServerThread(emulator.app) as thread:
         yield emulator, thread.url
 
@@ -377,6 +389,125 @@ async def test_forced_429_and_sdk_retry_handler_recovers(url: str, emu: SlackEmu
     statuses = [(c.status, c.knob) for c in emu.calls("chat.postMessage")]
     assert statuses == [(429, "rate_limit"), (200, None)]
     assert len(emu.messages("C0OPS")) == 1
+
+
+# ---------------------------------------------------------------------- tiers
+
+_TIER_BURSTS = {"tier1_burst": 1, "tier2_burst": 2, "tier3_burst": 3, "tier4_burst": 4}
+#: Retry-After (whole seconds) of an empty bucket at the default rates: 60 s / 1, 20, 50, 100.
+_TIER_RETRY_AFTER = {Tier.TIER1: "60", Tier.TIER2: "3", Tier.TIER3: "2", Tier.TIER4: "1"}
+
+
+def _call(http: httpx.Client, method: str, **args: Any) -> httpx.Response:
+    token = SANDBOX_APP_TOKEN if method == "apps.connections.open" else SANDBOX_BOT_TOKEN
+    return http.post(f"/api/{method}", data=args, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_every_served_method_has_a_tier(emu: SlackEmulator) -> None:
+    assert set(emu.methods) == set(METHOD_TIERS)
+    assert METHOD_TIERS["chat.update"] is Tier.TIER3
+    assert METHOD_TIERS["views.publish"] is Tier.TIER4
+    assert METHOD_TIERS["views.open"] is Tier.TIER4
+    assert METHOD_TIERS["chat.postEphemeral"] is Tier.TIER4
+    assert METHOD_TIERS["usergroups.users.list"] is Tier.TIER2
+    assert METHOD_TIERS["reactions.get"] is Tier.TIER3
+    assert METHOD_TIERS["apps.connections.open"] is Tier.TIER1
+
+
+def test_limits_are_on_by_default_at_slack_rates() -> None:
+    settings = SlackEmulator().settings
+    assert settings.rate_limits_enabled is True
+    per_min = (
+        settings.tier1_per_min,
+        settings.tier2_per_min,
+        settings.tier3_per_min,
+        settings.tier4_per_min,
+    )
+    assert per_min == (1, 20, 50, 100)
+    assert settings.post_message_per_s == 1
+
+
+@pytest.mark.parametrize(
+    "method", sorted(m for m, t in METHOD_TIERS.items() if t is not Tier.POST_MESSAGE)
+)
+def test_each_method_has_its_tier_budget(url: str, emu: SlackEmulator, method: str) -> None:
+    emu.settings = emu.settings.model_copy(update={"rate_limits_enabled": True, **_TIER_BURSTS})
+    tier = METHOD_TIERS[method]
+    burst = _TIER_BURSTS[f"{tier}_burst"]
+    with httpx.Client(base_url=url, timeout=5) as http:
+        # a call refused for its arguments spends the budget too, as on Slack
+        for _ in range(burst):
+            assert _call(http, method).status_code != 429
+        over = _call(http, method)
+        assert over.status_code == 429
+        assert over.json() == {"ok": False, "error": "ratelimited"}
+        assert over.headers["retry-after"] == _TIER_RETRY_AFTER[tier]
+        # the budget is per method: another method of the same tier still has its own
+        same_tier = [m for m, t in METHOD_TIERS.items() if t is tier and m != method]
+        other = same_tier[0] if same_tier else "auth.test"
+        assert _call(http, other).status_code != 429
+        emu.clock.advance(int(_TIER_RETRY_AFTER[tier]))
+        assert _call(http, method).status_code != 429
+        assert _call(http, method).status_code == 429
+
+
+def test_tier3_edits_refill_at_their_rate(url: str, emu: SlackEmulator) -> None:
+    emu.settings = emu.settings.model_copy(
+        update={"rate_limits_enabled": True, "tier3_per_min": 60, "tier3_burst": 2}
+    )
+    with httpx.Client(base_url=url, timeout=5) as http:
+        posted = _call(http, "chat.postMessage", channel="C0OPS", text="card").json()
+        ok = [
+            _call(http, "chat.update", channel="C0OPS", ts=posted["ts"], text=f"v{i}")
+            for i in range(3)
+        ]
+        assert [r.status_code for r in ok] == [200, 200, 429]
+        assert ok[0].json()["ok"] is True
+        emu.clock.advance(0.5)
+        assert _call(http, "chat.update", channel="C0OPS", ts=posted["ts"]).status_code == 429
+        emu.clock.advance(0.5)
+        last = _call(http, "chat.update", channel="C0OPS", ts=posted["ts"], text="v3")
+        assert last.json()["ok"] is True
+    statuses = [c.status for c in emu.calls("chat.update")]
+    assert statuses == [200, 200, 429, 429, 200]
+
+
+def test_post_message_workspace_cap(url: str, emu: SlackEmulator) -> None:
+    emu.settings = emu.settings.model_copy(
+        update={"rate_limits_enabled": True, "post_message_workspace_burst": 3}
+    )
+    with httpx.Client(base_url=url, timeout=5) as http:
+        for channel in ("C0OPS", "C0APPROVALS", "C0GENERAL"):
+            assert _call(http, "chat.postMessage", channel=channel, text="hi").json()["ok"]
+        capped = _call(http, "chat.postMessage", channel="C0NEW", text="a fresh channel")
+        assert capped.status_code == 429
+        assert capped.headers["retry-after"] == "1"  # 300 a minute: one every 0.2 s
+        emu.clock.advance(0.2)
+        assert _call(http, "chat.postMessage", channel="C0NEW", text="now").json()["ok"]
+    assert [m["text"] for m in emu.messages("C0NEW")] == ["now"]
+
+
+def test_rate_limit_settings_from_the_control_api(url: str, emu: SlackEmulator) -> None:
+    with httpx.Client(base_url=url, timeout=5) as http:
+        changed = http.post(
+            "/_sandbox/settings", json={"rate_limits_enabled": True, "tier2_burst": 1}
+        )
+        assert changed.status_code == 200
+        assert changed.json()["tier2_burst"] == 1
+        assert http.get("/_sandbox/settings").json()["rate_limits_enabled"] is True
+        assert _call(http, "usergroups.users.list", usergroup="S0APPROVERS").json()["ok"]
+        assert _call(http, "usergroups.users.list", usergroup="S0APPROVERS").status_code == 429
+        # a new budget applies at once (the bucket starts again, full)
+        http.post("/_sandbox/settings", json={"tier2_burst": 2})
+        assert _call(http, "usergroups.users.list", usergroup="S0APPROVERS").json()["ok"]
+        bad = http.post("/_sandbox/settings", json={"tier4_per_min": 0})
+        assert bad.status_code == 400
+        # the one off switch
+        http.post("/_sandbox/settings", json={"rate_limits_enabled": False, "tier2_burst": 1})
+        for _ in range(5):
+            assert _call(http, "usergroups.users.list", usergroup="S0APPROVERS").json()["ok"]
+            assert _call(http, "chat.postMessage", channel="C0OPS", text="x").json()["ok"]
+            assert _call(http, "apps.connections.open").json()["ok"]
 
 
 def test_control_api_knobs_calls_messages_reset(url: str, emu: SlackEmulator) -> None:
@@ -984,3 +1115,11 @@ def test_untouched_inputs_submit_their_initial_values(emu: SlackEmulator) -> Non
         view, {"reason": {"text": "other"}}
     )
     assert changed["reason"]["text"]["value"] == "other"
+
+
+def test_the_sandbox_runs_slack_at_its_limits() -> None:
+    with running_sandbox(slack_port=0) as urls:
+        assert urls.slack is not None
+        settings = httpx.get(urls.slack + "/_sandbox/settings", timeout=5).json()
+    assert settings["rate_limits_enabled"] is True
+    assert settings["tier3_per_min"] == 50

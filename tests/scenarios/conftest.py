@@ -19,6 +19,7 @@ from bot.store import upgrade
 from sandbox.clock import Clock
 from sandbox.server import ServerThread
 from sandbox.slack import SlackDriver, SlackEmulator
+from sandbox.slack import SlackSettings as EmulatorSettings
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
 
@@ -74,7 +75,9 @@ class BotUnderTest:
     move time past an approval's expiry (the bot's scheduler, polling every 0.05 s here,
     expires it); ``directory_ttl`` how long it caches user-group members;
     ``approval`` overrides keys of the prod environment's approval settings;
-    ``notify`` sets environments' ``notify_channel`` (prod's is ``C0OPS`` unless given).
+    ``notify`` sets environments' ``notify_channel`` (prod's is ``C0OPS`` unless given);
+    ``slack_limits``: Slack's rate limits on in the emulator, with these settings (e.g.
+    ``{"tier3_per_min": 30}``); without it they are off, so scenarios run at full speed.
     """
 
     def __init__(
@@ -86,11 +89,13 @@ class BotUnderTest:
         directory_ttl: float = 60.0,
         approval: Mapping[str, Any] | None = None,
         notify: Mapping[str, str] | None = None,
+        slack_limits: Mapping[str, Any] | None = None,
     ) -> None:
         self.providers = providers
         self.clock = clock
         self.directory_ttl = directory_ttl
-        self.slack = SlackEmulator()
+        limits = {"rate_limits_enabled": slack_limits is not None, **(slack_limits or {})}
+        self.slack = SlackEmulator(settings=EmulatorSettings.model_validate(limits))
         self._slack_server = ServerThread(self.slack.app).start()
         self.slack_url = self._slack_server.url
         mapping = dict(providers.mapping)

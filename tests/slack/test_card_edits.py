@@ -20,7 +20,7 @@ from bot.slack.app import create_web_client
 from bot.slack.notifier import SlackNotifier
 from bot.store.repository import Store
 from sandbox.server import ServerThread
-from sandbox.slack import SlackEmulator
+from sandbox.slack import SlackEmulator, SlackSettings
 from sandbox.slack.model import SANDBOX_BOT_TOKEN
 from tests.db import DATABASE_PARAMS, fresh_store, test_database_urls
 
@@ -38,7 +38,7 @@ SPEC = RequestSpec(
 
 @pytest.fixture
 def slack() -> Iterator[tuple[SlackEmulator, str]]:
-    emulator = SlackEmulator()
+    emulator = SlackEmulator(settings=SlackSettings(rate_limits_enabled=False))
     with ServerThread(emulator.app) as server:
         yield emulator, server.url + "/api/"
 

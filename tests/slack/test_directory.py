@@ -14,12 +14,12 @@ from bot.slack.app import create_web_client
 from bot.slack.directory import SlackDirectory
 from sandbox.clock import Clock
 from sandbox.server import ServerThread
-from sandbox.slack import SlackEmulator
+from sandbox.slack import SlackEmulator, SlackSettings
 
 
 @pytest.fixture
 def slack() -> Iterator[tuple[SlackEmulator, str]]:
-    emulator = SlackEmulator()
+    emulator = SlackEmulator(settings=SlackSettings(rate_limits_enabled=False))
     with ServerThread(emulator.app) as server:
         yield emulator, server.url + "/api/"
 

@@ -22,7 +22,7 @@ from bot.slack.notifier import PERMALINK_LOOKUPS_MAX, TEAM_URL_RETRY_S, SlackNot
 from bot.slack.pacing import ChannelPacer
 from bot.store.repository import Store
 from sandbox.server import ServerThread
-from sandbox.slack import SlackEmulator
+from sandbox.slack import SlackEmulator, SlackSettings
 from sandbox.slack.model import SANDBOX_BOT_TOKEN
 from tests.slack.test_blocks import make_request
 
@@ -34,7 +34,7 @@ LINK_RE = re.compile(r"<(https://[a-z0-9-]+\.slack\.com/archives/C[A-Z0-9]+/p\d+
 
 @pytest.fixture
 def slack() -> Iterator[tuple[SlackEmulator, str]]:
-    emulator = SlackEmulator(team_domain=TEAM)
+    emulator = SlackEmulator(team_domain=TEAM, settings=SlackSettings(rate_limits_enabled=False))
     with ServerThread(emulator.app) as server:
         yield emulator, server.url
 

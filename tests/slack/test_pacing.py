@@ -329,6 +329,13 @@ def slack() -> Iterator[tuple[SlackEmulator, str]]:
             rate_limits_enabled=True,
             post_message_per_s=SLACK_RATE,
             post_message_burst=SLACK_BURST,
+            # only the per-channel pace is under test: the workspace-wide budgets are wide
+            post_message_workspace_per_min=60_000,
+            post_message_workspace_burst=1_000,
+            tier3_per_min=60_000,
+            tier3_burst=1_000,
+            tier4_per_min=60_000,
+            tier4_burst=1_000,
         )
     )
     with ServerThread(emulator.app) as server:

@@ -48,7 +48,7 @@ class Page:
     """The try-it page served for one test, and its playground."""
 
     def __init__(self) -> None:
-        self.play = Playground(scheduler_idle=0.05).start()
+        self.play = Playground(scheduler_idle=0.05, slack_rate_limits=False).start()
         self.server = ServerThread(create_page_app(self.play)).start()
         self.url = self.server.url + "/"
 
