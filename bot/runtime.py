@@ -14,6 +14,7 @@ from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
+from bot.service.bulk import BulkService
 from bot.service.commands import Commands
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
@@ -21,6 +22,7 @@ from bot.service.operations import OperationService
 from bot.service.pauses import PauseService, PauseTimings
 from bot.service.recovery import RecoveryService
 from bot.service.requests import RequestService
+from bot.store.batches import BatchStore
 from bot.store.repository import Store
 from bot.store.snapshots import StoreScheduleSnapshots
 from providers.http import new_async_client
@@ -53,6 +55,7 @@ class Runtime:
     pauses: PauseService
     recovery: RecoveryService
     commands: Commands
+    bulk: BulkService
 
     async def housekeeping(self, now: datetime) -> None:
         """Periodic clean-up (the scheduler runs it hourly): forget Slack delivery keys (event
@@ -126,6 +129,13 @@ def build_runtime(
     )
     requests.pause_watcher = pauses
     recovery = RecoveryService(store=store, requests=requests, approvals=approvals, clock=now)
+    bulk = BulkService(
+        operations=operations,
+        batches=BatchStore(store),
+        policies=config.approval_policy,
+        directory=directory,
+        clock=now,
+    )
     return Runtime(
         config=config,
         registry=registry,
@@ -141,7 +151,9 @@ def build_runtime(
             requests=requests,
             approvals=approvals,
             store=store,
+            bulk=bulk,
         ),
+        bulk=bulk,
     )
 
 
@@ -174,6 +186,7 @@ def build_scheduler(
             **runtime.pauses.handlers(),
             **runtime.approvals.handlers(),
             **runtime.recovery.handlers(),
+            **runtime.bulk.handlers(),
         },
         batch_handlers=runtime.pauses.batch_handlers(),
         clock=clock or _utcnow,

@@ -333,6 +333,13 @@ class BulkService:
         if batch is None:  # another confirmation, vote or process got there first
             return current
         await self._run(batch, progress)
+        if batch.source_batch_id is not None:
+            # put back, or found no longer paused: the source batch holds them no more
+            settled = await self._require(batch.id)
+            await self._batches.drop_holds(
+                batch.source_batch_id,
+                [(t.kind, t.key) for t in settled.targets if t.status is not TargetStatus.FAILED],
+            )
         done = await self._batches.transition(batch.id, to=BatchStatus.DONE)
         finished = done or await self._require(batch.id)
         if (
@@ -540,3 +547,37 @@ def _command(
 def describe_counts(found: BatchPlan) -> Sequence[tuple[TargetKind, int, int]]:
     """(kind, acted on, skipped) per kind, in kind order."""
     return [(k, c.act, c.skip) for k, c in sorted(found.counts.items())]
+
+
+# -- outcomes (what Commands.handle and the batch use cases return) ------------------------
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    """A bulk command, resolved and recorded, not carried out: what it will do."""
+
+    batch: Batch
+    plan: BatchPlan
+    production: bool
+
+
+@dataclass(frozen=True)
+class BatchStarted:
+    """A confirmed batch not finished here: awaiting its approval, or executing."""
+
+    batch: Batch
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where an executing batch is (done / failed / left)."""
+
+    batch: Batch
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A batch whose every target settled: each one's result (verified or failed)."""
+
+    batch: Batch

@@ -179,6 +179,24 @@ class BatchStore:
             )
             return _batch(row, targets)
 
+    async def by_source(self, source_batch_id: str) -> list[Batch]:
+        """The batches that put back (or ended) the pauses of ``source_batch_id``, oldest
+        first."""
+        async with self._store._tx() as session:
+            ids = (
+                (
+                    await session.execute(
+                        select(BatchRow.id)
+                        .where(BatchRow.source_batch_id == source_batch_id)
+                        .order_by(BatchRow.created_at, BatchRow.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        found = [await self.get(batch_id) for batch_id in ids]
+        return [b for b in found if b is not None]
+
     async def transition(self, batch_id: str, *, to: BatchStatus, **fields: Any) -> Batch | None:
         """Move the batch to ``to`` if its status allows it now (None: it did not)."""
         unknown = set(fields) - _BATCH_FIELDS
@@ -259,6 +277,12 @@ class BatchStore:
                     .where(BatchTargetRow.id.in_(ids))
                     .values(holds_pause=False)
                 )
+
+    async def drop_holds(self, batch_id: str, targets: Collection[tuple[TargetKind, str]]) -> None:
+        """Batch ``batch_id`` no longer holds the pause of ``targets`` (put back, or found
+        no longer paused)."""
+        for kind, key in targets:
+            await self.settle_target(batch_id, kind, key, holds_pause=False)
 
     async def schedule_end(self, batch: Batch) -> None:
         """One scheduler job for the end of a timed bulk pause (the whole batch)."""
