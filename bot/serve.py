@@ -40,6 +40,7 @@ from bot.slack.app import (
     fetch_identity,
     socket_mode_logger,
 )
+from bot.slack.bulk import BulkCards
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
 from bot.slack.inbound import (
@@ -137,7 +138,11 @@ async def build_bot(
         timings=timings,
         announce=announce,
     )
-    handlers = SlackHandlers(runtime=runtime, notifier=notifier, clock=now, metrics=metrics)
+    bulk = BulkCards(runtime=runtime, client=client, notifier=notifier)
+    runtime.bulk.on_end = bulk.ended  # a timed bulk pause's end: one note in its thread
+    handlers = SlackHandlers(
+        runtime=runtime, notifier=notifier, clock=now, metrics=metrics, bulk=bulk
+    )
     secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
     slack_app = create_slack_app(
         handlers=handlers, store=store, client=client, signing_secret=secret, identity=identity

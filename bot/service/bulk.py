@@ -113,6 +113,9 @@ class BulkService:
         self._clock = clock
         self._attempts = attempts
         self._retry_wait = retry_wait
+        #: Told (ending batch, source batch) when a timed bulk pause has ended (set by a
+        #: front end: Slack notes it in the card's thread).
+        self.on_end: Callable[[Batch, Batch], Awaitable[None]] | None = None
 
     @property
     def batches(self) -> BatchStore:
@@ -521,7 +524,13 @@ class BulkService:
             channel=batch.channel,
             source_batch_id=batch.id,
         )
-        return await self.execute(ending.id)
+        ended = await self.execute(ending.id)
+        if self.on_end is not None:
+            try:
+                await self.on_end(ended, await self._require(batch.id))
+            except Exception:
+                log.exception("batch_end_notify_failed", batch_id=batch.id)
+        return ended
 
     async def _require(self, batch_id: str) -> Batch:
         batch = await self._batches.get(batch_id)

@@ -213,6 +213,15 @@ class BatchStore:
             moved = result.scalar_one_or_none()
         return None if moved is None else await self.get(batch_id)
 
+    async def set_card(self, batch_id: str, *, channel: str, card_ts: str) -> None:
+        """Where the batch's card is (its thread holds the batch's notes)."""
+        async with self._store._tx() as session:
+            await session.execute(
+                update(BatchRow)
+                .where(BatchRow.id == batch_id)
+                .values(channel=channel, card_ts=card_ts)
+            )
+
     async def add_vote(self, batch: Batch, vote: Vote) -> Batch | None:
         """Record ``vote`` (replacing the voter's earlier one) if the batch is still awaiting
         approval and unchanged since ``batch`` was read; None: read it again and retry."""

@@ -29,9 +29,7 @@ def run(config_file: Path, text: str, *extra: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_exec_shows_the_preview_and_acts_only_with_yes(
-    sandbox: Sandbox, config_file: Path
-) -> None:
+def test_exec_shows_the_preview_and_acts_only_with_yes(sandbox: Sandbox, config_file: Path) -> None:
     code, out, _ = run(config_file, "pause staging/*:*welcome* for 1d")
     assert code == 1
     assert "preview: nothing was changed yet" in out
