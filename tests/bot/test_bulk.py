@@ -216,6 +216,12 @@ async def test_a_timed_bulk_pause_ends_as_one_batch(sandbox: Sandbox, runtime: R
     assert job is not None
     assert job.due_at == paused.ends_at
 
+    told: list[tuple[str, str | None]] = []
+
+    async def on_end(ending: Batch, source: Batch) -> None:
+        told.append((source.id, ending.source_batch_id))
+
+    runtime.bulk.on_end = on_end
     later = paused.ends_at + timedelta(seconds=1)
     scheduler = build_scheduler(runtime, owner="test", clock=lambda: later)
     assert await scheduler.run_once() >= 1
@@ -232,6 +238,7 @@ async def test_a_timed_bulk_pause_ends_as_one_batch(sandbox: Sandbox, runtime: R
     assert job is not None
     await runtime.bulk.end_job(job)
     assert len(await runtime.bulk.batches.by_source(paused.id)) == 1
+    assert told == [(paused.id, paused.id)]  # one note for the whole end
 
 
 async def test_on_production_one_approval_covers_exactly_the_frozen_set(

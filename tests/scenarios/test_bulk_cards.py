@@ -40,7 +40,7 @@ def card_with(bot: BotUnderTest, action: str, index: int) -> dict[str, Any]:
         card = bot.slack.message(CHANNEL, str(cards[index]["ts"]))
         return card if action in buttons(card) else None
 
-    return wait_for(found, what=f"card {index} with {action}")
+    return dict(wait_for(found, what=f"card {index} with {action}"))
 
 
 def card_saying(bot: BotUnderTest, ts: str, words: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def card_saying(bot: BotUnderTest, ts: str, words: str) -> dict[str, Any]:
         card = bot.slack.message(CHANNEL, ts)
         return card if words in text_of(card) else None
 
-    return wait_for(found, what=f"the card saying {words!r}")
+    return dict(wait_for(found, what=f"the card saying {words!r}"))
 
 
 def click(bot: BotUnderTest, action: str, card: dict[str, Any], user: str = USER) -> None:
