@@ -439,9 +439,29 @@ class BulkService:
             return await self._failed(batch, target, attempts, exc.user_message(), None)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _audit(
+        self, batch: Batch, target: BatchTarget, action: str, **detail: str | int | None
+    ) -> None:
+        """One line in the target's history (``history`` shows bulk actions too)."""
+        try:
+            await self._batches.store.record(
+                actor=batch.requested_by,
+                action=action,
+                via=batch.via,
+                environment=batch.environment,
+                kind=target.kind,
+                target_key=target.key,
+                detail={"batch": batch.id, "verb": batch.verb.value, **detail},
+            )
+        except Exception:
+            log.exception("batch_audit_failed", batch_id=batch.id, key=target.key)
+
     async def _settle(
         self, batch: Batch, target: BatchTarget, after: TargetState, attempts: int
     ) -> TargetStatus:
+        await self._audit(
+            batch, target, "bulk_verified", before=target.state_before, after=after.describe()
+        )
         await self._batches.settle_target(
             batch.id,
             target.kind,
@@ -468,6 +488,7 @@ class BulkService:
         state_after: str | None = None,
     ) -> TargetStatus:
         log.info("batch_target_failed", batch_id=batch.id, key=target.key, code=code)
+        await self._audit(batch, target, "bulk_failed", error=error, code=code, tries=attempts)
         await self._batches.settle_target(
             batch.id,
             target.kind,

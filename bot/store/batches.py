@@ -101,6 +101,11 @@ class BatchStore:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    @property
+    def store(self) -> Store:
+        """The store it shares (jobs, the audit trail)."""
+        return self._store
+
     def now(self) -> datetime:
         return self._store.now()
 

@@ -129,6 +129,15 @@ async def test_a_bulk_pause_of_thirty_targets_over_three_kinds(
     # progress was told after each target, ending at the final counts
     assert len(seen) == 30
     assert seen[-1] == Progress(done=29, failed=1, left=0)
+    # each target's history tells what the batch did to it
+    history = await runtime.store.history(environment="staging", kind=S, target_key=failing)
+    assert [(e.action, e.detail["code"], e.detail["batch"]) for e in history] == [
+        ("bulk_failed", "too_many_requests", batch.id)
+    ]
+    history = await runtime.store.history(environment="staging", kind=A, target_key="bf25-send-001")
+    assert [(e.action, e.actor, e.detail["after"]) for e in history] == [
+        ("bulk_verified", ALICE, "paused (4 Paused)")
+    ]
     # one job ends the whole batch; no per-target timers
     store = runtime.store
     assert await store.pending_jobs(JobKind.BATCH_END) == 1
