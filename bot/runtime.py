@@ -128,13 +128,15 @@ def build_runtime(
         clock=now,
     )
     requests.pause_watcher = pauses
-    recovery = RecoveryService(store=store, requests=requests, approvals=approvals, clock=now)
     bulk = BulkService(
         operations=operations,
         batches=BatchStore(store),
         policies=config.approval_policy,
         directory=directory,
         clock=now,
+    )
+    recovery = RecoveryService(
+        store=store, requests=requests, approvals=approvals, clock=now, bulk=bulk
     )
     return Runtime(
         config=config,

@@ -15,9 +15,10 @@ a timed bulk pause ends as one batch, from one scheduler job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from tenacity import (
@@ -57,11 +58,12 @@ from bot.domain.errors import (
     ProviderError,
 )
 from bot.domain.jobs import Job, JobKind
-from bot.domain.models import PauseOptions, TargetKind, TargetState, ThenAction, Verb
+from bot.domain.models import PauseOptions, TargetState, ThenAction, Verb
 from bot.domain.requests import Via
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.operations import MutatingCommand, OperationService
 from bot.service.ports import Environment, Provider
+from bot.service.requests import EXECUTION_LEASE, process_owner
 from bot.store.batches import BatchStore
 
 log = structlog.get_logger(__name__)
@@ -103,9 +105,14 @@ class BulkService:
         clock: Callable[[], datetime] = _utcnow,
         attempts: int = DEFAULT_ATTEMPTS,
         retry_wait: float = 0.5,
+        owner: str | None = None,
+        lease: timedelta = EXECUTION_LEASE,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        #: This process, as the owner of the batches it executes (leased, renewed).
+        self.owner = owner or process_owner()
+        self.lease = lease
         self._ops = operations
         self._batches = batches
         self._policies = policies
@@ -332,10 +339,23 @@ class BulkService:
         ends_at = None
         if current.verb is Verb.PAUSE and current.options is not None:
             ends_at = current.options.ends_at(self._clock())
-        batch = await self._batches.transition(batch_id, to=BatchStatus.EXECUTING, ends_at=ends_at)
+        batch = await self._batches.transition(
+            batch_id,
+            to=BatchStatus.EXECUTING,
+            ends_at=ends_at,
+            owner=self.owner,
+            lease_until=self._clock() + self.lease,
+        )
         if batch is None:  # another confirmation, vote or process got there first
             return current
-        await self._run(batch, progress)
+        return await self._carry_on(batch, progress)
+
+    async def _carry_on(
+        self, batch: Batch, progress: ProgressHook | None, *, resumed: bool = False
+    ) -> Batch:
+        """Act on the batch's pending targets (leased all along), then settle it."""
+        async with self._leased(batch.id):
+            await self._run(batch, progress, resumed=resumed)
         if batch.source_batch_id is not None:
             # put back, or found no longer paused: the source batch holds them no more
             settled = await self._require(batch.id)
@@ -355,7 +375,58 @@ class BulkService:
         log.info("batch_done", batch_id=batch.id, **finished.progress().model_dump())
         return finished
 
-    async def _run(self, batch: Batch, progress: ProgressHook | None) -> None:
+    @contextlib.asynccontextmanager
+    async def _leased(self, batch_id: str) -> AsyncIterator[None]:
+        """Renew this process's lease on the batch every third of it while the body runs."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                try:
+                    held = await self._batches.renew(
+                        batch_id, owner=self.owner, until=self._clock() + self.lease
+                    )
+                except Exception:
+                    log.exception("batch_lease_renewal_failed", batch_id=batch_id)
+                    continue
+                if not held:
+                    return
+
+        renewals = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewals.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewals
+
+    async def recover(self) -> list[Batch]:
+        """What a stopped process left: approvals past their expiry are expired, and an
+        executing batch whose owner's lease ran out is carried on (each pending target read
+        first: one already in its expected state counts, once read back). Safe in several
+        processes: every step is a conditional update."""
+        now = self._clock()
+        done: list[Batch] = []
+        for batch_id in await self._batches.overdue_approvals(now):
+            expired = await self._batches.transition(batch_id, to=BatchStatus.EXPIRED)
+            if expired is not None:
+                done.append(expired)
+        for batch_id in await self._batches.stalled(now):
+            taken = await self._batches.take_over(
+                batch_id, owner=self.owner, now=now, until=now + self.lease
+            )
+            if taken is None:
+                continue
+            log.info("batch_taken_over", batch_id=batch_id)
+            try:
+                done.append(await self._carry_on(taken, None, resumed=True))
+            except Exception:
+                log.exception("batch_recovery_failed", batch_id=batch_id)
+        return done
+
+    async def _run(
+        self, batch: Batch, progress: ProgressHook | None, *, resumed: bool = False
+    ) -> None:
         env = self._ops.environment(batch.environment)
         limits: dict[int, asyncio.Semaphore] = {}
         for provider in env.providers.values():
@@ -367,7 +438,7 @@ class BulkService:
             nonlocal counts
             provider = env.provider(target.kind)
             async with limits[id(provider)]:
-                status = await self._one(batch, env, provider, target)
+                status = await self._one(batch, env, provider, target, resumed=resumed)
             async with lock:
                 update: dict[str, int] = {"left": counts.left - 1}
                 if status is TargetStatus.DONE:
@@ -388,7 +459,13 @@ class BulkService:
         await asyncio.gather(*(one(t) for t in pending))
 
     async def _one(
-        self, batch: Batch, env: Environment, provider: Provider, target: BatchTarget
+        self,
+        batch: Batch,
+        env: Environment,
+        provider: Provider,
+        target: BatchTarget,
+        *,
+        resumed: bool = False,
     ) -> TargetStatus:
         """Act on one target: read it, act, read back; transient failures are tried again
         (an action that took effect before its answer was lost counts once read back)."""
@@ -406,8 +483,9 @@ class BulkService:
                 with attempt:
                     attempts += 1
                     before = await provider.get(target.key)
-                    if attempts > 1 and before.state in expected:
-                        # the earlier try took effect before its answer was lost
+                    if (attempts > 1 or resumed) and before.state in expected:
+                        # an earlier try (or a stopped process) acted before its answer
+                        # was lost: the read-back shows it done
                         return await self._settle(batch, target, before, attempts)
                     why = skip_reason(provider.traits, verb, before, batch.options, self._clock())
                     if why is not None:
@@ -572,11 +650,6 @@ def _command(
         case Verb.STOP:
             return StopCommand(target=ref)
     raise ValueError(f"not a bulk verb: {verb}")
-
-
-def describe_counts(found: BatchPlan) -> Sequence[tuple[TargetKind, int, int]]:
-    """(kind, acted on, skipped) per kind, in kind order."""
-    return [(k, c.act, c.skip) for k, c in sorted(found.counts.items())]
 
 
 # -- outcomes (what Commands.handle and the batch use cases return) ------------------------

@@ -31,7 +31,7 @@ from bot.store.models import BatchRow, BatchTargetRow, as_utc, to_utc
 from bot.store.repository import Store
 
 #: Columns :meth:`BatchStore.transition` may set along with the status.
-_BATCH_FIELDS = frozenset({"expires_at", "ends_at", "channel", "card_ts"})
+_BATCH_FIELDS = frozenset({"expires_at", "ends_at", "channel", "card_ts", "owner", "lease_until"})
 #: Columns :meth:`BatchStore.settle_target` may set.
 _TARGET_FIELDS = frozenset(
     {"status", "attempts", "error", "error_code", "state_after", "holds_pause", "skip_reason"}
@@ -308,6 +308,61 @@ class BatchStore:
             due_at=batch.ends_at,
             payload={"batch_id": batch.id},
         )
+
+    async def renew(self, batch_id: str, *, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease on an executing batch (False: it holds it no more)."""
+        async with self._store._tx() as session:
+            result = await session.execute(
+                update(BatchRow)
+                .where(
+                    BatchRow.id == batch_id,
+                    BatchRow.status == BatchStatus.EXECUTING.value,
+                    BatchRow.owner == owner,
+                )
+                .values(lease_until=to_utc(until))
+                .returning(BatchRow.id)
+            )
+            return result.scalar_one_or_none() is not None
+
+    async def stalled(self, now: datetime) -> list[str]:
+        """Executing batches whose owner's lease ran out (its process stopped)."""
+        async with self._store._tx() as session:
+            rows = await session.execute(
+                select(BatchRow.id).where(
+                    BatchRow.status == BatchStatus.EXECUTING.value,
+                    BatchRow.lease_until < to_utc(now),
+                )
+            )
+            return list(rows.scalars().all())
+
+    async def overdue_approvals(self, now: datetime) -> list[str]:
+        """Batches still awaiting approval after their expiry."""
+        async with self._store._tx() as session:
+            rows = await session.execute(
+                select(BatchRow.id).where(
+                    BatchRow.status == BatchStatus.AWAITING_APPROVAL.value,
+                    BatchRow.expires_at < to_utc(now),
+                )
+            )
+            return list(rows.scalars().all())
+
+    async def take_over(
+        self, batch_id: str, *, owner: str, now: datetime, until: datetime
+    ) -> Batch | None:
+        """Hold a stalled executing batch (its lease ran out), once across processes."""
+        async with self._store._tx() as session:
+            result = await session.execute(
+                update(BatchRow)
+                .where(
+                    BatchRow.id == batch_id,
+                    BatchRow.status == BatchStatus.EXECUTING.value,
+                    BatchRow.lease_until < to_utc(now),
+                )
+                .values(owner=owner, lease_until=to_utc(until), updated_at=self.now())
+                .returning(BatchRow.id)
+            )
+            taken = result.scalar_one_or_none()
+        return None if taken is None else await self.get(batch_id)
 
     async def mark_ended(self, batch_id: str) -> bool:
         """Stamp the timed end of a batch, once (False: it ended already)."""

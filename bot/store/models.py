@@ -307,6 +307,10 @@ class BatchRow(Base):
     ended_at: Mapped[datetime | None]
     source_batch_id: Mapped[str | None] = mapped_column(String(32))
     votes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # While executing: the process carrying it out, and until when it holds it (renewed
+    # while it runs); recovery takes over a batch whose lease ran out.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
 
 
 class BatchTargetRow(Base):

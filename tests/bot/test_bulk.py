@@ -298,3 +298,44 @@ async def test_no_match_and_unknown_environment_are_clear(runtime: Runtime) -> N
         await _handle(runtime, "pause staging/journey:zz-*")
     with pytest.raises(Exception, match="nowhere"):
         await _handle(runtime, "pause nowhere/automation:bf-*")
+
+
+async def test_a_batch_left_executing_by_a_stopped_process_is_carried_on(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    add_campaign(sandbox.sfmc, None, mids=(STAGING_MID,), automations=4, journeys=0)
+    preview = await _preview(runtime, "pause staging/automation:bf25-*")
+    batches = runtime.bulk.batches
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    # a process took it, paused one target and stopped before recording it
+    taken = await batches.transition(
+        preview.batch.id, to=BatchStatus.EXECUTING, owner="gone:1", lease_until=past
+    )
+    assert taken is not None
+    assert not isinstance(await _handle(runtime, "pause automation:bf25-send-002"), BatchPreview)
+
+    recovered = await runtime.bulk.recover()
+    assert [b.id for b in recovered] == [preview.batch.id]
+    batch = recovered[0]
+    assert batch.status is BatchStatus.DONE
+    assert batch.progress() == Progress(done=4, failed=0, left=0)
+    assert all(t.holds_pause for t in batch.targets)  # the one paused before counts too
+    for n in range(1, 5):
+        assert sandbox.sfmc.automation(STAGING_MID, f"bf25-send-00{n}").status == 4
+    assert await runtime.bulk.recover() == []  # once
+
+
+async def test_an_unanswered_production_batch_expires(sandbox: Sandbox, runtime: Runtime) -> None:
+    add_campaign(sandbox.sfmc, None, mids=(PROD_MID,), automations=2, journeys=0)
+    preview = await _preview(runtime, "pause prod/automation:bf25-*")
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    waiting = await runtime.bulk.batches.transition(
+        preview.batch.id, to=BatchStatus.AWAITING_APPROVAL, expires_at=past
+    )
+    assert waiting is not None
+    assert [b.status for b in await runtime.bulk.recover()] == [BatchStatus.EXPIRED]
+    late = await runtime.commands.vote_batch(
+        batch_id=preview.batch.id, voter=ADMIN, decision=Decision.APPROVE, via=Via.BUTTON
+    )
+    assert not late.counted
+    assert sandbox.sfmc.automation(PROD_MID, "bf25-send-001").status == 6

@@ -44,6 +44,8 @@ def upgrade() -> None:
         _ts("ended_at", nullable=True),
         sa.Column("source_batch_id", sa.String(32), nullable=True),
         sa.Column("votes", sa.JSON(), nullable=False),
+        sa.Column("owner", sa.String(255), nullable=True),
+        _ts("lease_until", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_batches"),
     )
     op.create_index("ix_batches_status", "batches", ["status"])
