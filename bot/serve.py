@@ -140,6 +140,7 @@ async def build_bot(
     )
     bulk = BulkCards(runtime=runtime, client=client, notifier=notifier)
     runtime.bulk.on_end = bulk.ended  # a timed bulk pause's end: one note in its thread
+    runtime.bulk.on_change = bulk.changed  # recovery moved a batch on: its card follows
     handlers = SlackHandlers(
         runtime=runtime, notifier=notifier, clock=now, metrics=metrics, bulk=bulk
     )

@@ -123,6 +123,8 @@ class BulkService:
         #: Told (ending batch, source batch) when a timed bulk pause has ended (set by a
         #: front end: Slack notes it in the card's thread).
         self.on_end: Callable[[Batch, Batch], Awaitable[None]] | None = None
+        #: Told a batch that recovery moved on (expired, or carried on to its end).
+        self.on_change: Callable[[Batch], Awaitable[None]] | None = None
 
     @property
     def batches(self) -> BatchStore:
@@ -422,6 +424,12 @@ class BulkService:
                 done.append(await self._carry_on(taken, None, resumed=True))
             except Exception:
                 log.exception("batch_recovery_failed", batch_id=batch_id)
+        for batch in done:
+            if self.on_change is not None:
+                try:
+                    await self.on_change(batch)
+                except Exception:
+                    log.exception("batch_change_notify_failed", batch_id=batch.id)
         return done
 
     async def _run(

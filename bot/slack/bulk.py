@@ -147,6 +147,10 @@ class BulkCards:
             BatchPreview(batch=batch, plan=plan, production=self._production(batch))
         )
 
+    async def changed(self, batch: Batch) -> None:
+        """Recovery moved a batch on (expired, or finished after a restart): edit its card."""
+        await self.show(batch.id)
+
     async def ended(self, ending: Batch, source: Batch) -> None:
         """A timed bulk pause ended: one note in the source card's thread, and its card."""
         await self.show(source.id)

@@ -333,7 +333,14 @@ async def test_an_unanswered_production_batch_expires(sandbox: Sandbox, runtime:
         preview.batch.id, to=BatchStatus.AWAITING_APPROVAL, expires_at=past
     )
     assert waiting is not None
+    told: list[BatchStatus] = []
+
+    async def on_change(batch: Batch) -> None:
+        told.append(batch.status)
+
+    runtime.bulk.on_change = on_change
     assert [b.status for b in await runtime.bulk.recover()] == [BatchStatus.EXPIRED]
+    assert told == [BatchStatus.EXPIRED]  # the card follows
     late = await runtime.commands.vote_batch(
         batch_id=preview.batch.id, voter=ADMIN, decision=Decision.APPROVE, via=Via.BUTTON
     )
