@@ -36,7 +36,7 @@ def preview_text(batch: Batch, found: BatchPlan, *, production: bool) -> str:
     if calls:
         lines.append(
             f"  provider calls: at least {sum(calls.values())} ({_kinds(calls)}):"
-            f" one {verb} and one read-back per target"
+            f" a read, the {verb} and a read-back per target"
         )
     rows: list[tuple[str, ...]] = [("TARGET", "STATE", "WILL")]
     for t in found.targets:

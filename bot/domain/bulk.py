@@ -126,8 +126,8 @@ class BatchPlan(_Frozen):
     pattern: BulkPattern
     options: PauseOptions | None = None
     targets: tuple[PlannedTarget, ...]
-    #: Provider calls each acted-on target takes at least (the action and its read-back).
-    calls_per_target: int = 2
+    #: Provider calls each acted-on target takes at least (a read, the action, a read-back).
+    calls_per_target: int = 3
 
     @property
     def environment(self) -> str:
@@ -155,7 +155,8 @@ class BatchPlan(_Frozen):
 
     @property
     def provider_calls(self) -> dict[TargetKind, int]:
-        """Provider calls per kind, at least: one action and one read-back per target."""
+        """Provider calls per kind, at least: a read, the action and a read-back per
+        target."""
         return {k: c.act * self.calls_per_target for k, c in self.counts.items() if c.act}
 
     @property

@@ -29,7 +29,15 @@ from tenacity import (
 )
 
 from bot.domain import rules
-from bot.domain.approvals import ApprovalPolicy, Decision, Outcome, Vote, refusal, tally
+from bot.domain.approvals import (
+    ApprovalPolicy,
+    Decision,
+    Outcome,
+    Vote,
+    is_group_id,
+    refusal,
+    tally,
+)
 from bot.domain.bulk import (
     Batch,
     BatchPlan,
@@ -236,7 +244,9 @@ class BulkService:
                 f"{env.name} is a production environment and has no approvers configured: "
                 "nothing was changed."
             )
-        if policy is not None and not policy.may_request(actor):
+        if policy is not None and not policy.may_request(
+            actor, await self._groups_of(actor, policy)
+        ):
             raise ProductionRefused(
                 f"You are not among the people who may ask for changes in {env.name}. "
                 "Nothing was changed."
@@ -320,6 +330,17 @@ class BulkService:
                 return BatchVote(True, None, await self.execute(voted.id, progress=progress))
             case Outcome.PENDING:
                 return BatchVote(True, None, voted)
+
+    async def _groups_of(self, user: str, policy: ApprovalPolicy) -> frozenset[str]:
+        """The requester groups of ``policy`` that ``user`` belongs to."""
+        found: set[str] = set()
+        for group in sorted(g for g in (policy.requesters or ()) if is_group_id(g)):
+            try:
+                if user in await self._directory.members(group):
+                    found.add(group)
+            except BotError as exc:
+                log.warning("group_lookup_failed", group=group, error=exc.user_message())
+        return frozenset(found)
 
     async def _is_approver(self, policy: ApprovalPolicy, voter: str) -> bool:
         if voter in policy.user_ids:

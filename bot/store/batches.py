@@ -272,6 +272,7 @@ class BatchStore:
         if not targets:
             return
         async with self._store._tx() as session:
+            wanted = {(k.value, key) for k, key in targets}
             held = (
                 await session.execute(
                     select(BatchTargetRow.id, BatchTargetRow.kind, BatchTargetRow.key)
@@ -280,10 +281,10 @@ class BatchStore:
                         BatchRow.environment == environment,
                         BatchRow.id != but,
                         BatchTargetRow.holds_pause.is_(True),
+                        BatchTargetRow.key.in_(sorted({key for _, key in wanted})),
                     )
                 )
             ).all()
-            wanted = {(k.value, key) for k, key in targets}
             ids = [row.id for row in held if (row.kind, row.key) in wanted]
             if ids:
                 await session.execute(

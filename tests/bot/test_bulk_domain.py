@@ -157,7 +157,7 @@ def test_the_preview_says_what_each_target_will_do_and_why_some_are_skipped() ->
     assert found.counts[A].skip == 2
     assert found.counts[J].act == 1
     assert found.counts[S].act == 1
-    assert found.provider_calls == {A: 2, J: 2, S: 2}
+    assert found.provider_calls == {A: 3, J: 3, S: 3}
 
 
 def test_skip_reasons_come_from_the_declared_traits() -> None:
