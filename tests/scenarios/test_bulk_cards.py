@@ -3,11 +3,19 @@ place to its per-target result table, Resume batch, and one approval on producti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.slack.bulk_blocks import BulkAction
 from sandbox.campaign import add_campaign
+from sandbox.clock import Clock
 from sandbox.sfmc import PROD_MID, STAGING_MID
+from tests.conftest import Sandbox
+from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
 
 USER = "U0ALICE"
@@ -107,3 +115,51 @@ def test_a_production_bulk_pause_needs_one_approval(bot: BotUnderTest) -> None:
     assert "6 done, 0 failed, 0 left" in text_of(done)
     for n in range(1, 5):
         assert sfmc.automation(PROD_MID, f"bf25-send-00{n}").status == 4
+
+
+# -- a timed bulk pause ends as one batch, with one note in the card's thread --------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=DATABASE_PARAMS)
+def clocked_bot(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> Iterator[BotUnderTest]:
+    box = Sandbox(clock=clock)
+    try:
+        with isolated_database(request.param, tmp_path) as url:
+            under_test = BotUnderTest(box, url, clock=clock)
+            try:
+                yield under_test
+            finally:
+                under_test.stop()
+    finally:
+        box.stop()
+
+
+def test_a_timed_bulk_pause_ends_with_one_thread_note(
+    clocked_bot: BotUnderTest, clock: Clock
+) -> None:
+    bot = clocked_bot
+    sfmc = bot.providers.sfmc
+    bot.driver.slash_command("pause staging/automation:daily-welcome-* for 1h")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview)
+    ts = str(preview["ts"])
+    card_saying(bot, ts, "Done")
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+
+    clock.advance(timedelta(hours=1, minutes=1))
+    wait_for(lambda: any("ended" in t for t in bot.thread_texts(CHANNEL, ts)), what="the end note")
+    bot.settle()
+    notes = bot.thread_texts(CHANNEL, ts)
+    assert len(notes) == 1  # one note for the whole batch
+    assert "2 resumed (verified), 0 failed" in notes[0]
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+    assert sfmc.automation(STAGING_MID, "daily-welcome-resend").status == 6
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send-test").status == 5
+    assert len(bot.cards(CHANNEL)) == 1  # the end is a note, not another card
