@@ -13,6 +13,7 @@ import pytest
 from bot.slack.bulk_blocks import BulkAction
 from sandbox.campaign import add_campaign
 from sandbox.clock import Clock
+from sandbox.scrip.seed import WELCOME_POINTS
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
@@ -163,3 +164,16 @@ def test_a_timed_bulk_pause_ends_with_one_thread_note(
     assert sfmc.automation(STAGING_MID, "daily-welcome-resend").status == 6
     assert sfmc.automation(STAGING_MID, "daily-welcome-send-test").status == 5
     assert len(bot.cards(CHANNEL)) == 1  # the end is a note, not another card
+
+
+def test_a_failure_in_the_middle_is_retried_then_shown_with_its_code(bot: BotUnderTest) -> None:
+    # every call about one scrip automation is throttled, with a wait too long to sit out
+    bot.providers.scrip.knobs.set(rate_limit_next=3, retry_after_s=120, path_filter=WELCOME_POINTS)
+    bot.driver.slash_command("pause staging/*:*welcome*")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview)
+    done = text_of(card_saying(bot, str(preview["ts"]), "Done"))
+    assert ":warning: *Done*" in done
+    assert "4 done, 1 failed, 0 left" in done
+    assert "FAILED after 3 tries: code too_many_requests" in done
+    assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
