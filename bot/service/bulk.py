@@ -127,7 +127,8 @@ class BulkService:
         self._directory: Directory = directory or StaticDirectory()
         self._clock = clock
         self._attempts = attempts
-        self._retry_wait = retry_wait
+        #: The first wait before trying a target again (then doubling).
+        self.retry_wait = retry_wait
         #: Told (ending batch, source batch) when a timed bulk pause has ended (set by a
         #: front end: Slack notes it in the card's thread).
         self.on_end: Callable[[Batch, Batch], Awaitable[None]] | None = None
@@ -505,7 +506,7 @@ class BulkService:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential(multiplier=self._retry_wait, max=30 * self._retry_wait),
+                wait=wait_exponential(multiplier=self.retry_wait, max=30 * self.retry_wait),
                 retry=retry_if_exception(_retryable),
                 reraise=True,
             ):

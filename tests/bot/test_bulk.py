@@ -18,7 +18,7 @@ from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import TargetKind
 from bot.domain.requests import Via
 from bot.runtime import Runtime, build_runtime, build_scheduler
-from bot.service.bulk import BatchPreview, BulkService
+from bot.service.bulk import BatchPreview
 from bot.service.commands import Outcome
 from bot.service.notify import NullNotifier
 from bot.store import Store, upgrade
@@ -39,14 +39,7 @@ async def runtime(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Runtime]:
         store=Store.from_url(url),
         notifier=NullNotifier(),
     )
-    # quick retries (the waits themselves are tenacity's)
-    rt.bulk = BulkService(
-        operations=rt.operations,
-        batches=rt.bulk.batches,
-        policies=sandbox.config.approval_policy,
-        retry_wait=0.01,
-    )
-    rt.commands._bulk = rt.bulk
+    rt.bulk.retry_wait = 0.01  # quick retries (the waits themselves are tenacity's)
     try:
         yield rt
     finally:
