@@ -88,6 +88,13 @@ def test_a_bulk_pause_from_preview_card_to_result_table_and_back(bot: BotUnderTe
     assert "5 done, 0 failed, 0 left" in table
     assert "paused (4 Paused) (verified)" in table
     assert len(bot.cards(CHANNEL)) == 1  # one card, edited in place
+    edits = [
+        str(c.args.get("blocks"))
+        for c in bot.slack.calls("chat.update")
+        if c.args.get("ts") == preview["ts"]
+    ]
+    assert any("Working" in e and "left" in e for e in edits)  # the progress bar
+    assert len(edits) <= 5  # coalesced: not one edit per target
     assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
     assert sfmc.journey(STAGING_MID, "welcome-series-es").status == "Paused"
 
