@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -43,7 +43,6 @@ from bot.domain.requests import Via
 from bot.domain.traits import ProviderTraits
 
 __all__ = [
-    "BULK_VERBS",
     "Batch",
     "BatchPlan",
     "BatchStatus",
@@ -55,9 +54,6 @@ __all__ = [
     "has_wildcards",
     "plan",
 ]
-
-#: The verbs a bulk request may carry.
-BULK_VERBS = frozenset({Verb.PAUSE, Verb.RESUME, Verb.STOP})
 
 _WILDCARDS_RE = re.compile(r"[*?]")
 
@@ -405,17 +401,3 @@ def frozen_targets(plan_: BatchPlan) -> list[BatchTarget]:
         )
         for i, t in enumerate(plan_.targets)
     ]
-
-
-def recorded_digest(batch: Batch) -> str:
-    """The digest of a recorded batch's frozen set (equal to its plan's)."""
-    return digest_of(
-        batch.verb,
-        batch.pattern,
-        batch.options,
-        ((t.kind, t.key, t.version, t.act) for t in batch.targets),
-    )
-
-
-def acting_keys(targets: Sequence[BatchTarget]) -> set[tuple[TargetKind, str]]:
-    return {(t.kind, t.key) for t in targets if t.act}
