@@ -21,7 +21,7 @@ from bot import render
 from bot.config import BotConfig, config_from_mapping, config_path, load_config
 from bot.defaults import sandbox_config
 from bot.domain.approvals import ApprovalPolicy, is_group_id
-from bot.domain.commands import BulkCommand, Command, HistoryCommand
+from bot.domain.commands import Command, HistoryCommand
 from bot.domain.errors import BadInput, BotError, ConfigError, ProductionRefused, ProviderError
 from bot.domain.grammar import parse_command
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, Via
@@ -269,8 +269,7 @@ def run_exec(text: str, *, config: Path | None, user: str | None, yes: bool = Fa
                     "(embedded defaults: the built-in sandbox; state resets every run)", err=True
                 )
             plan = _plan(cfg, text, user=user, recorded=_database_ready(cfg.database_url))
-            if isinstance(plan.command, BulkCommand):
-                plan = dataclasses.replace(plan, yes=yes)
+            plan = dataclasses.replace(plan, yes=yes)  # only a batch's preview reads it
             out = asyncio.run(_exec(cfg, plan, user=user))
     except (_Unverified, _NotConfirmed) as exc:
         typer.echo(str(exc))

@@ -3,6 +3,7 @@ with ``--yes``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.store import upgrade
 from sandbox.campaign import add_campaign
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
@@ -67,3 +69,25 @@ def test_exec_words_a_bad_pattern(config_file: Path) -> None:
     code, _, err = run(config_file, "pause staging/widget:bf-*")
     assert code == 2
     assert "unknown kind 'widget'" in err
+
+
+def test_resume_batch_from_the_command_line(
+    sandbox: Sandbox, config_file: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    upgrade(url)  # recorded: batch ids outlive one run
+    recorded = tmp_path / "recorded.yaml"
+    recorded.write_text(yaml.safe_dump({**sandbox.mapping, "database_url": url}), "utf-8")
+    code, out, err = run(recorded, "pause staging/automation:daily-welcome-*", "--yes")
+    assert code == 0, (out, err)
+    batch_id = re.findall(r"resume batch ([0-9a-f]{12})", out)[-1]
+    assert sandbox.sfmc.automation(STAGING_MID, "daily-welcome-resend").status == 4
+
+    code, out, _ = run(recorded, f"resume batch {batch_id}")
+    assert code == 1
+    assert "Not carried out: add --yes" in out
+    code, out, err = run(recorded, f"resume batch {batch_id}", "--yes")
+    assert code == 0, (out, err)
+    assert "2 done, 0 failed, 0 left" in out
+    assert sandbox.sfmc.automation(STAGING_MID, "daily-welcome-resend").status == 6
+    assert sandbox.sfmc.automation(STAGING_MID, "daily-welcome-send-test").status == 5
