@@ -284,7 +284,12 @@ class BatchStatus(StrEnum):
 #: status -> statuses it may move to; every write is a conditional transition.
 BATCH_TRANSITIONS: Mapping[BatchStatus, frozenset[BatchStatus]] = {
     BatchStatus.PREVIEWED: frozenset(
-        {BatchStatus.AWAITING_APPROVAL, BatchStatus.EXECUTING, BatchStatus.CANCELLED}
+        {
+            BatchStatus.AWAITING_APPROVAL,
+            BatchStatus.EXECUTING,
+            BatchStatus.CANCELLED,
+            BatchStatus.EXPIRED,  # a preview nobody confirmed in time
+        }
     ),
     BatchStatus.AWAITING_APPROVAL: frozenset(
         {BatchStatus.EXECUTING, BatchStatus.DENIED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}

@@ -79,6 +79,9 @@ log = structlog.get_logger(__name__)
 #: Told the batch's counts after each target settles.
 ProgressHook = Callable[[Batch, Progress], Awaitable[None]]
 
+#: A preview not confirmed within this long expires (confirm it again: a new preview).
+PREVIEW_TTL = timedelta(hours=1)
+
 #: Tries per target (the first one included) when the provider fails transiently.
 DEFAULT_ATTEMPTS = 3
 
@@ -424,14 +427,16 @@ class BulkService:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewals
 
-    async def recover(self) -> list[Batch]:
-        """What a stopped process left: approvals past their expiry are expired, and an
+    async def recover(self, *, now: datetime | None = None) -> list[Batch]:
+        """What a stopped process left: previews not confirmed within :data:`PREVIEW_TTL`
+        and approvals past their expiry are expired, and an
         executing batch whose owner's lease ran out is carried on (each pending target read
         first: one already in its expected state counts, once read back). Safe in several
-        processes: every step is a conditional update."""
-        now = self._clock()
+        processes: every step is a conditional update. ``now``: the clock's time."""
+        now = now or self._clock()
         done: list[Batch] = []
-        for batch_id in await self._batches.overdue_approvals(now):
+        stale = await self._batches.stale_previews(now - PREVIEW_TTL)
+        for batch_id in [*stale, *await self._batches.overdue_approvals(now)]:
             expired = await self._batches.transition(batch_id, to=BatchStatus.EXPIRED)
             if expired is not None:
                 done.append(expired)

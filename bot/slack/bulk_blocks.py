@@ -75,7 +75,7 @@ def _status(batch: Batch, progress: Progress | None, production: bool) -> str:
         case BatchStatus.DENIED:
             return ":x: *Denied*: nothing was changed."
         case BatchStatus.EXPIRED:
-            return ":x: *Expired* before its approval: nothing was changed."
+            return ":x: *Expired* before it was confirmed or approved: nothing was changed."
     return batch.status.value  # pragma: no cover
 
 

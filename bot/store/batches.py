@@ -336,6 +336,17 @@ class BatchStore:
             )
             return list(rows.scalars().all())
 
+    async def stale_previews(self, older_than: datetime) -> list[str]:
+        """Previews nobody confirmed since ``older_than``."""
+        async with self._store._tx() as session:
+            rows = await session.execute(
+                select(BatchRow.id).where(
+                    BatchRow.status == BatchStatus.PREVIEWED.value,
+                    BatchRow.created_at < to_utc(older_than),
+                )
+            )
+            return list(rows.scalars().all())
+
     async def overdue_approvals(self, now: datetime) -> list[str]:
         """Batches still awaiting approval after their expiry."""
         async with self._store._tx() as session:

@@ -18,7 +18,7 @@ from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import TargetKind
 from bot.domain.requests import Via
 from bot.runtime import Runtime, build_runtime, build_scheduler
-from bot.service.bulk import BatchPreview
+from bot.service.bulk import PREVIEW_TTL, BatchPreview
 from bot.service.commands import Outcome
 from bot.service.notify import NullNotifier
 from bot.store import Store, upgrade
@@ -339,3 +339,16 @@ async def test_an_unanswered_production_batch_expires(sandbox: Sandbox, runtime:
     )
     assert not late.counted
     assert sandbox.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+async def test_a_preview_nobody_confirms_expires(sandbox: Sandbox, runtime: Runtime) -> None:
+    add_campaign(sandbox.sfmc, None, mids=(STAGING_MID,), automations=2, journeys=0)
+    preview = await _preview(runtime, "pause staging/automation:bf25-*")
+    assert await runtime.bulk.recover() == []  # young: left alone
+    later = datetime.now(UTC) + PREVIEW_TTL + timedelta(minutes=1)
+    assert [(b.id, b.status) for b in await runtime.bulk.recover(now=later)] == [
+        (preview.batch.id, BatchStatus.EXPIRED)
+    ]
+    with pytest.raises(InvalidState, match="expired: it cannot be confirmed"):
+        await runtime.commands.confirm_batch(preview.batch.id, actor=ALICE, via=Via.CLI)
+    assert sandbox.sfmc.automation(STAGING_MID, "bf25-send-001").status == 6
