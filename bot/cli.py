@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import threading
@@ -21,9 +22,10 @@ from bot.config import BotConfig, config_from_mapping, config_path, load_config
 from bot.defaults import sandbox_config
 from bot.domain.approvals import ApprovalPolicy, is_group_id
 from bot.domain.commands import Command, HistoryCommand
-from bot.domain.errors import BadInput, BotError, ConfigError, ProviderError
+from bot.domain.errors import BadInput, BotError, ConfigError, ProductionRefused, ProviderError
 from bot.domain.grammar import parse_command
 from bot.domain.requests import AuditEvent, OperationRequest, RequestStatus, Via
+from bot.service.bulk import BatchDone, BatchPreview
 from bot.service.commands import SubmittedRequest
 from bot.service.directory import Directory
 from bot.service.notify import Notifier
@@ -31,6 +33,8 @@ from bot.service.operations import MutatingCommand
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.runtime import Runtime
 
 app = typer.Typer(
     help="Pause, resume, stop and run marketing automations safely.",
@@ -89,6 +93,8 @@ class _Plan:
     command: Command
     recorded: bool
     slack: _SlackLink | None = None
+    #: A bulk command is carried out only when confirmed on the command line (``--yes``).
+    yes: bool = False
 
 
 def _plan(cfg: BotConfig, text: str, *, user: str | None, recorded: bool) -> _Plan:
@@ -106,6 +112,29 @@ def _plan(cfg: BotConfig, text: str, *, user: str | None, recorded: bool) -> _Pl
             "which is not migrated: run `automation-bot db upgrade` (with the same --config)."
         )
     return _Plan(command, recorded=recorded)
+
+
+async def _exec_bulk(runtime: Runtime, preview: BatchPreview, plan: _Plan, user: str | None) -> str:
+    """A bulk command: its preview, and with ``--yes`` its execution and result table."""
+    text = render.outcome_text(preview)
+    if not plan.yes:
+        raise _NotConfirmed(
+            text + "\nNot carried out: add --yes to confirm exactly this set (exit code 1)."
+        )
+    if preview.production:
+        raise ProductionRefused(
+            f"{preview.batch.environment} is a production environment: a bulk request there "
+            "needs one approval in Slack; `exec` cannot ask for it. Nothing was changed."
+        )
+    done = await runtime.commands.confirm_batch(
+        preview.batch.id, actor=user or CLI_USER, via=Via.CLI
+    )
+    text += "\n" + render.outcome_text(done)
+    if not plan.recorded:
+        text += f"\n  {_not_recorded(runtime.config.database_url)}"
+    if isinstance(done, BatchDone) and done.batch.progress().failed:
+        raise _Failed(text)
+    return text
 
 
 async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
@@ -133,6 +162,8 @@ async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
         outcome = await runtime.commands.handle(
             plan.command, actor=user or CLI_USER, via=Via.CLI, channel=None
         )
+        if isinstance(outcome, BatchPreview):
+            return await _exec_bulk(runtime, outcome, plan, user)
     finally:
         if drain is not None:
             await drain(30.0)  # the thread replies it queued
@@ -203,6 +234,10 @@ def _database_ready(url: str) -> bool:
         return False
 
 
+class _NotConfirmed(Exception):
+    """A bulk command shown (its preview) but not confirmed with ``--yes``."""
+
+
 class _Failed(Exception):
     """The request was recorded but failed (refused by the provider or a rule)."""
 
@@ -226,7 +261,7 @@ def _reported() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
+def run_exec(text: str, *, config: Path | None, user: str | None, yes: bool = False) -> int:
     """Run one command; print the outcome; return the exit code (0 or 1; a refusal exits
     with its own code, 1 or 2, through :func:`_reported`).
 
@@ -240,8 +275,9 @@ def run_exec(text: str, *, config: Path | None, user: str | None) -> int:
                     "(embedded defaults: the built-in sandbox; state resets every run)", err=True
                 )
             plan = _plan(cfg, text, user=user, recorded=_database_ready(cfg.database_url))
+            plan = dataclasses.replace(plan, yes=yes)  # only a batch's preview reads it
             out = asyncio.run(_exec(cfg, plan, user=user))
-    except _Unverified as exc:
+    except (_Unverified, _NotConfirmed) as exc:
         typer.echo(str(exc))
         return 1
     except (_Failed, _CardNotPosted) as exc:
@@ -360,14 +396,21 @@ def exec_(
         str | None,
         typer.Option("--user", help="Slack user id to act as (required on production)"),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Carry out a bulk command (without it: only its preview)"),
+    ] = False,
 ) -> None:
     """Run one command of the grammar and print the verified result.
 
     On a production environment the change is not run: it is recorded as a request awaiting
     approval (needs --user, SLACK_BOT_TOKEN and a migrated database) and its card is posted
     to the environment's approval channel in Slack.
+
+    A bulk command ("pause staging/automation:bf25-* for 2d") prints its preview and is
+    carried out only with --yes (without it the exit code is 1).
     """
-    raise typer.Exit(run_exec(command, config=config, user=user))
+    raise typer.Exit(run_exec(command, config=config, user=user, yes=yes))
 
 
 @app.command("sandbox")
@@ -467,7 +510,7 @@ def console_cmd(
 ) -> None:
     """The bot in a terminal: the same commands, cards and threads printed as text."""
     from bot.console import ConsoleNotifier, run_terminal
-    from bot.runtime import Runtime, build_runtime
+    from bot.runtime import build_runtime
     from bot.store import Store, upgrade
 
     def write(text: str) -> None:

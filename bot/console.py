@@ -21,11 +21,13 @@ import structlog
 
 from bot import render
 from bot.domain.approvals import ApprovalView, Decision, is_group_id
+from bot.domain.bulk import BatchStatus
 from bot.domain.errors import BadInput, BotError
 from bot.domain.events import Event
 from bot.domain.grammar import parse_command
 from bot.domain.requests import OperationRequest, Via
 from bot.runtime import Runtime, build_scheduler
+from bot.service.bulk import BatchDone, BatchStarted
 from bot.service.commands import HelpOutcome, SubmittedRequest
 from bot.service.notify import CardRef
 
@@ -40,7 +42,7 @@ BANNER = (
 )
 QUIT = frozenset({"quit", "exit", r"\q"})
 #: The console's own commands (``help <word>`` shows the console's part of the help).
-_CONSOLE_WORDS = frozenset({"as", "approve", "deny", *QUIT})
+_CONSOLE_WORDS = frozenset({"as", "approve", "deny", "confirm", "cancel", *QUIT})
 
 Write = Callable[[str], None]
 T = TypeVar("T")
@@ -110,8 +112,12 @@ class Console:
                 self._write(console_help(self._rt, user=self.user).lstrip("\n"))
             elif word == "as":
                 self._switch_user(rest.strip())
+            elif word in ("approve", "deny") and rest.split()[:1] == ["batch"]:
+                await self._vote_batch(Decision(word), rest.split(maxsplit=1)[1:])
             elif word in ("approve", "deny"):
                 await self._vote(Decision(word), rest.strip())
+            elif word in ("confirm", "cancel"):
+                await self._batch(word, rest.strip())
             else:
                 await self._run(text)
         except BotError as exc:
@@ -143,6 +149,37 @@ class Console:
         if answer.refused is not None:
             self._write(render.vote_refused_text(answer.refused))
 
+    async def _batch(self, word: str, batch_id: str) -> None:
+        """``confirm <batch-id>`` carries out a bulk preview (or asks for its approval);
+        ``cancel <batch-id>`` drops it."""
+        if not batch_id or " " in batch_id:
+            raise BadInput(
+                "Give the id of the batch (it is on its preview).", usage=f"{word} <batch-id>"
+            )
+        if word == "cancel":
+            batch = await self._rt.commands.cancel_batch(batch_id, actor=self.user)
+            self._write(f"Batch {batch.id} cancelled: nothing was changed.")
+            return
+        outcome = await self._rt.commands.confirm_batch(batch_id, actor=self.user, via=Via.CONSOLE)
+        self._write(render.outcome_text(outcome))
+
+    async def _vote_batch(self, decision: Decision, ids: list[str]) -> None:
+        batch_id = ids[0].strip() if ids else ""
+        if not batch_id or " " in batch_id:
+            raise BadInput(
+                "Give the id of the batch (it is on its preview).",
+                usage=f"{decision.value} batch <batch-id>",
+            )
+        answer = await self._rt.commands.vote_batch(
+            batch_id=batch_id, voter=self.user, decision=decision, via=Via.CONSOLE
+        )
+        if answer.message:
+            self._write(answer.message)
+        elif answer.batch.status is BatchStatus.DONE:
+            self._write(render.outcome_text(BatchDone(batch=answer.batch)))
+        else:
+            self._write(render.outcome_text(BatchStarted(batch=answer.batch)))
+
     async def _run(self, text: str) -> None:
         """parse -> handle -> render, as Slack and exec do."""
         command = parse_command(text, now=datetime.now(UTC))
@@ -164,6 +201,9 @@ def console_help(runtime: Runtime, *, user: str) -> str:
         f"  as <user-id>            act as another user (you are {user})",
         "  approve <request-id>    approve a production request (the id is on its card)",
         "  deny <request-id>       deny a production request",
+        "  confirm <batch-id>      carry out a bulk preview (production: ask its approval)",
+        "  cancel <batch-id>       drop a bulk preview",
+        "  approve batch <id>      approve a production bulk request (deny batch <id>)",
         "  quit                    leave (also exit or Ctrl-D); Ctrl-C clears the line",
         "",
         "Environments (list covers them all; add --env <env> or <env>/ for one):",

@@ -49,6 +49,8 @@ from bot.domain.requests import (
     RequestStatus,
     format_timedelta,
 )
+from bot.render_bulk import done_text, preview_text, progress_bar, started_text
+from bot.service.bulk import BatchDone, BatchPreview, BatchProgress, BatchStarted
 from bot.service.commands import (
     FormNeeded,
     HelpOutcome,
@@ -285,6 +287,14 @@ def outcome_text(outcome: Outcome, *, where: str = "here") -> str:
             return history_lines(label, events)
         case SubmittedRequest(request=request, events=events, ends_natively=ended_by):
             return request_lines(request, events, ended_by=ended_by)
+        case BatchPreview(batch=batch, plan=plan, production=production):
+            return preview_text(batch, plan, production=production)
+        case BatchStarted(batch=batch):
+            return started_text(batch)
+        case BatchProgress(progress=progress):
+            return progress_bar(progress)
+        case BatchDone(batch=batch):
+            return done_text(batch)
 
 
 def card_text(request: OperationRequest, approval: ApprovalView | None = None) -> str:

@@ -13,6 +13,7 @@ from bot.config import BotConfig
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
+from bot.service.bulk import BulkService
 from bot.service.commands import Commands
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.notify import Notifier
@@ -20,6 +21,7 @@ from bot.service.operations import OperationService
 from bot.service.pauses import PauseService, PauseTimings
 from bot.service.recovery import RecoveryService
 from bot.service.requests import RequestService
+from bot.store.batches import BatchStore
 from bot.store.repository import Store
 from bot.store.snapshots import StoreScheduleSnapshots
 from providers.http import new_async_client
@@ -52,6 +54,7 @@ class Runtime:
     pauses: PauseService
     recovery: RecoveryService
     commands: Commands
+    bulk: BulkService
 
     async def housekeeping(self, now: datetime) -> None:
         """Periodic clean-up (the scheduler runs it hourly): forget Slack delivery keys (event
@@ -122,7 +125,16 @@ def build_runtime(
         clock=now,
     )
     requests.pause_watcher = pauses
-    recovery = RecoveryService(store=store, requests=requests, approvals=approvals, clock=now)
+    bulk = BulkService(
+        operations=operations,
+        batches=BatchStore(store),
+        policies=config.approval_policy,
+        directory=directory,
+        clock=now,
+    )
+    recovery = RecoveryService(
+        store=store, requests=requests, approvals=approvals, clock=now, bulk=bulk
+    )
     return Runtime(
         config=config,
         registry=registry,
@@ -138,7 +150,9 @@ def build_runtime(
             requests=requests,
             approvals=approvals,
             store=store,
+            bulk=bulk,
         ),
+        bulk=bulk,
     )
 
 
@@ -171,6 +185,7 @@ def build_scheduler(
             **runtime.pauses.handlers(),
             **runtime.approvals.handlers(),
             **runtime.recovery.handlers(),
+            **runtime.bulk.handlers(),
         },
         batch_handlers=runtime.pauses.batch_handlers(),
         clock=clock or _utcnow,

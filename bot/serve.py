@@ -39,6 +39,7 @@ from bot.slack.app import (
     fetch_identity,
     socket_mode_logger,
 )
+from bot.slack.bulk import BulkCards
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import SlackHandlers
 from bot.slack.inbound import (
@@ -140,7 +141,12 @@ async def build_bot(
         clock=now,
         timings=timings,
     )
-    handlers = SlackHandlers(runtime=runtime, notifier=notifier, clock=now, metrics=metrics)
+    bulk = BulkCards(runtime=runtime, client=client, notifier=notifier)
+    runtime.bulk.on_end = bulk.ended  # a timed bulk pause's end: one note in its thread
+    runtime.bulk.on_change = bulk.changed  # recovery moved a batch on: its card follows
+    handlers = SlackHandlers(
+        runtime=runtime, notifier=notifier, clock=now, metrics=metrics, bulk=bulk
+    )
     secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
     slack_app = create_slack_app(
         handlers=handlers, store=store, client=client, signing_secret=secret, identity=identity

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.domain.bulk import BulkPattern
 from bot.domain.models import PauseOptions, TargetKind, Verb, VersionSelector
 
 
@@ -85,6 +86,22 @@ class HistoryCommand(_Command):
     target: TargetRef
 
 
+class BulkCommand(_Command):
+    """``pause|resume|stop <env>/<kind>:<glob>``: many targets at once (a preview first)."""
+
+    verb: Literal["bulk"] = "bulk"
+    action: Literal[Verb.PAUSE, Verb.RESUME, Verb.STOP]
+    pattern: BulkPattern
+    options: PauseOptions | None = None  # pause only
+
+
+class ResumeBatchCommand(_Command):
+    """``resume batch <id>``: put back exactly the targets that batch paused."""
+
+    verb: Literal["resume-batch"] = "resume-batch"
+    batch_id: str = Field(min_length=1)
+
+
 Command = Annotated[
     HelpCommand
     | StatusCommand
@@ -94,7 +111,9 @@ Command = Annotated[
     | StopCommand
     | RunCommand
     | ListCommand
-    | HistoryCommand,
+    | HistoryCommand
+    | BulkCommand
+    | ResumeBatchCommand,
     Field(discriminator="verb"),
 ]
 

@@ -36,7 +36,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pydantic import ValidationError
 
 from bot.domain import rules
+from bot.domain.bulk import BulkPattern, has_wildcards
 from bot.domain.commands import (
+    BulkCommand,
     Command,
     HelpCommand,
     HistoryCommand,
@@ -44,6 +46,7 @@ from bot.domain.commands import (
     ListScope,
     OpenPauseModal,
     PauseCommand,
+    ResumeBatchCommand,
     ResumeCommand,
     RunCommand,
     StatusCommand,
@@ -443,6 +446,83 @@ def _target(token: _Token) -> TargetRef:
     return TargetRef(environment=environment, kind=kind, name=name)
 
 
+BULK_USAGE = (
+    f"{SLASH_COMMAND} pause|resume|stop <env>/<kind>:<pattern> (or <env>/*:<pattern>)"
+    " [for <N>d|<N>h | until <date-time>] [then resume|stop|keep]"
+    " (* matches any text, ? one character)"
+)
+
+
+def _pattern(token: _Token, env_option: _Token | None) -> BulkPattern | None:
+    """A bulk target (``prod/automation:bf25-*``, ``prod/*:bf25-*``), or None when
+    ``token`` names one target. Wildcards count in unquoted text; once they do, ``*`` and
+    ``?`` anywhere in the pattern are wildcards."""
+    unquoted = "".join(text for text, quoted in token.parts if not quoted)
+    if not has_wildcards(unquoted):
+        return None
+    text = token.text
+    environment: str | None = None
+    head, slash, rest = text.partition("/")
+    if slash and _ENV_RE.fullmatch(head):
+        environment, text = head, rest
+    kind_word, colon, glob = text.partition(":")
+    if not colon:
+        raise _Invalid(
+            f"{_show(token.text)} looks like a bulk pattern: give its environment and kind,"
+            " e.g. prod/automation:bf25-* or prod/*:bf25-* (quote a name with '*' or '?')",
+            usage=BULK_USAGE,
+        )
+    kind: TargetKind | None = None
+    if kind_word != "*":
+        if kind_word.lower() not in KIND_WORDS:
+            raise _Invalid(
+                f"unknown kind {_show(kind_word)} in {_show(token.text)}: kinds are "
+                f"{', '.join(k.value for k in TargetKind)}, or * for every kind",
+                usage=BULK_USAGE,
+            )
+        kind = KIND_WORDS[kind_word.lower()]
+    if not glob.strip() or not glob.strip("*?").strip():
+        raise _Invalid(
+            f"the pattern {_show(token.text)} has no name part: say which names it matches,"
+            " e.g. bf25-*",
+            usage=BULK_USAGE,
+        )
+    if env_option is not None:
+        option = _environment(env_option.text)
+        if environment is not None and environment != option:
+            raise _Invalid(
+                f"two environments given: {_show(environment)} in the pattern and"
+                f" {_show(option)} in --env"
+            )
+        environment = option
+    if environment is None:
+        raise _Invalid(
+            f"a bulk pattern names its environment: e.g. prod/{kind_word}:{glob}"
+            " (or add --env prod)",
+            usage=BULK_USAGE,
+        )
+    return BulkPattern(environment=environment, kind=kind, glob=glob.strip())
+
+
+def _bulk(
+    verb: Verb, positionals: Sequence[_Token], options: Mapping[str, _Token | None]
+) -> BulkPattern | None:
+    """The pattern of a bulk command (checked against its options), or None."""
+    if not positionals:
+        return None
+    pattern = _pattern(positionals[0], options.get("--env"))
+    if pattern is None:
+        return None
+    for option in ("--version", "--all-versions"):
+        if option in options:
+            raise _Invalid(
+                f"{option} does not apply to a bulk {verb.value}: it acts on each journey's"
+                " latest version",
+                usage=BULK_USAGE,
+            )
+    return pattern
+
+
 def _quoted_prefix(
     text: str, *, allow_environment: bool
 ) -> tuple[str | None, TargetKind, str] | None:
@@ -630,15 +710,37 @@ def _parse_history(tokens: Sequence[_Token], ctx: _Context) -> Command:
 
 
 def _parse_resume(tokens: Sequence[_Token], ctx: _Context) -> Command:
+    positionals, options = _split_options(Verb.RESUME, tokens)
+    if len(positionals) == 2 and positionals[0].word() == "batch" and not options:
+        return ResumeBatchCommand(batch_id=positionals[1].text)
+    bulk = _bulk_simple(Verb.RESUME, positionals, options)
+    if bulk is not None:
+        return bulk
     target, options = _single_target(Verb.RESUME, tokens)
     _journey_only(target, (o for o in _JOURNEY_ONLY_OPTIONS if o in options))
     return ResumeCommand(target=target, versions=_versions(options))
 
 
 def _parse_stop(tokens: Sequence[_Token], ctx: _Context) -> Command:
+    positionals, options = _split_options(Verb.STOP, tokens)
+    bulk = _bulk_simple(Verb.STOP, positionals, options)
+    if bulk is not None:
+        return bulk
     target, options = _single_target(Verb.STOP, tokens)
     _journey_only(target, (o for o in _JOURNEY_ONLY_OPTIONS if o in options))
     return StopCommand(target=target, versions=_versions(options))
+
+
+def _bulk_simple(
+    verb: Verb, positionals: Sequence[_Token], options: Mapping[str, _Token | None]
+) -> BulkCommand | None:
+    pattern = _bulk(verb, positionals, options)
+    if pattern is None:
+        return None
+    if len(positionals) > 1:
+        raise _unexpected(positionals[1], None, after_target=False)
+    action = Verb.RESUME if verb is Verb.RESUME else Verb.STOP
+    return BulkCommand(action=action, pattern=pattern)
 
 
 def _parse_pause(tokens: Sequence[_Token], ctx: _Context) -> Command:
@@ -647,7 +749,11 @@ def _parse_pause(tokens: Sequence[_Token], ctx: _Context) -> Command:
     positionals, options = _split_options(Verb.PAUSE, tokens)
     if not positionals or positionals[0].word() in _PAUSE_KEYWORDS:
         raise _missing_target(Verb.PAUSE)
-    target = _with_environment(_target(positionals[0]), options.get("--env"))
+    pattern = _bulk(Verb.PAUSE, positionals, options)
+    if pattern is None:
+        target = _with_environment(_target(positionals[0]), options.get("--env"))
+    else:
+        target = TargetRef(environment=pattern.environment, kind=pattern.kind, name=pattern.glob)
     length: timedelta | None = None
     end: datetime | None = None
     then: ThenAction | None = None
@@ -708,6 +814,8 @@ def _parse_pause(tokens: Sequence[_Token], ctx: _Context) -> Command:
         )
         if too_long is not None:
             raise _Invalid(too_long)
+    if pattern is not None:
+        return BulkCommand(action=Verb.PAUSE, pattern=pattern, options=pause_options)
     return PauseCommand(target=target, options=pause_options, versions=_versions(options))
 
 
@@ -827,6 +935,15 @@ def format_command(command: Command) -> str:
             StatusCommand(target=target) | RunCommand(target=target) | HistoryCommand(target=target)
         ):
             words = [command.verb.value, format_target(target)]
+        case BulkCommand(action=action, pattern=pattern, options=options):
+            words = [action.value, pattern.label()]
+            if options is not None:
+                pause = format_command(
+                    PauseCommand(target=TargetRef(name="x"), options=options)
+                ).split(" ", 2)
+                words += pause[2:]
+        case ResumeBatchCommand(batch_id=batch_id):
+            words = ["resume", "batch", quote(batch_id)]
         case ListCommand(scope=scope, kind=kind, filter=text_filter, environment=environment):
             words = ["list", scope.value]
             words += [kind.value] if kind else []

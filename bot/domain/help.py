@@ -6,6 +6,7 @@ the usage line of its verb), the Slack layer and the console.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from bot.domain.models import Verb
@@ -147,6 +148,14 @@ _TARGET_NOTE = (
     "environment's providers; case, extra spaces, '-' and '_' do not matter."
 )
 
+_BULK_NOTE = (
+    "Many targets at once: `pause|resume|stop <env>/<kind>:<pattern>` (or `<env>/*:<pattern>` "
+    "for every kind), e.g. `pause prod/*:bf25-* for 2d`: `*` matches any text and `?` one "
+    "character, in names and keys. The bot shows a preview first (each target, its state, "
+    "what is skipped and why); confirming acts on exactly that set (one approval on "
+    "production). `resume batch <id>` puts back exactly what a batch paused."
+)
+
 _APPROVAL_NOTE = (
     "Changes (pause, resume, stop, run) on a production environment need an approver: "
     "the bot posts a request card and acts once it is approved."
@@ -154,6 +163,7 @@ _APPROVAL_NOTE = (
 
 _TARGET_VERBS = frozenset({Verb.STATUS, Verb.PAUSE, Verb.RESUME, Verb.STOP, Verb.RUN, Verb.HISTORY})
 _MUTATING = frozenset({Verb.PAUSE, Verb.RESUME, Verb.STOP, Verb.RUN})
+_BULK_VERBS = frozenset({Verb.PAUSE, Verb.RESUME, Verb.STOP})
 
 
 def help_text(topic: Verb | None = None, *, plain: bool = False) -> str:
@@ -181,6 +191,8 @@ def _topic(topic: Verb, plain: bool) -> str:
     notes = list(_NOTES[topic])
     if topic in _TARGET_VERBS:
         notes.append(_TARGET_NOTE)
+    if topic in _BULK_VERBS:
+        notes.append(_BULK_NOTE)
     if topic in _MUTATING:
         notes.append(_PLAIN_APPROVAL_NOTE if plain else _APPROVAL_NOTE)
     if notes:
@@ -204,6 +216,7 @@ def _overview(plain: bool) -> str:
         [
             "",
             _TARGET_NOTE,
+            _BULK_NOTE,
             _PLAIN_APPROVAL_NOTE if plain else _APPROVAL_NOTE,
             f"`{SLASH_COMMAND} help <verb>` shows the options of one command.",
         ]
@@ -219,7 +232,11 @@ _PLAIN_APPROVAL_NOTE = (
 )
 
 
+_BOLD_RE = re.compile(r"\*([A-Za-z/][\w /-]*)\*")
+
+
 def _as_plain(text: str) -> str:
     """Slack mrkdwn to plain text: no slash command, no bold, no code marks, plain bullets."""
     text = text.replace(f"{SLASH_COMMAND} ", "")
-    return text.replace("`", "").replace("*", "").replace("• ", "  ")
+    text = _BOLD_RE.sub(r"\1", text)  # a pattern's '*' (prod/*:bf25-*) stays
+    return text.replace("`", "").replace("• ", "  ")

@@ -28,6 +28,7 @@ class JobKind(StrEnum):
     APPROVAL_EXPIRY = "approval_expiry"
     DRIFT_CHECK = "drift_check"
     JOURNEY_CHECK = "journey_check"
+    BATCH_END = "batch_end"  # a timed bulk pause ends: one job for the whole batch
     RECOVERY = "recovery"  # finish what a stopped process left: see bot.service.recovery
 
 

@@ -40,6 +40,10 @@ class ProviderTraits(BaseModel):
     extends_running_pause: bool = True
     #: The longest pause the provider carries out, in whole days (None: no limit of its own).
     max_pause_days: int | None = None
+    #: Targets a bulk request works on at once through one provider instance (the adapter
+    #: keeps its own call limits as well: concurrent calls per SFMC business unit, scrip's
+    #: requests per second).
+    parallel_targets: int = 10
 
     def supports(self, verb: Verb) -> bool:
         return verb in self.allowed_from

@@ -17,18 +17,30 @@ from datetime import datetime
 
 from bot.config import BotConfig
 from bot.domain.approvals import Decision
+from bot.domain.bulk import Batch, BatchPlan, BatchStatus
 from bot.domain.commands import (
+    BulkCommand,
     Command,
     HelpCommand,
     HistoryCommand,
     ListCommand,
     OpenPauseModal,
+    ResumeBatchCommand,
     StatusCommand,
 )
 from bot.domain.errors import AmbiguousTarget, BotError
 from bot.domain.models import Target, TargetKind, TargetState, TargetSummary, Verb
 from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, Via
 from bot.service.approvals import ApprovalService, VoteAnswer
+from bot.service.bulk import (
+    BatchDone,
+    BatchPreview,
+    BatchProgress,
+    BatchStarted,
+    BatchVote,
+    BulkService,
+    ProgressHook,
+)
 from bot.service.notify import CardRef
 from bot.service.operations import MutatingCommand, OperationService
 from bot.service.requests import RequestService
@@ -120,6 +132,10 @@ Outcome = (
     | HelpOutcome
     | PickTarget
     | FormNeeded
+    | BatchPreview
+    | BatchStarted
+    | BatchProgress
+    | BatchDone
 )
 
 
@@ -134,8 +150,10 @@ class Commands:
         requests: RequestService,
         approvals: ApprovalService,
         store: Store,
+        bulk: BulkService | None = None,
     ) -> None:
         self._config = config
+        self._bulk = bulk
         self._ops = operations
         self._requests = requests
         self._approvals = approvals
@@ -154,6 +172,10 @@ class Commands:
             return PickTarget(command=command, error=exc)
         except BotError as exc:
             target = getattr(command, "target", None)
+            if isinstance(command, BulkCommand):
+                exc.in_context(verb=command.action.value, target=command.pattern.label())
+            elif isinstance(command, ResumeBatchCommand):
+                exc.in_context(verb="resume", target=f"batch {command.batch_id}")
             exc.in_context(
                 verb=str(command.verb), target=target.label() if target is not None else None
             )
@@ -183,6 +205,16 @@ class Commands:
                     environment=t.environment, kind=t.kind, target_key=t.key
                 )
                 return HistoryOutcome(target=t, label=t.label(), events=tuple(events))
+            case BulkCommand():
+                batch, plan = await self._bulk_service().preview(
+                    command, actor=actor, via=via, channel=channel
+                )
+                return self._preview(batch, plan)
+            case ResumeBatchCommand(batch_id=batch_id):
+                batch, plan = await self._bulk_service().preview_resume(
+                    batch_id, actor=actor, via=via, channel=channel
+                )
+                return self._preview(batch, plan)
             case _ if isinstance(command, MutatingCommand):
                 return await self._submit(command, actor=actor, via=via, channel=channel)
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
@@ -215,6 +247,44 @@ class Commands:
         ``approve``/``deny``): the approvals service decides whether it counts."""
         return await self._approvals.vote(
             request_id=request_id, voter=voter, decision=decision, via=via
+        )
+
+    # -- bulk requests: preview (through handle), then confirm, vote or cancel -------------
+
+    def _bulk_service(self) -> BulkService:
+        if self._bulk is None:
+            raise BotError("Bulk requests are not available here.")
+        return self._bulk
+
+    def _preview(self, batch: Batch, plan: BatchPlan) -> BatchPreview:
+        env = self._ops.environment(batch.environment)
+        return BatchPreview(batch=batch, plan=plan, production=env.production)
+
+    async def confirm_batch(
+        self, batch_id: str, *, actor: str, via: Via, progress: ProgressHook | None = None
+    ) -> BatchStarted | BatchDone:
+        """The requester confirms a previewed batch: done here (``BatchDone``), or waiting
+        for its approval on production (``BatchStarted``)."""
+        batch = await self._bulk_service().confirm(
+            batch_id, actor=actor, via=via, progress=progress
+        )
+        return BatchDone(batch=batch) if batch.status is BatchStatus.DONE else BatchStarted(batch)
+
+    async def cancel_batch(self, batch_id: str, *, actor: str) -> Batch:
+        return await self._bulk_service().cancel(batch_id, actor=actor)
+
+    async def vote_batch(
+        self,
+        *,
+        batch_id: str,
+        voter: str,
+        decision: Decision,
+        via: Via,
+        progress: ProgressHook | None = None,
+    ) -> BatchVote:
+        """Approve or deny a production batch (one approval covers its frozen set)."""
+        return await self._bulk_service().vote(
+            batch_id=batch_id, voter=voter, decision=decision, via=via, progress=progress
         )
 
     async def _list(self, command: ListCommand) -> Sequence[TargetState]:

@@ -18,6 +18,7 @@ import structlog
 from bot.domain.jobs import Job, JobKind, job_key
 from bot.domain.requests import OperationRequest
 from bot.service.approvals import ApprovalService
+from bot.service.bulk import BulkService
 from bot.service.requests import RequestService
 from bot.store.repository import Store
 
@@ -41,7 +42,9 @@ class RecoveryService:
         approvals: ApprovalService,
         clock: Callable[[], datetime] = _utcnow,
         every: timedelta = RECOVERY_EVERY,
+        bulk: BulkService | None = None,
     ) -> None:
+        self._bulk = bulk
         self._store = store
         self._requests = requests
         self._approvals = approvals
@@ -53,6 +56,10 @@ class RecoveryService:
         requests themselves. What was carried on, in order."""
         decided = await self._approvals.recover()
         done = await self._requests.recover()
+        if self._bulk is not None:  # bulk batches: expired approvals, stalled executions
+            batches = await self._bulk.recover()
+            if batches:
+                log.info("recovered batches", batches=[b.id for b in batches])
         return [*decided, *done]
 
     async def at_start(self) -> list[OperationRequest]:

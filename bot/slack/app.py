@@ -185,4 +185,8 @@ def create_slack_app(
     )
     installation = Installation(team_id=identity.team_id, enterprise_id=identity.enterprise_id)
     register(app, handlers, store, installation)
+    if handlers.bulk is not None:
+        from bot.slack.bulk import register_bulk
+
+        register_bulk(app, handlers.bulk, handlers.spawn)
     return app

@@ -11,7 +11,7 @@ import contextlib
 import html
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -31,6 +31,7 @@ from bot.domain.models import TargetKind, TargetSummary, VersionSelector
 from bot.domain.requests import RequestStatus, Via
 from bot.metrics import Metrics
 from bot.runtime import Runtime
+from bot.service.bulk import BatchPreview
 from bot.slack import blocks, messages
 from bot.slack.blocks import Message
 from bot.slack.inbound import clip
@@ -38,6 +39,9 @@ from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
 from bot.slack.modal import parse_pause_submission, pause_modal, target_options
 from bot.slack.notifier import SlackNotifier
 from bot.slack.render import error_message, outcome_message
+
+if TYPE_CHECKING:
+    from bot.slack.bulk import BulkCards
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +72,10 @@ class SlackHandlers:
         clock: Clock = _utcnow,
         metrics: Metrics | None = None,
         max_in_flight: int = 32,
+        bulk: BulkCards | None = None,
     ) -> None:
+        #: Bulk requests' cards and buttons (None: bulk outcomes answer as text).
+        self.bulk = bulk
         self._metrics = metrics
         self._rt = runtime
         self.notifier = notifier
@@ -163,6 +170,9 @@ class SlackHandlers:
         respond: AsyncRespond | None,
     ) -> None:
         outcome = await self._rt.commands.handle(command, actor=user, via=via, channel=channel)
+        if isinstance(outcome, BatchPreview) and self.bulk is not None and channel:
+            await self.bulk.post_preview(outcome)  # one card in the channel, edited in place
+            return
         message = outcome_message(outcome)
         if message is not None:
             await self._say_somewhere(respond, message, user=user, channel=channel)

@@ -10,6 +10,7 @@ import structlog
 
 from bot.domain.errors import BadInput, BotError
 from bot.domain.grammar import format_command
+from bot.service.bulk import BatchDone, BatchPreview, BatchProgress, BatchStarted
 from bot.service.commands import (
     FormNeeded,
     HelpOutcome,
@@ -47,6 +48,11 @@ def outcome_message(outcome: Outcome) -> Message | None:
             )
         case SubmittedRequest() | FormNeeded():
             return None
+        case BatchPreview() | BatchStarted() | BatchProgress() | BatchDone():
+            # until bulk cards exist in Slack: the console's text, as one step message
+            from bot import render
+
+            return blocks.step_message(f"```{render.outcome_text(outcome)}```")
 
 
 def error_message(error: BaseException) -> Message:

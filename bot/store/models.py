@@ -281,3 +281,59 @@ class ScheduleSnapshotRow(Base):
     object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
     taken_at: Mapped[datetime]
+
+
+class BatchRow(Base):
+    """One bulk request (:class:`bot.domain.bulk.Batch`), with its frozen set's digest."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    verb: Mapped[str] = mapped_column(String(16))
+    environment: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(16))  # None: every kind
+    glob: Mapped[str] = mapped_column(String(255))
+    pause_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    card_ts: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    source_batch_id: Mapped[str | None] = mapped_column(String(32))
+    votes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # While executing: the process carrying it out, and until when it holds it (renewed
+    # while it runs); recovery takes over a batch whose lease ran out.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
+
+
+class BatchTargetRow(Base):
+    """One target of a batch (:class:`bot.domain.bulk.BatchTarget`)."""
+
+    __tablename__ = "batch_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    target_id: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int | None] = mapped_column(Integer)
+    state_before: Mapped[str] = mapped_column(Text)
+    act: Mapped[bool] = mapped_column(Boolean)
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    state_after: Mapped[str | None] = mapped_column(Text)
+    holds_pause: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    __table_args__ = (UniqueConstraint("batch_id", "kind", "key"),)

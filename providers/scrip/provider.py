@@ -97,6 +97,9 @@ SCRIP_TRAITS = ProviderTraits(
         Verb.STOP: frozenset({S.ACTIVE}),
     },
     refused={Verb.STOP: "no run is in progress"},
+    # a bulk request's targets in flight; the token bucket paces them to 10 requests a
+    # second (burst 30) per organisation
+    parallel_targets=10,
 )
 
 

@@ -132,6 +132,9 @@ AUTOMATION_TRAITS = ProviderTraits(
         Verb.RUN: frozenset({S.RUNNING}),
         Verb.STOP: frozenset({S.STOPPED, S.READY}),
     },
+    # a bulk request's targets in flight: half of a business unit's 20 concurrent calls
+    # (its journeys take the other half); the pooled call limit holds all of them to 20
+    parallel_targets=10,
 )
 
 

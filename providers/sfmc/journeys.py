@@ -118,6 +118,9 @@ JOURNEY_TRAITS = ProviderTraits(
     ends_pause_natively=True,
     extends_running_pause=False,
     max_pause_days=MAX_JOURNEY_PAUSED_DAYS,
+    # a bulk request's targets in flight: half of a business unit's 20 concurrent calls
+    # (its automations take the other half)
+    parallel_targets=10,
 )
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import threading
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,6 +60,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 #: A held answer is given after this many seconds at the latest (a test that failed
 #: before its release must not hold the server for good).
 HOLD_LIMIT_S = 60.0
+_FUELOAUTH_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?fueloauth\b[^>]*>\s*([^<\s]+)\s*<")
 
 
 @dataclass
@@ -104,6 +107,10 @@ class SfmcEmulator:
         self.knobs = knobs or Knobs()
         self.settings = EmulatorSettings(page_size=page_size, run_duration_s=run_duration_s)
         self.calls: list[CallRecord] = []
+        #: Calls in flight per MID now, and the most ever served at once (tests read it).
+        self.in_flight: Counter[int] = Counter()
+        self.peak_in_flight: Counter[int] = Counter()
+        self._flight_lock = threading.Lock()
         self._hold: tuple[str | None, str | None] | None = None
         self._released = threading.Event()
         self.tenant = Tenant()
@@ -260,6 +267,8 @@ class SfmcEmulator:
 
     def clear_calls(self) -> None:
         self.calls.clear()
+        with self._flight_lock:
+            self.peak_in_flight.clear()
 
     def hold_answers(self, *, soap_action: str | None = None, path: str | None = None) -> None:
         """From now on, calls with this SOAP action (and/or whose path contains ``path``)
@@ -348,11 +357,58 @@ class SfmcEmulator:
         route, params, other = self._router.match(request.method, segments)
         ctx = Ctx(request, path, params, self.clock.now(), route.flavor if route else "rest")
         ctx.soap_action = _soap_action(request) if ctx.flavor == "soap" else None
+        mid = await self._presented_mid(request, ctx.flavor) if route is not None else None
+        too_many = mid is not None and self._take_flight(mid)
+        ctx.mid = mid
+        try:
+            return await self._serve(request, path, ctx, route, other, too_many=too_many)
+        finally:
+            if mid is not None:
+                with self._flight_lock:
+                    self.in_flight[mid] -= 1
+
+    async def _presented_mid(self, request: Request, flavor: str) -> int | None:
+        """The business unit of the token a call presents (None: no known token)."""
+        value: str | None = None
+        if flavor == "soap":
+            found = _FUELOAUTH_RE.search(await request.body())
+            value = found.group(1).decode("utf-8", "replace") if found else None
+        else:
+            scheme, _, rest = request.headers.get("authorization", "").partition(" ")
+            value = rest.strip() if scheme.lower() == "bearer" else None
+        if not value:
+            return None
+        with self.tenant.lock:
+            token = self.tenant.tokens.get(value)
+            return None if token is None else token.mid
+
+    def _take_flight(self, mid: int) -> bool:
+        """Count one more call in flight for ``mid``; True when that is over the limit."""
+        limit = self.settings.max_concurrent_calls_per_mid
+        with self._flight_lock:
+            self.in_flight[mid] += 1
+            now = self.in_flight[mid]
+            if limit is not None and now > limit:
+                return True
+            self.peak_in_flight[mid] = max(self.peak_in_flight[mid], now)
+        return False
+
+    async def _serve(
+        self,
+        request: Request,
+        path: str,
+        ctx: Ctx,
+        route: Route | None,
+        other: bool,
+        *,
+        too_many: bool,
+    ) -> Response:
         knob: str | None = None
-        if route is None:
-            response: Response = (
-                rest_error(405, 405, "Method Not Allowed") if other else not_found()
-            )
+        response: Response
+        if too_many and route is not None:
+            knob, response = "concurrency", self._throttled(ctx)
+        elif route is None:
+            response = rest_error(405, 405, "Method Not Allowed") if other else not_found()
         else:
             knob, early = await self._apply_knobs(ctx, route)
             ctx.now = self.clock.now()

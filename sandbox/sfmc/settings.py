@@ -18,6 +18,12 @@ class EmulatorSettings(BaseModel):
         default=50100,
         description="REST throttling flavour: 50100 (Retry-After) or 50200 (temporarily blocked)",
     )
+    max_concurrent_calls_per_mid: int | None = Field(
+        default=20,
+        ge=1,
+        description="Calls in flight per business unit (MID) at once; more are throttled"
+        " like SFMC throttles (None: no limit)",
+    )
     rest_5xx_status: Literal[500, 503] = Field(
         default=500, description="REST server-error flavour: 500, or 503 with errorcode 50300"
     )

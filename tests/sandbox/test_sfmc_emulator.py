@@ -38,6 +38,7 @@ def emu(emulator: SfmcEmulator, server: ServerThread) -> SfmcEmulator:
     emulator.settings.run_duration_s = 60
     emulator.settings.rest_rate_limit_errorcode = 50100
     emulator.settings.rest_5xx_status = 500
+    emulator.settings.max_concurrent_calls_per_mid = 20
     return emulator
 
 
@@ -750,3 +751,42 @@ async def test_concurrent_requests_are_served_in_parallel(
         elapsed = time.monotonic() - started
     assert all(r.status_code == 401 for r in responses)
     assert elapsed < 1.5
+
+
+async def test_calls_over_the_concurrency_limit_of_a_business_unit_are_throttled(
+    server: ServerThread, emu: SfmcEmulator
+) -> None:
+    with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as http:
+        staging, prod = get_token(http, STAGING_MID), get_token(http, PROD_MID)
+    emu.clear_calls()
+    emu.knobs.set(latency_ms=400)
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=10) as client:
+        responses = await asyncio.gather(
+            *(client.get(JOURNEYS, headers=bearer(staging)) for _ in range(25)),
+            *(client.get(JOURNEYS, headers=bearer(prod)) for _ in range(20)),
+        )
+    staging_codes = [r.status_code for r in responses[:25]]
+    assert sorted(staging_codes) == [200] * 20 + [429] * 5
+    assert {r.json()["errorcode"] for r in responses[:25] if r.status_code == 429} == {50100}
+    assert all(r.status_code == 200 for r in responses[25:])  # another business unit
+    assert emu.peak_in_flight[STAGING_MID] == 20
+    assert emu.peak_in_flight[PROD_MID] == 20
+    assert [c.knob for c in emu.calls].count("concurrency") == 5
+    assert emu.in_flight[STAGING_MID] == 0
+
+
+def test_soap_calls_count_against_their_business_unit(
+    http: httpx.Client, emu: SfmcEmulator
+) -> None:
+    token = get_token(http, PROD_MID)
+    emu.settings.max_concurrent_calls_per_mid = 1
+    emu.in_flight[PROD_MID] += 1  # one call of this business unit already in flight
+    try:
+        props = ("CustomerKey", "Status")
+        answer = soap(http, "Retrieve", retrieve(key_filter("weekly-newsletter"), props), token)
+    finally:
+        emu.in_flight[PROD_MID] -= 1
+    assert answer.status_code == 500
+    assert b"Rate Limited" in answer.content
+    assert emu.calls[-1].knob == "concurrency"
+    assert emu.calls[-1].mid == PROD_MID

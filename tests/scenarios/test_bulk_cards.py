@@ -1,0 +1,186 @@
+"""A bulk request in Slack: one preview card in the channel, Confirm, the card edited in
+place to its per-target result table, Resume batch, and one approval on production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.slack.bulk_blocks import BulkAction
+from sandbox.campaign import add_campaign
+from sandbox.clock import Clock
+from sandbox.scrip.seed import WELCOME_POINTS
+from sandbox.sfmc import PROD_MID, STAGING_MID
+from tests.conftest import Sandbox
+from tests.db import DATABASE_PARAMS, isolated_database
+from tests.scenarios.conftest import BotUnderTest, wait_for
+
+USER = "U0ALICE"
+CHANNEL = "C0OPS"
+
+
+def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for block in message.get("blocks") or []:
+        for el in block.get("elements") or []:
+            if isinstance(el, dict) and el.get("type") == "button":
+                found.setdefault(str(el["action_id"]), el)
+    return found
+
+
+def text_of(message: dict[str, Any]) -> str:
+    parts = []
+    for block in message.get("blocks") or []:
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(str(text.get("text", "")))
+    return "\n".join(parts)
+
+
+def card_with(bot: BotUnderTest, action: str, index: int) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        cards = bot.cards(CHANNEL)
+        if len(cards) <= index:
+            return None
+        card = bot.slack.message(CHANNEL, str(cards[index]["ts"]))
+        return card if action in buttons(card) else None
+
+    return dict(wait_for(found, what=f"card {index} with {action}"))
+
+
+def card_saying(bot: BotUnderTest, ts: str, words: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        card = bot.slack.message(CHANNEL, ts)
+        return card if words in text_of(card) else None
+
+    return dict(wait_for(found, what=f"the card saying {words!r}"))
+
+
+def click(bot: BotUnderTest, action: str, card: dict[str, Any], user: str = USER) -> None:
+    delivery = bot.driver.block_action(
+        action_id=action,
+        user=user,
+        value=buttons(card)[action]["value"],
+        channel=CHANNEL,
+        message_ts=card["ts"],
+    )
+    assert delivery.status_code == 200
+
+
+def test_a_bulk_pause_from_preview_card_to_result_table_and_back(bot: BotUnderTest) -> None:
+    sfmc = bot.providers.sfmc
+    bot.driver.slash_command("pause staging/*:*welcome* for 1d")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    shown = text_of(preview)
+    assert "Preview" in shown
+    assert "staging/automation:daily-welcome-send" in shown
+    assert "skipped: cannot pause from stopped" in shown
+    assert BulkAction.CANCEL in buttons(preview)
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6  # nothing yet
+
+    click(bot, BulkAction.CONFIRM, preview)
+    done = card_saying(bot, str(preview["ts"]), "Done")
+    table = text_of(done)
+    assert "5 done, 0 failed, 0 left" in table
+    assert "paused (4 Paused) (verified)" in table
+    assert len(bot.cards(CHANNEL)) == 1  # one card, edited in place
+    edits = [
+        str(c.args.get("blocks"))
+        for c in bot.slack.calls("chat.update")
+        if c.args.get("ts") == preview["ts"]
+    ]
+    assert any("Working" in e and "left" in e for e in edits)  # the progress bar
+    assert len(edits) <= 5  # coalesced: not one edit per target
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+    assert sfmc.journey(STAGING_MID, "welcome-series-es").status == "Paused"
+
+    click(bot, BulkAction.RESUME, done)
+    again = card_with(bot, BulkAction.CONFIRM, 1)
+    assert "Bulk resume" in again["text"]
+    click(bot, BulkAction.CONFIRM, again)
+    card_saying(bot, str(again["ts"]), "Done")
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send-test").status == 5  # left alone
+    assert sfmc.journey(STAGING_MID, "welcome-series-es").status == "Published"
+
+
+def test_a_production_bulk_pause_needs_one_approval(bot: BotUnderTest) -> None:
+    sfmc = bot.providers.sfmc
+    add_campaign(sfmc, None, mids=(PROD_MID,), automations=4, journeys=2)
+    bot.driver.slash_command("pause prod/*:bf25-*")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview)
+    waiting = card_with(bot, BulkAction.APPROVE, 0)
+    assert "Awaiting one approval" in text_of(waiting)
+    assert sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+    click(bot, BulkAction.APPROVE, waiting, user="U0ADMIN")
+    done = card_saying(bot, str(preview["ts"]), "Done")
+    assert "6 done, 0 failed, 0 left" in text_of(done)
+    for n in range(1, 5):
+        assert sfmc.automation(PROD_MID, f"bf25-send-00{n}").status == 4
+
+
+# -- a timed bulk pause ends as one batch, with one note in the card's thread --------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=DATABASE_PARAMS)
+def clocked_bot(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> Iterator[BotUnderTest]:
+    box = Sandbox(clock=clock)
+    try:
+        with isolated_database(request.param, tmp_path) as url:
+            under_test = BotUnderTest(box, url, clock=clock)
+            try:
+                yield under_test
+            finally:
+                under_test.stop()
+    finally:
+        box.stop()
+
+
+def test_a_timed_bulk_pause_ends_with_one_thread_note(
+    clocked_bot: BotUnderTest, clock: Clock
+) -> None:
+    bot = clocked_bot
+    sfmc = bot.providers.sfmc
+    bot.driver.slash_command("pause staging/automation:daily-welcome-* for 1h")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview)
+    ts = str(preview["ts"])
+    card_saying(bot, ts, "Done")
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+
+    clock.advance(timedelta(hours=1, minutes=1))
+    wait_for(lambda: any("ended" in t for t in bot.thread_texts(CHANNEL, ts)), what="the end note")
+    bot.settle()
+    notes = bot.thread_texts(CHANNEL, ts)
+    assert len(notes) == 1  # one note for the whole batch
+    assert "2 resumed (verified), 0 failed" in notes[0]
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+    assert sfmc.automation(STAGING_MID, "daily-welcome-resend").status == 6
+    assert sfmc.automation(STAGING_MID, "daily-welcome-send-test").status == 5
+    assert len(bot.cards(CHANNEL)) == 1  # the end is a note, not another card
+
+
+def test_a_failure_in_the_middle_is_retried_then_shown_with_its_code(bot: BotUnderTest) -> None:
+    # every call about one scrip automation is throttled, with a wait too long to sit out
+    bot.providers.scrip.knobs.set(rate_limit_next=3, retry_after_s=120, path_filter=WELCOME_POINTS)
+    bot.driver.slash_command("pause staging/*:*welcome*")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview)
+    done = text_of(card_saying(bot, str(preview["ts"]), "Done"))
+    assert ":warning: *Done*" in done
+    assert "4 done, 1 failed, 0 left" in done
+    assert "FAILED after 3 tries: code too_many_requests" in done
+    assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4

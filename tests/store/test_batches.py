@@ -1,0 +1,110 @@
+"""The store of bulk requests: a batch and its frozen set, conditional transitions, votes
+that do not overwrite each other, holds, and a timed end that runs once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.domain.approvals import Decision, Vote
+from bot.domain.bulk import Batch, BatchStatus, BatchTarget, BulkPattern, TargetStatus
+from bot.domain.jobs import JobKind, job_key
+from bot.domain.models import PauseOptions, TargetKind, Verb
+from bot.domain.requests import Via
+from bot.store import Store
+from bot.store.batches import BatchStore
+from tests.store.conftest import FakeClock
+
+A, J = TargetKind.AUTOMATION, TargetKind.JOURNEY
+
+
+def _targets() -> list[BatchTarget]:
+    return [
+        BatchTarget(position=0, kind=A, key="bf-1", name="BF 1", target_id="1",
+                    state_before="active", act=True),
+        BatchTarget(position=1, kind=J, key="bf-2", name="BF 2", target_id="2", version=3,
+                    state_before="paused", act=False, skip_reason="already paused",
+                    status=TargetStatus.SKIPPED),
+    ]  # fmt: skip
+
+
+async def _create(batches: BatchStore, status: BatchStatus = BatchStatus.PREVIEWED) -> Batch:
+    return await batches.create(
+        verb=Verb.PAUSE,
+        pattern=BulkPattern(environment="prod", kind=None, glob="bf-*"),
+        options=PauseOptions(duration=timedelta(days=2)),
+        digest="d" * 64,
+        status=status,
+        requested_by="U0ALICE",
+        via=Via.CLI,
+        channel="C0OPS",
+        targets=_targets(),
+    )
+
+
+async def test_a_batch_keeps_its_frozen_set(store: Store) -> None:
+    batches = BatchStore(store)
+    batch = await _create(batches)
+    again = await batches.get(batch.id)
+    assert again == batch
+    assert [t.key for t in batch.targets] == ["bf-1", "bf-2"]
+    assert batch.targets[1].version == 3
+    assert batch.targets[1].skip_reason == "already paused"
+    assert batch.options == PauseOptions(duration=timedelta(days=2))
+    assert batch.pattern.label() == "prod/*:bf-*"
+    assert await batches.get("nosuchbatch") is None
+
+
+async def test_transitions_are_conditional(store: Store) -> None:
+    batches = BatchStore(store)
+    batch = await _create(batches)
+    assert await batches.transition(batch.id, to=BatchStatus.DONE) is None  # not from previewed
+    moved = await asyncio.gather(
+        batches.transition(batch.id, to=BatchStatus.EXECUTING),
+        batches.transition(batch.id, to=BatchStatus.EXECUTING),
+    )
+    assert sum(m is not None for m in moved) == 1  # two confirmations: one execution
+    done = await batches.transition(batch.id, to=BatchStatus.DONE)
+    assert done is not None
+    assert done.status is BatchStatus.DONE
+
+
+async def test_a_vote_on_a_stale_copy_is_not_lost(store: Store, clock: FakeClock) -> None:
+    batches = BatchStore(store)
+    batch = await _create(batches, BatchStatus.PREVIEWED)
+    waiting = await batches.transition(batch.id, to=BatchStatus.AWAITING_APPROVAL)
+    assert waiting is not None
+    clock.advance()
+    first = Vote(voter="U0ADMIN", decision=Decision.APPROVE, via=Via.BUTTON, at=clock())
+    voted = await batches.add_vote(waiting, first)
+    assert voted is not None
+    second = Vote(voter="U0LEAD", decision=Decision.APPROVE, via=Via.BUTTON, at=clock())
+    assert await batches.add_vote(waiting, second) is None  # read before the first vote
+    both = await batches.add_vote(voted, second)
+    assert both is not None
+    assert [v.voter for v in both.votes] == ["U0ADMIN", "U0LEAD"]
+
+
+async def test_holds_and_a_timed_end_that_runs_once(store: Store, clock: FakeClock) -> None:
+    batches = BatchStore(store)
+    older, newer = await _create(batches), await _create(batches)
+    await batches.settle_target(older.id, A, "bf-1", status=TargetStatus.DONE, holds_pause=True)
+    await batches.settle_target(newer.id, A, "bf-1", status=TargetStatus.DONE, holds_pause=True)
+    await batches.release_holds("prod", [(A, "bf-1")], but=newer.id)
+    held_old, held_new = await batches.get(older.id), await batches.get(newer.id)
+    assert held_old is not None
+    assert held_new is not None
+    assert not held_old.targets[0].holds_pause
+    assert held_new.targets[0].holds_pause
+    assert held_new.targets[0].status is TargetStatus.DONE
+
+    executing = await batches.transition(
+        newer.id, to=BatchStatus.EXECUTING, ends_at=clock() + timedelta(days=2)
+    )
+    assert executing is not None
+    await batches.schedule_end(executing)
+    job = await store.job(job_key(JobKind.BATCH_END, newer.id))
+    assert job is not None
+    assert job.due_at == executing.ends_at
+    assert await batches.mark_ended(newer.id)
+    assert not await batches.mark_ended(newer.id)
