@@ -173,8 +173,8 @@ class Console:
         answer = await self._rt.commands.vote_batch(
             batch_id=batch_id, voter=self.user, decision=decision, via=Via.CONSOLE
         )
-        if answer.message:
-            self._write(answer.message)
+        if answer.refused:
+            self._write(render.vote_refused_text(answer.refused))
         elif answer.batch.status is BatchStatus.DONE:
             self._write(render.outcome_text(BatchDone(batch=answer.batch)))
         else:

@@ -65,6 +65,7 @@ from bot.domain.errors import (
     ProductionRefused,
     ProviderError,
 )
+from bot.domain.events import VoteRefused
 from bot.domain.jobs import Job, JobKind
 from bot.domain.models import PauseOptions, TargetState, ThenAction, Verb
 from bot.domain.requests import Via
@@ -96,10 +97,11 @@ def _retryable(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class BatchVote:
-    """What happened to a vote on a batch; ``message`` is for the voter alone."""
+    """What happened to a vote on a batch; ``refused`` says why it did not count (for the
+    voter alone)."""
 
     counted: bool
-    message: str | None
+    refused: VoteRefused | None
     batch: Batch
 
 
@@ -302,14 +304,17 @@ class BulkService:
         single requests; approved means executed once, whoever votes at the same time."""
         batch = await self._require(batch_id)
         policy = self._policies(batch.environment)
+        said = decision.value
         if policy is None:
-            return BatchVote(False, "This batch does not need an approval.", batch)
+            return BatchVote(False, VoteRefused(why="no_approval_needed", decision=said), batch)
         while True:
             if batch.status is not BatchStatus.AWAITING_APPROVAL:
-                return BatchVote(False, f"This batch is {batch.status.value}.", batch)
+                status = batch.status.value
+                decided = VoteRefused(why="already_decided", decision=said, status=status)
+                return BatchVote(False, decided, batch)
             if batch.expires_at is not None and self._clock() >= batch.expires_at:
                 expired = await self._batches.transition(batch.id, to=BatchStatus.EXPIRED)
-                late = "This batch expired before enough approvals."
+                late = VoteRefused(why="already_decided", decision=said, status="expired")
                 return BatchVote(False, late, expired or batch)
             why = refusal(
                 policy,
@@ -319,7 +324,8 @@ class BulkService:
                 decision=decision,
             )
             if why is not None:
-                return BatchVote(False, why, batch)
+                refused = VoteRefused(why=why, decision=said, environment=batch.environment)
+                return BatchVote(False, refused, batch)
             voted = await self._batches.add_vote(
                 batch, Vote(voter=voter, decision=decision, via=via, at=self._clock())
             )

@@ -22,7 +22,7 @@ from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress
 from bot.domain.requests import Via
 from bot.runtime import Runtime
 from bot.service.bulk import BatchPreview
-from bot.slack import blocks
+from bot.slack import blocks, messages
 from bot.slack.bulk_blocks import BulkAction, batch_card, end_note
 from bot.slack.notifier import SlackNotifier
 
@@ -134,7 +134,7 @@ class BulkCards:
             )
         finally:
             await self.show(batch_id)
-        return answer.message
+        return messages.vote_refused_text(answer.refused) if answer.refused else None
 
     async def resume(self, batch_id: str, *, user: str, channel: str | None) -> None:
         """Resume batch: a new preview card for putting back exactly what it paused."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import render
 from bot.domain.approvals import Decision
 from bot.domain.bulk import Batch, BatchStatus, Progress, TargetStatus
 from bot.domain.errors import InvalidState, NotFound
@@ -258,7 +259,9 @@ async def test_on_production_one_approval_covers_exactly_the_frozen_set(
         batch_id=preview.batch.id, voter="U0NOBODY", decision=Decision.APPROVE, via=Via.BUTTON
     )
     assert not stranger.counted
-    assert "Only approvers" in (stranger.message or "")
+    assert stranger.refused is not None
+    assert stranger.refused.why == "not_an_approver"
+    assert "Only approvers" in render.vote_refused_text(stranger.refused)
     approved = await runtime.commands.vote_batch(
         batch_id=preview.batch.id, voter=ADMIN, decision=Decision.APPROVE, via=Via.BUTTON
     )
@@ -272,7 +275,8 @@ async def test_on_production_one_approval_covers_exactly_the_frozen_set(
         batch_id=preview.batch.id, voter=ADMIN, decision=Decision.APPROVE, via=Via.BUTTON
     )
     assert not late.counted
-    assert late.message == "This batch is done."
+    assert late.refused is not None
+    assert (late.refused.why, late.refused.status) == ("already_decided", "done")
 
 
 async def test_a_denied_batch_changes_nothing(sandbox: Sandbox, runtime: Runtime) -> None:
