@@ -132,9 +132,10 @@ AUTOMATION_TRAITS = ProviderTraits(
         Verb.RUN: frozenset({S.RUNNING}),
         Verb.STOP: frozenset({S.STOPPED, S.READY}),
     },
-    # a bulk request's targets in flight: half of a business unit's 20 concurrent calls
-    # (its journeys take the other half); the pooled call limit holds all of them to 20
-    parallel_targets=10,
+    # a bulk request's targets in flight: as many as a business unit's 20 concurrent calls,
+    # so one kind alone (or the one left when the other is done) keeps all 20 busy; the
+    # pooled call limit holds automations and journeys together to 20
+    parallel_targets=20,
 )
 
 
