@@ -149,6 +149,10 @@ class BotChild:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        finally:
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe is not None:
+                    pipe.close()
 
 
 def bot_child(plan_path: Path) -> None:
