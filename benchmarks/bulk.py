@@ -7,7 +7,8 @@
   scrip's token bucket allows 10 requests/s after a burst of 30;
 * the Slack emulator with Slack's tier limits on (its defaults);
 * the bot (``bot.serve.create_asgi_app``, the app ``automation-bot serve`` runs, SQLite)
-  on a loopback port;
+  on a loopback port, in a child process of its own (it does not share a core with the
+  emulators);
 * a campaign of targets all named ``bf25-*`` (``sandbox.campaign.add_campaign``): 60%
   automations, 30% journeys, 10% scrip automations;
 * a user, through the Slack emulator's signing driver: ``/automation pause

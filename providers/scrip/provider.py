@@ -4,7 +4,7 @@ Verbs: pause = ``PATCH {status: paused}``, resume = ``PATCH {status: active}``,
 run = ``POST .../trigger``, stop = ``POST .../cancel`` (the current run only; the
 automation stays active). DELETE is never sent: it archives for good.
 
-Every call goes through one client-side token bucket (10 req/s, burst 30), honours
+Every call goes through one client-side token bucket (10 req/s, 28 of the burst of 30), honours
 ``Retry-After`` on 429, retries idempotent calls (GET and the status PATCH) on 5xx and
 transport failures with exponential backoff, and turns every failure into the project's
 own errors.
