@@ -268,11 +268,13 @@ class SfmcAutomationProvider:
     async def pause(
         self, state: TargetState, *, options: PauseOptions, versions: VersionSelector
     ) -> ActionReceipt:
-        """Snapshot the schedule, then ``Schedule pause`` (an empty ``<Schedule/>``)."""
+        """Snapshot the schedule, then ``Schedule pause`` (an empty ``<Schedule/>``). The
+        schedule is the one ``state`` was read with (:meth:`get` reads it over REST just
+        before an action); a state without one (a SOAP-only read) reads it now."""
         target = state.target
-        schedule = await self._current_schedule(target.id)
+        schedule = state.schedule if state.schedule and state.schedule.ical_recur else None
         if schedule is None:
-            schedule = state.schedule
+            schedule = await self._current_schedule(target.id)
         if schedule is None or not schedule.ical_recur:
             raise ProviderError(
                 f"Did not pause {target.label()}: its schedule could not be read, so a "
