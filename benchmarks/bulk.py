@@ -294,7 +294,7 @@ def run(total: int, latency_ms: float, work: Path, *, cap_s: float = 240.0) -> R
     from sqlalchemy import create_engine, text
 
     from bot.defaults import STAGING_MID
-    from bot.slack.bulk_blocks import BulkAction
+    from bot.slack.ids import BulkAction
     from bot.store import upgrade
     from sandbox.campaign import add_campaign
     from sandbox.scrip import ScripEmulator
