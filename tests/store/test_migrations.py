@@ -12,7 +12,14 @@ from sqlalchemy import inspect
 from bot.store import db
 from bot.store.models import Base
 
-TABLES = {"requests", "audit_events", "processed_slack_events", "pauses", "approval_votes"}
+TABLES = {
+    "requests",
+    "audit_events",
+    "processed_slack_events",
+    "pauses",
+    "approval_votes",
+    "outbox",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -25,7 +32,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0009"
+    assert db.head_revision() == "0010"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
