@@ -25,6 +25,9 @@ OUTBOX_MAX_ATTEMPTS = 8
 OUTBOX_RETRY_BASE = timedelta(seconds=2)
 #: ...but never longer than this.
 OUTBOX_RETRY_CAP = timedelta(minutes=5)
+#: How long a sender holds the messages it took; renewed while they wait in its queue. A
+#: message left "sending" by a sender that died is taken over once this runs out.
+OUTBOX_LEASE = timedelta(seconds=30)
 #: Sent messages are forgotten after this long (housekeeping).
 OUTBOX_RETENTION = timedelta(days=1)
 #: The ``event_type`` of the Slack message metadata every outbox post carries.

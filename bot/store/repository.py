@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -301,7 +301,14 @@ def _outbox(row: OutboxRow) -> OutboxItem:
 _UNSENT = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 
 
-def outbox_due_select(*, dialect: str, now: datetime, due_by: datetime, limit: int) -> Select[Any]:
+def outbox_due_select(
+    *,
+    dialect: str,
+    now: datetime,
+    due_by: datetime,
+    limit: int,
+    kinds: Collection[OutboxKind] | None = None,
+) -> Select[Any]:
     """The ids of up to ``limit`` outbox rows a sender may take at ``now``: pending and due
     by ``due_by``, or left ``sending`` by a sender whose lease ran out; and first in their
     stream (no earlier unsent row in it), except notices, which a sender takes together
@@ -334,6 +341,8 @@ def outbox_due_select(*, dialect: str, now: datetime, due_by: datetime, limit: i
         .order_by(OutboxRow.priority, OutboxRow.next_attempt_at, OutboxRow.id)
         .limit(limit)
     )
+    if kinds is not None:
+        due = due.where(OutboxRow.kind.in_(sorted(OutboxKind(k).value for k in kinds)))
     if dialect == "postgresql":
         due = due.with_for_update(skip_locked=True, of=OutboxRow)
     return due
@@ -366,6 +375,10 @@ class Store:
         self._ambient: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
             f"store_tx_{id(self)}", default=None
         )
+        # What to run once the innermost :meth:`atomic` block of the running task commits.
+        self._committed: contextvars.ContextVar[list[Callable[[], Awaitable[None]]] | None] = (
+            contextvars.ContextVar(f"store_committed_{id(self)}", default=None)
+        )
 
     @classmethod
     def from_url(cls, database_url: str, *, clock: Clock = utcnow) -> Store:
@@ -395,12 +408,26 @@ class Store:
         if self._ambient.get() is not None:
             yield
             return
+        hooks: list[Callable[[], Awaitable[None]]] = []
         async with self._tx() as session:
             token = self._ambient.set(session)
+            hooks_token = self._committed.set(hooks)
             try:
                 yield
             finally:
+                self._committed.reset(hooks_token)
                 self._ambient.reset(token)
+        for hook in hooks:
+            await hook()
+
+    async def when_committed(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once what was written so far is committed: at once outside
+        :meth:`atomic`, else after its block commits (never if it rolls back)."""
+        hooks = self._committed.get()
+        if hooks is None:
+            await callback()
+        else:
+            hooks.append(callback)
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
@@ -1376,16 +1403,19 @@ class Store:
         lease: timedelta,
         limit: int,
         due_by: datetime | None = None,
+        kinds: Collection[OutboxKind] | None = None,
     ) -> list[OutboxItem]:
         """Lease up to ``limit`` outbox rows to ``owner`` (status sending, until ``now +
         lease``; ``attempts`` counts this claim), the most urgent first: see
         :func:`outbox_due_select`. ``due_by`` (default ``now``): rows held until then are
-        taken too (a sender that drains does not wait for notice windows)."""
+        taken too (a sender that drains does not wait for notice windows); ``kinds``: only
+        those (posts and edits have separate Slack budgets)."""
         due = outbox_due_select(
             dialect=self.engine.dialect.name,
             now=now,
             due_by=now if due_by is None else due_by,
             limit=limit,
+            kinds=kinds,
         )
         stmt = (
             update(OutboxRow)
