@@ -487,22 +487,25 @@ class PauseService:
             )
             for e, state, verified in ends
         ]
-        closed = await self._store.end_pauses(closings)
-        for (e, state, verified), closing in zip(ends, closings, strict=True):
-            if e.pause.id not in closed:
-                continue  # another run closed it and reported
-            text = (
-                f"{e.late}The pause time is up. Resumed: it is now {state.describe()} "
-                "(verified by reading it back)."
-                if verified
-                else f"{e.late}The pause time is up. Sent the resume, but the read-back still "
-                f"shows {state.describe()}; check it with status."
-            )
-            await self._say(e.request, text)
-            await self._requests.show_as(
-                e.request.model_copy(update={"pause_outcome": closing.outcome})
-            )
-            await self._announce_end(e.request, f"pause ended: {state.describe()}{e.late_tag}")
+        # the pauses close, and their notes, card edits and notices are written to the
+        # outbox, in one transaction: a crash keeps both or neither
+        async with self._store.atomic():
+            closed = await self._store.end_pauses(closings)
+            for (e, state, verified), closing in zip(ends, closings, strict=True):
+                if e.pause.id not in closed:
+                    continue  # another run closed it and reported
+                text = (
+                    f"{e.late}The pause time is up. Resumed: it is now {state.describe()} "
+                    "(verified by reading it back)."
+                    if verified
+                    else f"{e.late}The pause time is up. Sent the resume, but the read-back "
+                    f"still shows {state.describe()}; check it with status."
+                )
+                await self._say(e.request, text)
+                await self._requests.show_as(
+                    e.request.model_copy(update={"pause_outcome": closing.outcome})
+                )
+                await self._announce_end(e.request, f"pause ended: {state.describe()}{e.late_tag}")
 
     async def check_journey(self, job: Job) -> None:
         """Journeys end by themselves (GuardrailAction): read and report what happened."""
