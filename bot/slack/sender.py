@@ -59,6 +59,7 @@ NOTICES_PER_MESSAGE: Final = 50
 PERMANENT_ERRORS: Final = frozenset(
     {
         "channel_not_found",
+        "thread_not_found",
         "not_in_channel",
         "is_archived",
         "message_not_found",
@@ -292,6 +293,9 @@ class OutboxSender:
             items = await self._store.claim_outbox(
                 owner=self.owner, now=now, lease=self._lease, limit=room, due_by=due_by, kinds=kinds
             )
+            # a row this sender is still sending whose lease ran out meanwhile (a long
+            # paced queue, a clock that jumped) is taken again by itself: not sent twice
+            items = [i for i in items if i.id not in self._inflight]
             claimed += len(items)
             for group in self._groups(items):
                 for item in group:

@@ -16,6 +16,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -79,9 +80,13 @@ def paused_burst(bot: BotUnderTest) -> dict[str, str]:
 
     by_key: dict[str, str] = wait_for(cards, what="the cards")
     for ts in by_key.values():
-        wait_for(lambda ts=ts: any("Verified" in t for t in thread(bot, ts)), what="verified")
+        wait_for(partial(verified, bot, ts), what="the verified reply")
     bot.settle()
     return by_key
+
+
+def verified(bot: BotUnderTest, ts: str) -> bool:
+    return any("Verified" in t for t in thread(bot, ts))
 
 
 def end_now(bot: BotUnderTest) -> None:
@@ -115,6 +120,21 @@ def unsent(bot: BotUnderTest) -> int:
             await store.close()
 
     return asyncio.run(count())
+
+
+def rows_of(bot: BotUnderTest, ts: str) -> list[tuple[object, ...]]:
+    async def rows() -> list[tuple[object, ...]]:
+        store = Store.from_url(bot.config.database_url)
+        try:
+            return [
+                (i.id, i.kind.value, i.status.value, i.attempts, i.owner, i.sent_ts)
+                for i in await store.outbox_items()
+                if i.thread_ts == ts
+            ]
+        finally:
+            await store.close()
+
+    return asyncio.run(rows())
 
 
 def sent_rows(bot: BotUnderTest) -> list[str]:
@@ -178,10 +198,25 @@ def test_a_burst_of_pause_ends_is_told_once_whatever_the_moment_of_the_crash(
     bot.settle()
     for name, ts in by_key.items():
         notes = [t for t in thread(bot, ts) if ENDED in t]
-        assert len(notes) == 1, (name, thread(bot, ts))
+        assert len(notes) == 1, (name, thread(bot, ts), rows_of(bot, ts))
         assert card_ended(bot, ts), (name, card_text(bot, ts, OPS))
     assert noticed(bot) == {key(i): 1 for i in range(BURST)}, bot.slack.messages(NOTIFY)
     assert len(bot.slack.messages(NOTIFY)) > notices_before
     assert set(sent_rows(bot)) == {OutboxStatus.SENT.value}
     for i in range(BURST):
         assert bot.providers.sfmc.automation(STAGING_MID, key(i)).status == ACTIVE
+
+
+def test_two_replicas_sharing_the_outbox_deliver_each_message_once(bot: BotUnderTest) -> None:
+    by_key = paused_burst(bot)
+    bot.start_another()
+    end_now(bot)
+
+    wait_for(lambda: ended_notes(bot, by_key) == BURST, what="every end note", timeout=90)
+    wait_for(lambda: unsent(bot) == 0, what="the outbox to empty", timeout=90)
+    bot.settle()
+    for name, ts in by_key.items():
+        notes = [t for t in thread(bot, ts) if ENDED in t]
+        assert len(notes) == 1, (name, thread(bot, ts))
+        assert card_ended(bot, ts), (name, card_text(bot, ts, OPS))
+    assert noticed(bot) == {key(i): 1 for i in range(BURST)}, bot.slack.messages(NOTIFY)
