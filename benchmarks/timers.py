@@ -189,8 +189,10 @@ class RecordingNotifier:
     async def update_card(self, request: Any, approval: Any = None) -> None:
         return None
 
-    async def reply(self, request: Any, note: Any) -> None:
-        self.replies.append((request.spec.key, note.text))
+    async def publish(self, request: Any, event: Any) -> None:
+        from bot.slack.messages import render
+
+        self.replies.append((request.spec.key, render(event, request).text))
 
 
 async def _setup_pauses(runtime: Any, plan: dict[str, Any], far: datetime) -> list[int]:
@@ -310,16 +312,16 @@ def _instrument(runtime: Any, meters: dict[str, Meter]) -> None:
 
     setattr(store, "_tx", timed_tx)  # noqa: B010
 
-    note = runtime.requests.note
+    publish = runtime.requests.publish
 
-    async def timed_note(request: Any, n: Any) -> None:
+    async def timed_publish(request: Any, event: Any) -> None:
         started = time.perf_counter()
         try:
-            await note(request, n)
+            await publish(request, event)
         finally:
             meters["notes"].add(time.perf_counter() - started)
 
-    setattr(runtime.requests, "note", timed_note)  # noqa: B010
+    setattr(runtime.requests, "publish", timed_publish)  # noqa: B010
 
 
 async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
@@ -349,23 +351,25 @@ async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
     slack_client = None
     recorder = RecordingNotifier()
     notifier: Any = recorder
-    announce = None
     if plan.get("slack_api_url"):
-        from bot.domain.requests import OperationRequest
         from bot.slack.app import create_web_client
         from bot.slack.notifier import SlackNotifier
 
         # As `automation-bot serve` builds it (bot/serve.py): paced, in the background, with
         # the notify channel's notices coalesced.
         slack_client = create_web_client(token=plan["bot_token"], base_url=plan["slack_api_url"])
-        notifier = SlackNotifier(client=slack_client, store=store, background=True)
+        notifier = SlackNotifier(
+            client=slack_client,
+            store=store,
+            background=True,
+            notify_channels={
+                name: env.notify_channel
+                for name, env in config.environments.items()
+                if env.notify_channel
+            },
+        )
 
-        async def announce(request: OperationRequest, text: str) -> None:
-            channel = config.environments[request.spec.environment].notify_channel
-            if channel:
-                await notifier.announce(channel=channel, request=request, text=text)
-
-    runtime = build_runtime(config, store=store, notifier=notifier, announce=announce)
+    runtime = build_runtime(config, store=store, notifier=notifier)
     meters = {
         name: Meter() for name in ("sfmc_http", "db_tx", "notes", "handler", "batch_jobs", "claims")
     }

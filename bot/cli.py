@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,12 +119,14 @@ async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
     notifier: Notifier = NullNotifier()
     directory: Directory | None = None
     client = None
+    drain: Callable[[float], Awaitable[bool]] | None = None
     if plan.slack is not None:
         from bot.slack.directory import SlackDirectory
         from bot.slack.notifier import SlackNotifier
 
         client = await _slack_client(plan.slack)
-        notifier = SlackNotifier(client=client, store=store)
+        slack_notifier = SlackNotifier(client=client, store=store)
+        notifier, drain = slack_notifier, slack_notifier.drain
         directory = SlackDirectory(client)  # approver groups are read as `serve` reads them
     runtime = build_runtime(cfg, store=store, notifier=notifier, directory=directory)
     try:
@@ -132,6 +134,8 @@ async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
             plan.command, actor=user or CLI_USER, via=Via.CLI, channel=None
         )
     finally:
+        if drain is not None:
+            await drain(30.0)  # the thread replies it queued
         await runtime.aclose()
     if not isinstance(outcome, SubmittedRequest):
         return render.outcome_text(outcome, where="on the command line")
@@ -146,7 +150,9 @@ async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
                 "Nothing was changed."
             )
         return text
-    text = render.request_lines(request, outcome.events, recorded=plan.recorded)
+    text = render.request_lines(
+        request, outcome.events, recorded=plan.recorded, ended_by=outcome.ends_natively
+    )
     if not plan.recorded:
         text += f"\n  {_not_recorded(cfg.database_url)}"
     if request.status is RequestStatus.FAILED:

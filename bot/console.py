@@ -22,11 +22,12 @@ import structlog
 from bot import render
 from bot.domain.approvals import ApprovalView, Decision, is_group_id
 from bot.domain.errors import BadInput, BotError
+from bot.domain.events import Event
 from bot.domain.grammar import parse_command
 from bot.domain.requests import OperationRequest, Via
 from bot.runtime import Runtime, build_scheduler
 from bot.service.commands import HelpOutcome, SubmittedRequest
-from bot.service.notify import CardRef, Note
+from bot.service.notify import CardRef
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +65,8 @@ class ConsoleNotifier:
     ) -> None:
         self._write("┌ card updated\n" + _indent(render.card_text(request, approval)))
 
-    async def reply(self, request: OperationRequest, note: Note) -> None:
-        self._write("│ ↳ " + render.note_text(request, note))
+    async def publish(self, request: OperationRequest, event: Event) -> None:
+        self._write("│ ↳ " + render.event_text(request, event))
 
 
 def _indent(text: str) -> str:
@@ -139,8 +140,8 @@ class Console:
         answer = await self._rt.commands.vote(
             request_id=request_id, voter=self.user, decision=decision, via=Via.CONSOLE
         )
-        if answer.message:
-            self._write(answer.message)
+        if answer.refused is not None:
+            self._write(render.vote_refused_text(answer.refused))
 
     async def _run(self, text: str) -> None:
         """parse -> handle -> render, as Slack and exec do."""

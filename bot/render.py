@@ -10,11 +10,41 @@ from typing import Any
 
 from bot.domain.approvals import ApprovalView
 from bot.domain.errors import BadInput, BotError, ProviderError
+from bot.domain.events import (
+    ApprovalNeeded,
+    Decided,
+    Event,
+    Executing,
+    Late,
+    LetItEnd,
+    PauseEnded,
+    PauseExtended,
+    PauseReminder,
+    Progress,
+    ReactionIgnored,
+    RecoveryReadBack,
+    RecoverySending,
+    RequestFailed,
+    ResumeGaveUp,
+    ResumeRetrying,
+    Succeeded,
+    Unverified,
+    VoteCast,
+    VoteRefused,
+)
 from bot.domain.help import SLASH_COMMAND, USAGE, help_text
-from bot.domain.models import OperationResult, TargetKind, TargetState, ThenAction, Verb
+from bot.domain.models import (
+    NormalState,
+    OperationResult,
+    TargetKind,
+    TargetState,
+    ThenAction,
+    Verb,
+)
 from bot.domain.requests import (
     AuditEvent,
     OperationRequest,
+    PauseOutcome,
     PauseRecord,
     RequestStatus,
     format_timedelta,
@@ -29,7 +59,6 @@ from bot.service.commands import (
     StatusOutcome,
     SubmittedRequest,
 )
-from bot.service.notify import Note, NoteKind
 
 
 def _when(value: datetime | None) -> str | None:
@@ -154,13 +183,16 @@ def _when_iso(value: str) -> str:
         return value
 
 
-def pause_end_line(kind: TargetKind, then: ThenAction, ends_at: datetime, *, recorded: bool) -> str:
+def pause_end_line(
+    then: ThenAction, ends_at: datetime, *, recorded: bool, ended_by: str | None = None
+) -> str:
     """When a timed pause ends and who carries out its end (``recorded``: the pause is in
-    the bot's database, so a running bot watches it)."""
+    the bot's database, so a running bot watches it; ``ended_by``: the provider that ends
+    it by itself, e.g. Journey Builder)."""
     when = _when(ends_at.astimezone(UTC))
     bot = "a running bot (automation-bot serve, or console, on this database)"
-    if kind is TargetKind.JOURNEY:
-        line = f"ends {when}: Journey Builder ends it by itself then ({then.value})"
+    if ended_by is not None:
+        line = f"ends {when}: {ended_by} ends it by itself then ({then.value})"
         return line + (f"; {bot} reads it back and reports." if recorded else ".")
     if not recorded:
         return (
@@ -173,10 +205,15 @@ def pause_end_line(kind: TargetKind, then: ThenAction, ends_at: datetime, *, rec
 
 
 def request_lines(
-    request: OperationRequest, events: Sequence[AuditEvent], *, recorded: bool = True
+    request: OperationRequest,
+    events: Sequence[AuditEvent],
+    *,
+    recorded: bool = True,
+    ended_by: str | None = None,
 ) -> str:
     """A request carried out (exec); ``recorded``: in the bot's database, which keeps its
-    id and history and whose running bot watches a timed pause (otherwise both are lost)."""
+    id and history and whose running bot watches a timed pause (otherwise both are lost);
+    ``ended_by``: the provider that ends a timed pause by itself."""
     spec = request.spec
     settled = next(
         (e.detail for e in reversed(events) if e.action in ("verified", "unverified")), {}
@@ -207,9 +244,8 @@ def request_lines(
         lines.append(f"  provider request id: {request.provider_request_id}")
     if request.pause_ends_at is not None and (recorded or verified):
         then = spec.pause.then if spec.pause else ThenAction.RESUME
-        lines.append(
-            "  " + pause_end_line(spec.kind, then, request.pause_ends_at, recorded=recorded)
-        )
+        end = pause_end_line(then, request.pause_ends_at, recorded=recorded, ended_by=ended_by)
+        lines.append("  " + end)
     lines.append(f"  requested by {request.requested_by}")
     return "\n".join(lines)
 
@@ -247,8 +283,8 @@ def outcome_text(outcome: Outcome, *, where: str = "here") -> str:
             return states_table(states, watched=watched, now=at)
         case HistoryOutcome(label=label, events=events):
             return history_lines(label, events)
-        case SubmittedRequest(request=request, events=events):
-            return request_lines(request, events)
+        case SubmittedRequest(request=request, events=events, ends_natively=ended_by):
+            return request_lines(request, events, ended_by=ended_by)
 
 
 def card_text(request: OperationRequest, approval: ApprovalView | None = None) -> str:
@@ -266,7 +302,11 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
         lines.append(f"  reason: {request.reason}")
     if request.state_before or request.state_after:
         lines.append(f"  state: {request.state_before or '?'} -> {request.state_after or '?'}")
-    if request.pause_ends_at:
+    if request.pause_outcome is not None:
+        ended = request.pause_outcome
+        by = f" by {ended.by}" if ended.by else ""
+        lines.append(f"  pause: {pause_outcome_text(ended)}{by} ({_when(ended.at)})")
+    elif request.pause_ends_at:
         then = spec.pause.then.value if spec.pause else "resume"
         lines.append(f"  ends: {_when(request.pause_ends_at)}, then {then}")
     if approval is not None:
@@ -288,47 +328,171 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
     return "\n".join(lines)
 
 
-def note_text(request: OperationRequest, note: Note) -> str:
-    """One thread reply as plain text (console)."""
+def event_text(request: OperationRequest, event: Event) -> str:
+    """One thing that happened to ``request``, as a line of plain text (console)."""
     spec = request.spec
-    match note.kind:
-        case NoteKind.EXECUTING:
+    match event:
+        case Executing():
             return f"{_ING[spec.verb]} {spec.target_label()}…"
-        case NoteKind.PROGRESS:
-            return f"{note.text} {note.done} of {note.total} {note.noun}…"
-        case NoteKind.APPROVAL_NEEDED:
+        case Progress(done=done, total=total, noun=noun):
             return (
-                f"Approval needed: {note.total} approval(s) before this runs. An approver "
+                f"Waiting for the provider to show the change: read-back {done} of {total} {noun}…"
+            )
+        case ApprovalNeeded(required=required):
+            return (
+                f"Approval needed: {required} approval(s) before this runs. An approver "
                 f"types: as <their user id>, then: approve {request.id} (or deny {request.id})"
             )
-        case NoteKind.VOTE:
-            return _vote_text(note)
-        case NoteKind.DECISION:
-            return note.text
-        case NoteKind.RESULT:
-            if request.status is RequestStatus.SUCCEEDED:
-                return f"Done: {request.state_after} (verified by reading it back)."
-            if request.status is RequestStatus.UNVERIFIED and request.error:
-                return request.error
-            if request.status is RequestStatus.UNVERIFIED:
-                return (
-                    f"Sent, but the read-back shows {request.state_after}; check again with status."
-                )
-            return f"Failed: {request.error}"
-        case _:
-            return note.text
+        case VoteCast(actor=actor, decision=decision, done=done, total=total):
+            said = _VOTE_WORDS.get(decision, decision)
+            return f"{actor} {said} ({done} of {total} approval(s))."
+        case Decided(decision="approved"):
+            return "Approved."
+        case Decided(decision="denied"):
+            return "Denied: nothing was changed."
+        case Decided():
+            return "Expired before enough approvals: nothing was changed."
+        case Succeeded(state_after=after):
+            return f"Done: {after} (verified by reading it back)."
+        case Unverified(state_after=after, interrupted=True):
+            return (
+                f"The bot stopped while sending this; the read-back shows {after}, so it was "
+                "probably not carried out. It was not sent again: check with status and ask "
+                "again if it is still needed."
+            )
+        case Unverified(state_after=after):
+            return f"Sent, but the read-back shows {after}; check again with status."
+        case RequestFailed(message=message):
+            return f"Failed: {message}"
+        case RecoverySending():
+            return "The bot stopped before sending this to the provider; sending it now."
+        case RecoveryReadBack(state=state):
+            return (
+                "The bot stopped while sending this to the provider; it was not sent again. "
+                f"The read-back shows {state}."
+            )
+        case ReactionIgnored(actor=actor, environment=environment):
+            return (
+                f"{actor} reacted, but is not an approver for {environment}: that reaction "
+                "does not count."
+            )
+        case VoteRefused():
+            return vote_refused_text(event)
+        case PauseEnded():
+            return pause_end_text(event)
+        case ResumeRetrying(label=label, message=message, attempts_max=most, late=late):
+            return (
+                f"{late_prefix(late)}The pause time is up, but could not resume {label}: "
+                f"{message} The bot tries again (up to {most} times) and says here when it is "
+                "done."
+            )
+        case ResumeGaveUp(label=label, message=message, tries=tries):
+            return (
+                f"Gave up resuming {label} after {tries} tries: {message} It is still paused: "
+                "resume it once the problem is fixed."
+            )
+        case PauseReminder(label=label, ends_in=None, paused_for=since):
+            paused = format_timedelta(since) if since is not None else "a while"
+            return f"Reminder: {label} has been paused for {paused}, with no end set."
+        case PauseReminder(label=label, ends_in=left, then=then):
+            ends = format_timedelta(left)
+            return f"Reminder: the pause of {label} ends in {ends}, then {then.value}."
+        case PauseExtended(actor=actor, ends_at=ends_at):
+            return f"{actor} extended this pause: it now ends {_when(ends_at.astimezone(UTC))}."
+        case LetItEnd(actor=actor, then=then):
+            return f"{actor} lets the pause end as planned ({then.value}); no more reminders."
 
 
-def _vote_text(note: Note) -> str:
-    words = {
-        "approve": "approved",
-        "deny": "denied",
-        "withdraw-approve": "withdrew their approval",
-        "withdraw-deny": "withdrew their denial",
-    }
-    said = words.get(note.decision or "", note.decision or "voted")
-    count = f" ({note.done} of {note.total} approval(s))" if note.total is not None else ""
-    return f"{note.actor} {said}{count}. {note.text}".strip()
+_VOTE_WORDS = {
+    "approve": "approved",
+    "deny": "denied",
+    "withdraw-approve": "withdrew their approval",
+    "withdraw-deny": "withdrew their denial",
+}
+
+
+def late_prefix(late: Late | None) -> str:
+    """``(Late by 3m: the bot was not running when this was due.) `` or nothing."""
+    if late is None:
+        return ""
+    why = (
+        "the bot was not running when this was due"
+        if late.bot_was_down
+        else "the bot was busy with other due work"
+    )
+    return f"(Late by {format_timedelta(late.by)}: {why}.) "
+
+
+def _provider_did(event: PauseEnded) -> str:
+    product = event.product or "the provider"
+    return {
+        NormalState.ACTIVE: f"{product} resumed it",
+        NormalState.STOPPED: f"{product} stopped it",
+        NormalState.PAUSED: "it stays paused as asked",
+    }.get(event.normal or NormalState.UNKNOWN, f"it is now {event.state}")
+
+
+def pause_outcome_text(outcome: PauseOutcome) -> str:
+    """How a request's pause ended, in a few words (rows from before events: their text)."""
+    event = outcome.event
+    if event is None:
+        return outcome.text or "ended"
+    state = event.state
+    match event.how:
+        case "resumed" if event.verified:
+            return f"resumed: {state} (verified)"
+        case "resumed":
+            return f"resume sent; the read-back still shows {state}"
+        case "kept":
+            return "time is up; it stays paused as asked"
+        case "already_changed":
+            return f"ended: it had already been changed ({state or 'unknown'})"
+        case "guardrail_missed":
+            return f"did not end as expected ({event.then.value}): still {state}"
+        case "ended_by_provider" if event.normal is NormalState.PAUSED:
+            return f"time is up; {_provider_did(event)}"
+        case "ended_by_provider":
+            flag = "" if event.expected else f" (expected {event.then.value})"
+            return f"{_provider_did(event)}: {state}{flag}"
+        case "drifted":
+            return f"changed outside the bot: now {state}"
+        case "replaced":
+            return "ended: paused again by a newer request"
+        case "ended_early":
+            verb = event.verb.value if event.verb else "newer"
+            return f"ended early by a {verb} request: now {state}"
+
+
+def pause_end_text(event: PauseEnded) -> str:
+    """How a pause ended, as the console tells it."""
+    late, state, label = late_prefix(event.late), event.state, event.label
+    flag = "" if event.expected else f" (expected {event.then.value})"
+    match event.how:
+        case "resumed" if event.verified:
+            return f"{late}The pause time is up. Resumed: it is now {state} (verified)."
+        case "resumed":
+            return (
+                f"{late}The pause time is up. Sent the resume, but the read-back still shows "
+                f"{state}; check it with status."
+            )
+        case "kept":
+            return f"{late}The pause time is up; {label} stays paused as asked."
+        case "already_changed":
+            return f"{late}The pause time is up. Nothing to resume: {event.detail or state}"
+        case "guardrail_missed":
+            return (
+                f"{late}Unexpected: the pause should have ended ({event.then.value}) but "
+                f"{label} is still {state}; resume or stop it yourself."
+            )
+        case "ended_by_provider":
+            return f"{late}The pause ended: {_provider_did(event)}; read back: {state}{flag}."
+        case "drifted":
+            return f"{label} is now {state}: it was changed outside the bot; no longer tracked."
+        case "replaced":
+            return "This pause ended: it was paused again by a newer request."
+        case "ended_early":
+            verb = event.verb.value if event.verb else "newer"
+            return f"This pause ended early: a {verb} request made it {state}."
 
 
 _ING = {
@@ -347,3 +511,38 @@ def history_lines(label: str, events: Sequence[AuditEvent]) -> str:
         detail = ", ".join(f"{k}={v}" for k, v in e.detail.items() if v is not None)
         out.append(f"  {_when(e.at)}  {e.action:<12} {e.actor} via {e.via.value}  {detail}")
     return "\n".join(out)
+
+
+_ALREADY = {
+    "approved": "already approved",
+    "executing": "already approved and running",
+    "succeeded": "already approved and done",
+    "unverified": "already approved and sent",
+    "failed": "already decided (it failed)",
+    "denied": "already denied",
+    "expired": "expired",
+}
+
+
+def vote_refused_text(refused: VoteRefused) -> str:
+    """Why a vote did not count, for the voter alone."""
+    match refused.why:
+        case "unknown_request":
+            return "That request is no longer known to the bot."
+        case "no_approval_needed":
+            return "This request does not need an approval."
+        case "already_decided":
+            state = _ALREADY.get(refused.status or "", refused.status or "decided")
+            return f"This request is {state}; your vote was not needed."
+        case "already_counted":
+            return f"Your {refused.decision} was already counted."
+        case "not_an_approver":
+            return (
+                f"Only approvers for {refused.environment} can approve or deny this request; "
+                "your vote was not counted."
+            )
+        case "own_request":
+            return (
+                "You asked for this change, so you cannot approve it yourself; another "
+                "approver has to."
+            )

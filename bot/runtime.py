@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +11,6 @@ import structlog
 
 from bot.config import BotConfig
 from bot.domain.outbox import OUTBOX_RETENTION
-from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
@@ -81,7 +80,6 @@ def build_runtime(
     metrics: Metrics | None = None,
     clock: Callable[[], datetime] | None = None,
     timings: PauseTimings | None = None,
-    announce: Callable[[OperationRequest, str], Awaitable[None]] | None = None,
 ) -> Runtime:
     directory = directory or StaticDirectory()
     now = clock or _utcnow
@@ -126,7 +124,6 @@ def build_runtime(
         requests=requests,
         operations=operations,
         timings=timings,
-        announce=announce,
         clock=now,
     )
     requests.pause_watcher = pauses

@@ -29,7 +29,6 @@ from starlette.routing import Route
 
 from bot.config import BotConfig, SlackSettings
 from bot.domain.errors import ConfigError
-from bot.domain.requests import OperationRequest
 from bot.metrics import Metrics
 from bot.runtime import Runtime, build_runtime, build_scheduler
 from bot.service.pauses import PauseTimings
@@ -117,13 +116,18 @@ async def build_bot(
     # Replies, card edits and notices are written to the outbox and sent in the background,
     # paced per channel; notify-channel notices close together are coalesced
     # (bot/slack/notifier.py, bot/slack/sender.py).
-    notifier = SlackNotifier(client=client, store=store, clock=now, background=True)
+    notifier = SlackNotifier(
+        client=client,
+        store=store,
+        clock=now,
+        background=True,
+        notify_channels={
+            name: env.notify_channel
+            for name, env in config.environments.items()
+            if env.notify_channel
+        },
+    )
     directory = SlackDirectory(client, ttl=directory_ttl, clock=now)
-
-    async def announce(request: OperationRequest, text: str) -> None:
-        channel = config.environments[request.spec.environment].notify_channel
-        if channel:
-            await notifier.announce(channel=channel, request=request, text=text)
 
     runtime = build_runtime(
         config,
@@ -133,7 +137,6 @@ async def build_bot(
         metrics=metrics,
         clock=now,
         timings=timings,
-        announce=announce,
     )
     handlers = SlackHandlers(runtime=runtime, notifier=notifier, clock=now, metrics=metrics)
     secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""

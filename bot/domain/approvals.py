@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain.errors import ConfigError
-from bot.domain.requests import Via
+from bot.domain.models import Via
 
 
 class Decision(StrEnum):
@@ -163,22 +164,17 @@ def refusal(
     requester: str,
     is_approver: bool,
     decision: Decision = Decision.APPROVE,
-) -> str | None:
-    """Why ``voter`` may not vote (one sentence), or None when the vote counts.
+) -> Literal["not_an_approver", "own_request"] | None:
+    """Why ``voter`` may not vote, or None when the vote counts.
 
     The requester may always deny (withdraw) their own request.
     """
     if voter == requester and decision is Decision.DENY:
         return None
     if not is_approver:
-        return (
-            "Only approvers for "
-            f"{policy.environment} can approve or deny this request; your vote was not counted."
-        )
+        return "not_an_approver"
     if voter == requester and not policy.allow_self_approval:
-        return (
-            "You asked for this change, so you cannot approve it yourself; another approver has to."
-        )
+        return "own_request"
     return None
 
 

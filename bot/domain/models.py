@@ -65,6 +65,19 @@ class Verb(StrEnum):
 MUTATING_VERBS = frozenset({Verb.PAUSE, Verb.RESUME, Verb.STOP, Verb.RUN})
 
 
+class Via(StrEnum):
+    """Through what a request or a step arrived."""
+
+    COMMAND = "command"
+    MODAL = "modal"
+    BUTTON = "button"
+    REACTION = "reaction"
+    CLI = "cli"
+    CONSOLE = "console"
+    SCHEDULER = "scheduler"
+    SYSTEM = "system"  # e.g. recovery after a restart
+
+
 class ThenAction(StrEnum):
     """What happens when a timed pause ends."""
 

@@ -14,7 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain.errors import DuplicateRequest
+from bot.domain.events import PauseEnded
 from bot.domain.models import PauseOptions, TargetKind, ThenAction, Verb, target_label
+from bot.domain.models import Via as Via  # where it was defined first
 
 
 class RequestStatus(StrEnum):
@@ -63,19 +65,6 @@ class ExecutionPhase(StrEnum):
 
 def can_transition(current: RequestStatus, new: RequestStatus) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
-
-
-class Via(StrEnum):
-    """Through what a request or a step arrived."""
-
-    COMMAND = "command"
-    MODAL = "modal"
-    BUTTON = "button"
-    REACTION = "reaction"
-    CLI = "cli"
-    CONSOLE = "console"
-    SCHEDULER = "scheduler"
-    SYSTEM = "system"  # e.g. recovery after a restart
 
 
 class _Frozen(BaseModel):
@@ -143,10 +132,13 @@ def format_timedelta(delta: Any) -> str:
 
 
 class PauseOutcome(_Frozen):
-    """How the pause a request made came to an end (shown on its card)."""
+    """How the pause a request made came to an end (shown on its card): the event, as
+    data; each front end words it. Rows written before events were stored hold ``text``
+    (the sentence as it was shown) instead, and still load and render."""
 
     at: datetime
-    text: str = Field(description="what happened, e.g. 'resumed: 6 Scheduled (verified)'")
+    event: PauseEnded | None = Field(default=None, description="what happened")
+    text: str | None = Field(default=None, description="the old, worded outcome (old rows)")
     still_paused: bool = Field(
         default=False, description="the target is still paused (kept, or the guardrail did not act)"
     )

@@ -23,11 +23,11 @@ from bot.domain.approvals import (
     tally,
 )
 from bot.domain.errors import BadInput, BotError
+from bot.domain.events import Decided, ReactionIgnored, RefusedWhy, VoteCast, VoteRefused
 from bot.domain.jobs import Job, JobKind
 from bot.domain.requests import OperationRequest, RequestStatus, Via
 from bot.faults import CrashPoint, crash_point
 from bot.service.directory import Directory
-from bot.service.notify import Note, NoteKind
 from bot.service.requests import RequestService, command_for
 from bot.store.repository import Store
 
@@ -40,10 +40,10 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class VoteAnswer:
-    """What happened to a vote; ``message`` is for the voter alone (None: nothing to say)."""
+    """What happened to a vote; ``refused`` (why it did not count) is for the voter alone."""
 
     counted: bool
-    message: str | None
+    refused: VoteRefused | None
     request: OperationRequest | None
 
 
@@ -69,17 +69,28 @@ class ApprovalService:
         self, *, request_id: str, voter: str, decision: Decision, via: Via
     ) -> VoteAnswer:
         """A vote from a button (or a reaction already matched to its request)."""
+        said = "approve" if decision is Decision.APPROVE else "deny"
         request = await self._store.get_request(request_id)
         if request is None:
-            return VoteAnswer(False, "That request is no longer known to the bot.", None)
-        policy = self._policies(request.spec.environment)
+            return VoteAnswer(False, VoteRefused(why="unknown_request", decision=said), None)
+        environment = request.spec.environment
+
+        def refused(why: RefusedWhy, status: RequestStatus | None = None) -> VoteRefused:
+            return VoteRefused(
+                why=why,
+                decision=said,
+                environment=environment,
+                status=None if status is None else status.value,
+            )
+
+        policy = self._policies(environment)
         if policy is None:
-            return VoteAnswer(False, "This request does not need an approval.", request)
+            return VoteAnswer(False, refused("no_approval_needed"), request)
         if request.status is not RequestStatus.AWAITING_APPROVAL:
-            return VoteAnswer(False, _already(request), request)
+            return VoteAnswer(False, refused("already_decided", request.status), request)
         if request.expires_at is not None and self._clock() >= request.expires_at:
-            expired = await self._expire(request)
-            return VoteAnswer(False, _already(expired or request), expired or request)
+            expired = await self._expire(request) or request
+            return VoteAnswer(False, refused("already_decided", expired.status), expired)
 
         is_approver = await self._is_approver(policy, voter)
         why_not = refusal(
@@ -99,33 +110,33 @@ class ApprovalService:
             )
             if via is Via.REACTION and not is_approver:
                 await self._note_once(request, voter)
-            return VoteAnswer(False, why_not, request)
+            return VoteAnswer(False, refused(why_not), request)
 
         _, changed = await self._store.cast_vote(
             request.id, voter=voter, decision=decision, via=via
         )
         if not changed:
-            return VoteAnswer(False, f"Your {decision.value} was already counted.", request)
+            return VoteAnswer(False, refused("already_counted"), request)
         crash_point(CrashPoint.AFTER_VOTE)
         current = await self._store.get_request(request.id)
         if current is not None and current.status is not RequestStatus.AWAITING_APPROVAL:
             # another vote (or the expiry) decided it between our check and our vote
-            return VoteAnswer(False, _already(current), current)
-        await self._store.record(
-            actor=voter, action=f"{decision.value}d", via=via, request_id=request.id
-        )
-        votes = await self._store.votes(request.id)
-        result = tally(policy, votes)
-        await self._requests.note(
-            request,
-            Note(
-                kind=NoteKind.VOTE,
-                actor=voter,
-                decision=decision.value,
-                done=len(result.approvals),
-                total=policy.required,
-            ),
-        )
+            return VoteAnswer(False, refused("already_decided", current.status), current)
+        async with self._store.atomic():
+            await self._store.record(
+                actor=voter, action=f"{decision.value}d", via=via, request_id=request.id
+            )
+            votes = await self._store.votes(request.id)
+            result = tally(policy, votes)
+            await self._requests.publish(
+                request,
+                VoteCast(
+                    actor=voter,
+                    decision=said,
+                    done=len(result.approvals),
+                    total=policy.required,
+                ),
+            )
         await self._requests.show(request)
         match result.outcome:
             case Outcome.DENIED:
@@ -162,56 +173,59 @@ class ApprovalService:
         decision = _decision(policy, reaction)
         if policy is None or decision is None:
             return False
-        if not await self._store.withdraw_vote(request.id, voter=voter, decision=decision):
-            return False
-        await self._store.record(
-            actor=voter,
-            action="withdrew",
-            via=Via.REACTION,
-            request_id=request.id,
-            detail={"decision": decision.value},
-        )
-        votes = await self._store.votes(request.id)
-        await self._requests.note(
-            request,
-            Note(
-                kind=NoteKind.VOTE,
+        async with self._store.atomic():
+            if not await self._store.withdraw_vote(request.id, voter=voter, decision=decision):
+                return False
+            await self._store.record(
                 actor=voter,
-                decision=f"withdraw-{decision.value}",
-                done=len(tally(policy, votes).approvals),
-                total=policy.required,
-            ),
-        )
+                action="withdrew",
+                via=Via.REACTION,
+                request_id=request.id,
+                detail={"decision": decision.value},
+            )
+            votes = await self._store.votes(request.id)
+            await self._requests.publish(
+                request,
+                VoteCast(
+                    actor=voter,
+                    decision="withdraw-approve"
+                    if decision is Decision.APPROVE
+                    else "withdraw-deny",
+                    done=len(tally(policy, votes).approvals),
+                    total=policy.required,
+                ),
+            )
         await self._requests.show(request)
         return True
 
     # -- decisions ------------------------------------------------------------------------
 
     async def _approve(self, request: OperationRequest, *, actor: str, via: Via) -> None:
-        approved = await self._store.transition(request.id, to=RequestStatus.APPROVED)
-        if approved is None:
-            return  # another approver's vote (or process) got there first
-        await self._store.record(actor=actor, action="approved", via=via, request_id=request.id)
-        await self._requests.note(
-            approved,
-            Note(kind=NoteKind.DECISION, actor=actor, decision="approved", text="Approved."),
-        )
+        async with self._store.atomic():
+            approved = await self._store.transition(request.id, to=RequestStatus.APPROVED)
+            if approved is None:
+                return  # another approver's vote (or process) got there first
+            await self._store.record(actor=actor, action="approved", via=via, request_id=request.id)
+            await self._requests.publish(approved, Decided(actor=actor, decision="approved"))
         await self._requests.execute(approved.id, actor=actor, via=via)
 
     async def _decide(
         self, request: OperationRequest, status: RequestStatus, *, actor: str, via: Via
     ) -> OperationRequest | None:
-        decided = await self._store.transition(request.id, to=status)
-        if decided is None:
-            return None
-        await self._store.record(actor=actor, action=status.value, via=via, request_id=request.id)
-        text = {
-            RequestStatus.DENIED: "Denied: nothing was changed.",
-            RequestStatus.EXPIRED: "Expired before enough approvals: nothing was changed.",
-        }[status]
-        await self._requests.note(
-            decided, Note(kind=NoteKind.DECISION, actor=actor, decision=status.value, text=text)
-        )
+        async with self._store.atomic():
+            decided = await self._store.transition(request.id, to=status)
+            if decided is None:
+                return None
+            await self._store.record(
+                actor=actor, action=status.value, via=via, request_id=request.id
+            )
+            await self._requests.publish(
+                decided,
+                Decided(
+                    actor=actor,
+                    decision="denied" if status is RequestStatus.DENIED else "expired",
+                ),
+            )
         await self._requests.show(decided)
         return decided
 
@@ -312,16 +326,11 @@ class ApprovalService:
 
     async def _note_once(self, request: OperationRequest, voter: str) -> None:
         """A non-approver's reaction is ignored, and said so once per person per request."""
-        if await self._store.claim_event(f"ignored-reaction:{request.id}:{voter}"):
-            await self._requests.note(
-                request,
-                Note(
-                    kind=NoteKind.INFO,
-                    actor=voter,
-                    text=f"reacted, but is not an approver for {request.spec.environment}: "
-                    "that reaction does not count.",
-                ),
-            )
+        async with self._store.atomic():
+            if await self._store.claim_event(f"ignored-reaction:{request.id}:{voter}"):
+                await self._requests.publish(
+                    request, ReactionIgnored(actor=voter, environment=request.spec.environment)
+                )
 
 
 def _decision(policy: ApprovalPolicy | None, reaction: str) -> Decision | None:
@@ -333,17 +342,3 @@ def _decision(policy: ApprovalPolicy | None, reaction: str) -> Decision | None:
     if name == policy.deny_reaction:
         return Decision.DENY
     return None
-
-
-def _already(request: OperationRequest) -> str:
-    words = {
-        RequestStatus.APPROVED: "already approved",
-        RequestStatus.EXECUTING: "already approved and running",
-        RequestStatus.SUCCEEDED: "already approved and done",
-        RequestStatus.UNVERIFIED: "already approved and sent",
-        RequestStatus.FAILED: "already decided (it failed)",
-        RequestStatus.DENIED: "already denied",
-        RequestStatus.EXPIRED: "expired",
-    }
-    state = words.get(request.status, request.status.value)
-    return f"This request is {state}; your vote was not needed."

@@ -80,6 +80,9 @@ class SubmittedRequest:
     request: OperationRequest
     events: tuple[AuditEvent, ...]
     card: CardRef | None
+    #: What the provider calls itself when it ends a timed pause by itself (Journey
+    #: Builder); None: the bot carries out the end.
+    ends_natively: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,14 @@ class Commands:
             if request.channel and request.card_ts
             else None
         )
-        return SubmittedRequest(request=request, events=tuple(events), card=card)
+        spec = request.spec
+        traits = self._ops.environment(spec.environment).provider(spec.kind).traits
+        return SubmittedRequest(
+            request=request,
+            events=tuple(events),
+            card=card,
+            ends_natively=traits.product if traits.ends_pause_natively else None,
+        )
 
     async def vote(
         self, *, request_id: str, voter: str, decision: Decision, via: Via

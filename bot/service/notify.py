@@ -1,46 +1,22 @@
 """The Notifier port: how the service tells people what happened (Slack, console, nothing).
 
-The service speaks in domain terms (a request changed, a note for its thread); each
-adapter renders them its own way. Implementations must not block the caller for long and
-should raise only for failures the caller can do nothing about (they are logged).
+The service speaks in domain terms: a request changed (its card) and what happened to it
+(an :mod:`event <bot.domain.events>`); each adapter words them its own way and decides
+where they go (a card's thread, a notify channel). The service publishes an event in the
+same store transaction as the change it reports (``Store.atomic``), so :meth:`publish`
+must not wait for a slow party: it queues. Implementations raise only for failures the
+caller can do nothing about (they are logged).
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.approvals import ApprovalView
+from bot.domain.events import Event
 from bot.domain.requests import OperationRequest
-
-
-class NoteKind(StrEnum):
-    EXECUTING = "executing"  # "Pausing staging/journey:welcome v3…"
-    RESULT = "result"  # the verified outcome, or the failure
-    PROGRESS = "progress"  # "pausing 3 of 5 versions…"
-    APPROVAL_NEEDED = "approval_needed"  # who must approve, how many, until when
-    VOTE = "vote"  # "<@U> approved (1 of 2)" / denied / withdrew
-    DECISION = "decision"  # approved, denied or expired: what happens now
-    REMINDER = "reminder"  # "the pause ends in 1h" with Resume now / Extend / Let it end
-    INFO = "info"  # anything else worth a line in the thread
-
-
-class Note(BaseModel):
-    """One reply in a request's thread."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: NoteKind
-    text: str = ""
-    done: int | None = None
-    total: int | None = None
-    noun: str = "versions"
-    actor: str | None = None  # a Slack user id (votes, decisions)
-    # VOTE: approve | deny | withdraw-approve | withdraw-deny; DECISION: approved | denied | expired
-    decision: str | None = None
-    approval: ApprovalView | None = None  # APPROVAL_NEEDED: who, how many, until when
 
 
 class CardRef(BaseModel):
@@ -65,8 +41,10 @@ class Notifier(Protocol):
         """Edit the card in place to show the request (and its approval) as it is now."""
         ...
 
-    async def reply(self, request: OperationRequest, note: Note) -> None:
-        """Add a reply to the card's thread."""
+    async def publish(self, request: OperationRequest, event: Event) -> None:
+        """Tell people what happened to ``request``: a reply in its card's thread and, for
+        the events the adapter subscribes to, a notice elsewhere. Queues; never waits for
+        delivery (it runs inside the transaction of the change it reports)."""
         ...
 
 
@@ -83,5 +61,5 @@ class NullNotifier:
     ) -> None:
         return None
 
-    async def reply(self, request: OperationRequest, note: Note) -> None:
+    async def publish(self, request: OperationRequest, event: Event) -> None:
         return None

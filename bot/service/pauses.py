@@ -21,6 +21,15 @@ from pydantic import BaseModel, ConfigDict
 from bot.domain import rules
 from bot.domain.commands import ResumeCommand, TargetRef
 from bot.domain.errors import BotError, InvalidState, NotFound, ProviderError
+from bot.domain.events import (
+    Event,
+    Late,
+    LetItEnd,
+    PauseEnded,
+    PauseReminder,
+    ResumeGaveUp,
+    ResumeRetrying,
+)
 from bot.domain.jobs import MAX_ATTEMPTS, Job, JobKind, job_key
 from bot.domain.models import (
     NormalState,
@@ -38,7 +47,6 @@ from bot.domain.requests import (
     format_timedelta,
 )
 from bot.domain.traits import ProviderTraits
-from bot.service.notify import Note, NoteKind
 from bot.service.operations import OperationService
 from bot.service.ports import BatchResumes, Provider
 from bot.service.requests import RequestService
@@ -60,17 +68,12 @@ _SINGLE_ENDS_AT_ONCE = 20
 
 @dataclass(frozen=True, slots=True)
 class _Ending:
-    """A due end being handled: its job, pause, request and lateness prefix."""
+    """A due end being handled: its job, pause, request and how late it is."""
 
     job: Job
     pause: PauseRecord
     request: OperationRequest
-    late: str
-
-    @property
-    def late_tag(self) -> str:
-        """`` (Late by 3m: ...)`` for a notice, or nothing."""
-        return f" {self.late.strip()}" if self.late else ""
+    late: Late | None
 
 
 class PauseTimings(BaseModel):
@@ -96,14 +99,12 @@ class PauseService:
         requests: RequestService,
         operations: OperationService,
         timings: PauseTimings | None = None,
-        announce: Callable[[OperationRequest, str], Awaitable[None]] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._store = store
         self._requests = requests
         self._ops = operations
         self._t = timings or PauseTimings()
-        self._announce = announce
         self._clock = clock
         #: When this service started: an end due before it was missed while the bot was down.
         self._started = clock()
@@ -184,58 +185,82 @@ class PauseService:
         keys.append(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
         return tuple(keys)
 
+    async def close(
+        self,
+        pause: PauseRecord,
+        *,
+        reason: str,
+        event: PauseEnded,
+        running: JobKind | None = None,
+        audit: tuple[str, Mapping[str, Any]] | None = None,
+        by: str | None = None,
+        still_paused: bool = False,
+        tell: OperationRequest | None = None,
+    ) -> OperationRequest | None:
+        """Stop watching a pause: close it, cancel its timers (but not ``running``), record
+        ``event`` as how it ended on its request and ``audit`` (action, detail) in the
+        trail, and publish ``event`` in ``tell``'s thread, all in one transaction (store
+        calls only: it joins the caller's). The request with its outcome (to show again);
+        None when the pause was closed already (another run or process got there first):
+        nothing is recorded."""
+        closing = PauseClosing(
+            pause_id=pause.id,
+            request_id=pause.request_id,
+            reason=reason,
+            outcome=PauseOutcome(at=self._clock(), event=event, still_paused=still_paused, by=by),
+            cancel_keys=self._timer_keys(pause, running=running),
+            audit_action=None if audit is None else audit[0],
+            audit_detail={} if audit is None else dict(audit[1]),
+        )
+        async with self._store.atomic():
+            if pause.id not in await self._store.end_pauses([closing]):
+                return None
+            request = await self._store.get_request(pause.request_id)
+            if tell is not None:
+                await self._requests.publish(tell, event)
+        return request
+
     async def release(
         self,
         pause: PauseRecord,
         *,
         reason: str,
+        event: PauseEnded,
         running: JobKind | None = None,
-        outcome: str | None = None,
-        still_paused: bool = False,
         audit: tuple[str, Mapping[str, Any]] | None = None,
-        by: str | None = None,
+        still_paused: bool = False,
+        tell: OperationRequest | None = None,
     ) -> bool:
-        """Stop watching a pause: close it, cancel its timers (but not ``running``), record
-        ``outcome`` on its request (shown on the card, edited here) and ``audit``
-        (action, detail) in the trail, all in one transaction. False when the pause was
-        closed already (another run or process got there first): nothing is recorded."""
-        text = outcome or f"ended: {reason}"
-        closing = PauseClosing(
-            pause_id=pause.id,
-            request_id=pause.request_id,
+        """:meth:`close`, then show the request's card as it is now. False when the pause
+        was closed already."""
+        request = await self.close(
+            pause,
             reason=reason,
-            outcome=PauseOutcome(at=self._clock(), text=text, still_paused=still_paused, by=by),
-            cancel_keys=self._timer_keys(pause, running=running),
-            audit_action=None if audit is None else audit[0],
-            audit_detail={} if audit is None else dict(audit[1]),
+            event=event,
+            running=running,
+            audit=audit,
+            still_paused=still_paused,
+            tell=tell,
         )
-        closed = pause.id in await self._store.end_pauses([closing])
-        if closed:
-            request = await self._store.get_request(pause.request_id)
-            if request is not None:
-                await self._requests.show_as(request)
-        return closed
+        if request is not None:
+            await self._requests.show_as(request)
+        return request is not None
 
-    async def let_it_end(self, *, request_id: str, user: str) -> str:
-        """'Let it end' on a reminder: no more reminders; the end happens as planned."""
+    async def let_it_end(self, *, request_id: str, user: str) -> bool:
+        """'Let it end' on a reminder: no more reminders; the end happens as planned.
+        False when the pause is no longer running."""
         pause = await self._store.pause_for_request(request_id)
         if pause is None or not pause.active:
-            return "That pause is no longer running."
-        for before in self._t.reminders:
-            key = f"{pause.id}:{int(before.total_seconds())}"
-            await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, key))
-        await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
-        request = await self._store.get_request(request_id)
-        if request is not None:
-            await self._requests.note(
-                request,
-                Note(
-                    kind=NoteKind.INFO,
-                    actor=user,
-                    text=f"lets the pause end as planned ({pause.then.value}); no more reminders.",
-                ),
-            )
-        return "No more reminders for this pause."
+            return False
+        async with self._store.atomic():
+            for before in self._t.reminders:
+                key = f"{pause.id}:{int(before.total_seconds())}"
+                await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, key))
+            await self._store.cancel_job(job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"))
+            request = await self._store.get_request(request_id)
+            if request is not None:
+                await self._requests.publish(request, LetItEnd(actor=user, then=pause.then))
+        return True
 
     # -- the end of a pause ---------------------------------------------------------------
 
@@ -305,25 +330,18 @@ class PauseService:
             return False  # no such provider any more: the single path reports it
 
     async def _end_one(self, e: _Ending) -> None:
-        pause, request, late = e.pause, e.request, e.late
+        pause, request = e.pause, e.request
         if pause.then is ThenAction.KEEP:
-            await self._store.set_pause_end(pause.id, ends_at=None)
-            outcome = PauseOutcome(
-                at=self._clock(), text="time is up; it stays paused as asked", still_paused=True
-            )
-            await self._store.set_pause_outcome(request.id, outcome)
-            await self._say(
-                request,
-                f"{late}The pause time is up; {pause.label} stays paused as asked. Use Resume now "
-                "when it should run again.",
-            )
+            event = PauseEnded(how="kept", label=pause.label, then=pause.then, late=e.late)
+            outcome = PauseOutcome(at=self._clock(), event=event, still_paused=True)
+            async with self._store.atomic():
+                await self._store.set_pause_end(pause.id, ends_at=None)
+                await self._store.set_pause_outcome(request.id, outcome)
+                await self._requests.publish(request, event)
+                kept = await self._store.get_pause(pause.id)
+                if kept is not None:
+                    await self.schedule(kept)
             await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
-            await self._announce_end(
-                request, f"pause time is up; it stays paused (kept){e.late_tag}"
-            )
-            kept = await self._store.get_pause(pause.id)
-            if kept is not None:
-                await self.schedule(kept)
             return
         try:
             state = await self._resume(pause)
@@ -429,32 +447,32 @@ class PauseService:
         """Say so in the thread on the first failed try and when the bot gives up; the
         tries in between are only logged (by the scheduler), not posted."""
         label, reason = e.pause.label, exc.user_message()
+        event: Event | None = None
         if e.job.attempts <= 1:
-            await self._say(
-                e.request,
-                f"{e.late}The pause time is up, but could not resume {label}: {reason} The bot "
-                f"tries again (up to {MAX_ATTEMPTS} times) and says here when it is done.",
+            event = ResumeRetrying(
+                label=label, message=reason, attempts_max=MAX_ATTEMPTS, late=e.late
             )
         elif e.job.attempts >= MAX_ATTEMPTS:
-            await self._say(
-                e.request,
-                f"Gave up resuming {label} after {e.job.attempts} tries: {reason} It is still "
-                "paused: use Resume now once the problem is fixed.",
-            )
-            await self._announce_end(e.request, "pause did not end: the bot could not resume it")
+            event = ResumeGaveUp(label=label, message=reason, tries=e.job.attempts)
+        if event is not None:
+            await self._requests.publish(e.request, event)
 
     async def _nothing_to_resume(self, e: _Ending, exc: InvalidState) -> None:
-        if await self.release(
+        await self.release(
             e.pause,
             running=JobKind.PAUSE_END,
             reason="already changed at the end",
-            outcome=f"ended: it had already been changed ({exc.current_state or 'unknown'})",
+            event=PauseEnded(
+                how="already_changed",
+                label=e.pause.label,
+                then=e.pause.then,
+                state=exc.current_state,
+                late=e.late,
+                detail=exc.user_message(),
+            ),
             audit=("pause_ended", {"then": e.pause.then.value, "after": exc.current_state}),
-        ):
-            await self._say(
-                e.request, f"{e.late}The pause time is up. Nothing to resume: {exc.user_message()}"
-            )
-            await self._announce_end(e.request, "pause ended: it had already been changed")
+            tell=e.request,
+        )
 
     async def _resumed(self, e: _Ending, state: TargetState, *, verified: bool) -> None:
         await self._resumed_many([(e, state, verified)])
@@ -462,19 +480,25 @@ class PauseService:
     async def _resumed_many(self, ends: Sequence[tuple[_Ending, TargetState, bool]]) -> None:
         """Close resumed pauses in one transaction; then each thread, card and notice."""
         now = self._clock()
+        events = [
+            PauseEnded(
+                how="resumed",
+                label=e.pause.label,
+                then=e.pause.then,
+                state=state.describe(),
+                normal=state.state,
+                verified=verified,
+                late=e.late,
+            )
+            for e, state, verified in ends
+        ]
         closings = [
             PauseClosing(
                 pause_id=e.pause.id,
                 request_id=e.request.id,
                 reason=f"ended: {state.describe()}",
                 outcome=PauseOutcome(
-                    at=now,
-                    text=(
-                        f"resumed: {state.describe()} (verified)"
-                        if verified
-                        else f"resume sent; the read-back still shows {state.describe()}"
-                    ),
-                    still_paused=state.state is NormalState.PAUSED,
+                    at=now, event=event, still_paused=state.state is NormalState.PAUSED
                 ),
                 cancel_keys=self._timer_keys(e.pause, running=JobKind.PAUSE_END),
                 audit_action="pause_ended",
@@ -482,30 +506,21 @@ class PauseService:
                     "then": e.pause.then.value,
                     "after": state.describe(),
                     "verified": verified,
-                    "late": e.late.strip(),
+                    "late": _late_detail(e.late),
                 },
             )
-            for e, state, verified in ends
+            for (e, state, verified), event in zip(ends, events, strict=True)
         ]
-        # the pauses close, and their notes, card edits and notices are written to the
+        # the pauses close, and their notes, notices and card edits are written to the
         # outbox, in one transaction: a crash keeps both or neither
         async with self._store.atomic():
             closed = await self._store.end_pauses(closings)
-            for (e, state, verified), closing in zip(ends, closings, strict=True):
-                if e.pause.id not in closed:
-                    continue  # another run closed it and reported
-                text = (
-                    f"{e.late}The pause time is up. Resumed: it is now {state.describe()} "
-                    "(verified by reading it back)."
-                    if verified
-                    else f"{e.late}The pause time is up. Sent the resume, but the read-back "
-                    f"still shows {state.describe()}; check it with status."
-                )
-                await self._say(e.request, text)
-                await self._requests.show_as(
-                    e.request.model_copy(update={"pause_outcome": closing.outcome})
-                )
-                await self._announce_end(e.request, f"pause ended: {state.describe()}{e.late_tag}")
+            for (e, _, _), event, closing in zip(ends, events, closings, strict=True):
+                if e.pause.id in closed:  # else another run closed it and reported
+                    await self._requests.publish(e.request, event)
+                    await self._requests.show_as(
+                        e.request.model_copy(update={"pause_outcome": closing.outcome})
+                    )
 
     async def check_journey(self, job: Job) -> None:
         """Journeys end by themselves (GuardrailAction): read and report what happened."""
@@ -529,49 +544,56 @@ class PauseService:
                     payload={"pause_id": pause.id, "check": attempt + 1},
                 )
                 return
-            if await self.release(
+            await self.release(
                 pause,
                 running=JobKind.JOURNEY_CHECK,
                 reason="guardrail did not act",
-                outcome=f"did not end as expected ({pause.then.value}): still {state.describe()}",
+                event=PauseEnded(
+                    how="guardrail_missed",
+                    label=pause.label,
+                    then=pause.then,
+                    state=state.describe(),
+                    normal=state.state,
+                    expected=False,
+                    late=late,
+                    product=self._traits(pause).product,
+                ),
                 still_paused=True,
                 audit=(
                     "pause_ended",
                     {"then": pause.then.value, "after": state.describe(), "expected": False},
                 ),
-            ):
-                await self._say(
-                    request,
-                    f"{late}Unexpected: the pause should have ended ({pause.then.value}) but "
-                    f"{pause.label} is still {state.describe()}. Journey Builder's guardrail did "
-                    "not act; resume or stop it yourself.",
-                )
-                await self._announce_end(request, "pause did not end as expected: still paused")
+                tell=request,
+            )
             return
         ok = state.state is expected
-        what = {
-            NormalState.ACTIVE: "Journey Builder resumed it",
-            NormalState.STOPPED: "Journey Builder stopped it",
-            NormalState.PAUSED: "it stays paused as asked",
-        }.get(state.state, f"it is now {state.describe()}")
-        flag = "" if ok else f" (expected {pause.then.value})"
-        said = f"{late}The pause ended: {what}; read back: {state.describe()}{flag}."
+        event = PauseEnded(
+            how="ended_by_provider",
+            label=pause.label,
+            then=pause.then,
+            state=state.describe(),
+            normal=state.state,
+            expected=ok,
+            late=late,
+            product=self._traits(pause).product,
+        )
         audit = (
             "pause_ended",
             {"then": pause.then.value, "after": state.describe(), "expected": ok},
         )
         if state.state is not NormalState.PAUSED:
-            if not await self.release(
+            await self.release(
                 pause,
                 running=JobKind.JOURNEY_CHECK,
                 reason=f"ended: {state.describe()}",
-                outcome=f"{what}: {state.describe()}{flag}",
+                event=event,
                 audit=audit,
-            ):
-                return
-        else:
+                tell=request,
+            )
+            return
+        outcome = PauseOutcome(at=self._clock(), event=event, still_paused=True)
+        async with self._store.atomic():
             await self._store.set_pause_end(pause.id, ends_at=None)
-            outcome = PauseOutcome(at=self._clock(), text=f"time is up; {what}", still_paused=True)
             await self._store.set_pause_outcome(request.id, outcome)
             await self._store.record(
                 actor="bot",
@@ -580,9 +602,8 @@ class PauseService:
                 request_id=request.id,
                 detail=audit[1],
             )
-            await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
-        await self._say(request, said)
-        await self._announce_end(request, f"pause ended: {state.describe()}{flag}")
+            await self._requests.publish(request, event)
+        await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
 
     # -- reminders and drift --------------------------------------------------------------
 
@@ -592,21 +613,28 @@ class PauseService:
             return
         now = self._clock()
         if job.payload.get("open_ended"):
-            since = format_timedelta(now - pause.started_at)
-            text = f"Reminder: {pause.label} has been paused for {since}, with no end set."
-            await self._store.schedule(
-                kind=JobKind.PAUSE_REMINDER,
-                key=job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"),
-                due_at=now + self._t.open_ended_reminder_every,
-                payload={"pause_id": pause.id, "open_ended": True},
-            )
-        else:
-            if pause.ends_at is None or pause.ends_at <= now:
-                return
-            left = format_timedelta(pause.ends_at - now)
-            text = f"Reminder: the pause of {pause.label} ends in {left}, then {pause.then.value}."
-        await self._requests.note(
-            request, Note(kind=NoteKind.REMINDER, text=text, pause_id=pause.id)
+            async with self._store.atomic():
+                await self._store.schedule(
+                    kind=JobKind.PAUSE_REMINDER,
+                    key=job_key(JobKind.PAUSE_REMINDER, f"{pause.id}:open"),
+                    due_at=now + self._t.open_ended_reminder_every,
+                    payload={"pause_id": pause.id, "open_ended": True},
+                )
+                reminder = PauseReminder(
+                    label=pause.label,
+                    pause_id=pause.id,
+                    then=pause.then,
+                    paused_for=now - pause.started_at,
+                )
+                await self._requests.publish(request, reminder)
+            return
+        if pause.ends_at is None or pause.ends_at <= now:
+            return
+        await self._requests.publish(
+            request,
+            PauseReminder(
+                label=pause.label, pause_id=pause.id, then=pause.then, ends_in=pause.ends_at - now
+            ),
         )
 
     async def check_drift(self, job: Job) -> None:
@@ -625,19 +653,20 @@ class PauseService:
                 payload={"pause_id": pause.id},
             )
             return
-        if await self.release(
+        await self.release(
             pause,
             running=JobKind.DRIFT_CHECK,
             reason=f"changed outside the bot: {state.describe()}",
-            outcome=f"changed outside the bot: now {state.describe()}",
+            event=PauseEnded(
+                how="drifted",
+                label=pause.label,
+                then=pause.then,
+                state=state.describe(),
+                normal=state.state,
+            ),
             audit=("drift", {"now": state.describe()}),
-        ):
-            await self._say(
-                request,
-                f"{pause.label} is now {state.describe()}: it was changed outside the bot, so "
-                "this pause is no longer tracked.",
-            )
-            await self._announce_end(request, f"changed outside the bot: now {state.describe()}")
+            tell=request,
+        )
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -665,26 +694,15 @@ class PauseService:
         result = await self._ops.perform(command, before)
         return result.after
 
-    def _late(self, due: datetime) -> str:
-        """Say so when an end is handled well after it was due, and why: the bot was not
-        running then (it started after), or it was running but behind."""
-        now = self._clock()
-        late_by = now - due
+    def _late(self, due: datetime) -> Late | None:
+        """An end handled well after it was due, and why: the bot was not running then (it
+        started after), or it was running but behind."""
+        late_by = self._clock() - due
         if late_by < LATE_AFTER:
-            return ""
-        why = (
-            "the bot was not running when this was due"
-            if due < self._started
-            else "the bot was busy with other due work"
-        )
-        return f"(Late by {format_timedelta(late_by)}: {why}.) "
+            return None
+        return Late(by=late_by, bot_was_down=due < self._started)
 
-    async def _say(self, request: OperationRequest, text: str) -> None:
-        await self._requests.note(request, Note(kind=NoteKind.INFO, text=text))
 
-    async def _announce_end(self, request: OperationRequest, text: str) -> None:
-        if self._announce is not None:
-            try:
-                await self._announce(request, text)
-            except Exception:
-                log.exception("announce_failed", request_id=request.id)
+def _late_detail(late: Late | None) -> str:
+    """How late, for the audit trail (``3m``, or nothing)."""
+    return "" if late is None else format_timedelta(late.by)

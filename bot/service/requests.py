@@ -33,6 +33,19 @@ from bot.domain.errors import (
     ProductionRefused,
     ProviderError,
 )
+from bot.domain.events import (
+    ApprovalNeeded,
+    Event,
+    Executing,
+    PauseEnded,
+    PauseExtended,
+    Progress,
+    RecoveryReadBack,
+    RecoverySending,
+    RequestFailed,
+    Succeeded,
+    Unverified,
+)
 from bot.domain.models import (
     NormalState,
     OperationResult,
@@ -52,7 +65,7 @@ from bot.domain.requests import (
 from bot.faults import CrashPoint, crash_point
 from bot.metrics import Metrics
 from bot.service.directory import Directory, StaticDirectory
-from bot.service.notify import Note, NoteKind, Notifier
+from bot.service.notify import Notifier
 from bot.service.operations import MutatingCommand, OperationService
 from bot.store.repository import Store
 
@@ -77,9 +90,12 @@ def process_owner() -> str:
 class PauseWatcher(Protocol):
     async def schedule(self, pause: PauseRecord) -> None: ...
 
-    async def release(
-        self, pause: PauseRecord, *, reason: str, outcome: str | None = None, by: str | None = None
-    ) -> bool: ...
+    async def close(
+        self, pause: PauseRecord, *, reason: str, event: PauseEnded, by: str | None = None
+    ) -> OperationRequest | None:
+        """Close ``pause`` and record how it ended on its request (store calls only: joins
+        the caller's transaction); the request to show again, None when already closed."""
+        ...
 
 
 def spec_for(command: MutatingCommand, state: TargetState) -> RequestSpec:
@@ -113,6 +129,17 @@ def run_detail(result: OperationResult) -> dict[str, str]:
         "execution": result.after.execution_status,
     }
     return {key: value for key, value in found.items() if value is not None}
+
+
+def failed_event(error: BotError, error_type: str | None = None) -> RequestFailed:
+    """What a failure tells people: the error's words, and the provider's own code."""
+    provider = error if isinstance(error, ProviderError) else None
+    return RequestFailed(
+        message=error.user_message(),
+        provider=None if provider is None else provider.provider,
+        provider_code=None if provider is None else provider.code,
+        error_type=error_type,
+    )
 
 
 def command_for(spec: RequestSpec) -> MutatingCommand:
@@ -228,19 +255,22 @@ class RequestService:
             )
         )
         log.error("request_submission_failed", request_id=request.id, exc_info=exc)
-        failed = await self._store.transition(
-            request.id, to=RequestStatus.FAILED, error=error.user_message()
-        )
-        if failed is not None:
-            await self._store.record(
-                actor=actor,
-                action="failed",
-                via=via,
-                request_id=request.id,
-                detail={"error": error.user_message(), "type": type(exc).__name__},
+        async with self._store.atomic():
+            failed = await self._store.transition(
+                request.id, to=RequestStatus.FAILED, error=error.user_message()
             )
+            if failed is not None:
+                await self._store.record(
+                    actor=actor,
+                    action="failed",
+                    via=via,
+                    request_id=request.id,
+                    detail={"error": error.user_message(), "type": type(exc).__name__},
+                )
+                await self.publish(failed, failed_event(error, type(exc).__name__))
+        if failed is not None:
             self._count(failed, "failed")
-            await self._tell(failed)
+            await self.show(failed)
         return error
 
     async def _extension_base(self, command: PauseCommand) -> TargetState:
@@ -282,23 +312,19 @@ class RequestService:
                 current_state=state.raw_status,
             )
         ends_at = spec.pause.ends_at(self._clock())
-        moved = await self._store.set_pause_end(watched.id, ends_at=ends_at)
-        if moved is None:
-            raise InvalidState(
-                "The pause ended meanwhile; nothing to extend.", current_state="ended"
-            )
-        if self.pause_watcher is not None:
-            await self.pause_watcher.schedule(moved)
-        original = await self._store.get_request(watched.request_id)
-        if original is not None and ends_at is not None:
-            await self.note(
-                original,
-                Note(
-                    kind=NoteKind.INFO,
-                    actor=request.requested_by,
-                    text=f"extended this pause: it now ends {ends_at:%Y-%m-%d %H:%M} UTC.",
-                ),
-            )
+        async with self._store.atomic():
+            moved = await self._store.set_pause_end(watched.id, ends_at=ends_at)
+            if moved is None:
+                raise InvalidState(
+                    "The pause ended meanwhile; nothing to extend.", current_state="ended"
+                )
+            if self.pause_watcher is not None:
+                await self.pause_watcher.schedule(moved)
+            original = await self._store.get_request(watched.request_id)
+            if original is not None and ends_at is not None:
+                await self.publish(
+                    original, PauseExtended(actor=request.requested_by, ends_at=ends_at)
+                )
         return OperationResult(
             verb=Verb.PAUSE,
             target=state.target,
@@ -356,12 +382,14 @@ class RequestService:
             detail={"spec": spec.describe(), "approval": f"{policy.required} needed"},
         )
         request = await self._post_card(request)
-        note = Note(
-            kind=NoteKind.APPROVAL_NEEDED,
-            total=policy.required,
-            approval=ApprovalView.of(policy, (), request.expires_at, eligible=eligible),
+        # Published once the card is posted: the reply goes in its thread.
+        await self.publish(
+            request,
+            ApprovalNeeded(
+                required=policy.required,
+                approval=ApprovalView.of(policy, (), request.expires_at, eligible=eligible),
+            ),
         )
-        await self._safely(self._notifier.reply(request, note))
         return request
 
     async def _groups_of(self, user: str, policy: ApprovalPolicy) -> frozenset[str]:
@@ -425,22 +453,26 @@ class RequestService:
         just before the provider call, so recovery knows what it may do after a crash.
         """
         now = self._clock()
-        request = await self._store.transition(
-            request_id,
-            to=RequestStatus.EXECUTING,
-            owner=self.owner,
-            lease_until=now + self.lease,
-            execution_phase=ExecutionPhase.NOT_SENT.value,
-        )
+        async with self._store.atomic():
+            request = await self._store.transition(
+                request_id,
+                to=RequestStatus.EXECUTING,
+                owner=self.owner,
+                lease_until=now + self.lease,
+                execution_phase=ExecutionPhase.NOT_SENT.value,
+            )
+            if request is not None:
+                await self._store.record(
+                    actor=actor, action="executing", via=via, request_id=request.id
+                )
+                await self.publish(request, Executing())
         if request is None:
             current = await self._store.get_request(request_id)
             if current is None:
                 raise LookupError(f"no request {request_id}")
             return current
-        await self._store.record(actor=actor, action="executing", via=via, request_id=request.id)
         crash_point(CrashPoint.AFTER_EXECUTING_AUDIT)
         await self.show(request)
-        await self._safely(self._notifier.reply(request, Note(kind=NoteKind.EXECUTING)))
         return await self._carry_out(request, actor=actor, via=via)
 
     async def _carry_out(
@@ -451,14 +483,7 @@ class RequestService:
         command = command_for(request.spec)
 
         async def progress(attempt: int, attempts: int) -> None:
-            note = Note(
-                kind=NoteKind.PROGRESS,
-                text="Waiting for the provider to show the change: read-back",
-                done=attempt,
-                total=attempts,
-                noun="tries",
-            )
-            await self._safely(self._notifier.reply(request, note))
+            await self.publish(request, Progress(done=attempt, total=attempts, noun="tries"))
 
         async with self._leased(request.id):
             try:
@@ -514,21 +539,27 @@ class RequestService:
         self, request: OperationRequest, exc: BotError, *, actor: str, via: Via
     ) -> OperationRequest:
         message = exc.user_message()
-        failed = await self._store.transition(
-            request.id, to=RequestStatus.FAILED, expected=(RequestStatus.EXECUTING,), error=message
-        )
+        async with self._store.atomic():
+            failed = await self._store.transition(
+                request.id,
+                to=RequestStatus.FAILED,
+                expected=(RequestStatus.EXECUTING,),
+                error=message,
+            )
+            if failed is not None:
+                await self._store.record(
+                    actor=actor,
+                    action="failed",
+                    via=via,
+                    request_id=request.id,
+                    detail={"error": message, "type": type(exc).__name__},
+                )
+                await self.publish(failed, failed_event(exc))
         if failed is None:  # settled by another process (it took over): it told the thread
             return await self._require(request.id)
-        await self._store.record(
-            actor=actor,
-            action="failed",
-            via=via,
-            request_id=request.id,
-            detail={"error": message, "type": type(exc).__name__},
-        )
         log.info("request_failed", request_id=request.id, error=message)
         self._count(failed, "failed")
-        await self._tell(failed)
+        await self.show(failed)
         return failed
 
     async def _settle(
@@ -539,56 +570,70 @@ class RequestService:
         actor: str,
         via: Via,
         error: str | None = None,
+        interrupted: bool = False,
     ) -> OperationRequest:
         spec = request.spec
         ends_at = None
         if spec.verb is Verb.PAUSE and spec.pause is not None and result.verified:
             ends_at = spec.pause.ends_at(self._clock())
         status = RequestStatus.SUCCEEDED if result.verified else RequestStatus.UNVERIFIED
-        settled = await self._store.transition(
-            request.id,
-            to=status,
-            state_before=result.before.describe(),
-            state_after=result.after.describe(),
-            provider_request_id=result.request_id,
-            pause_ends_at=ends_at,
-            error=None if result.verified else error,
+        event: Event = (
+            Succeeded(state_after=result.after.describe(), provider_request_id=result.request_id)
+            if result.verified
+            else Unverified(state_after=result.after.describe(), interrupted=interrupted)
         )
-        if settled is None:  # settled by another process (it took over): it told the thread
-            return await self._require(request.id)
-        await self._store.record(
-            actor=actor,
-            action="verified" if result.verified else "unverified",
-            via=via,
-            request_id=request.id,
-            detail={
-                "before": result.before.describe(),
-                "after": result.after.describe(),
-                "provider_request_id": result.request_id,
-                "provider_message": result.provider_message,
-                **(run_detail(result) if spec.verb is Verb.RUN else {}),
-            },
-        )
+        async with self._store.atomic():
+            settled = await self._store.transition(
+                request.id,
+                to=status,
+                state_before=result.before.describe(),
+                state_after=result.after.describe(),
+                provider_request_id=result.request_id,
+                pause_ends_at=ends_at,
+                error=None if result.verified else error,
+            )
+            if settled is None:  # settled by another process (it took over): it told
+                return await self._require(request.id)
+            await self._store.record(
+                actor=actor,
+                action="verified" if result.verified else "unverified",
+                via=via,
+                request_id=request.id,
+                detail={
+                    "before": result.before.describe(),
+                    "after": result.after.describe(),
+                    "provider_request_id": result.request_id,
+                    "provider_message": result.provider_message,
+                    **(run_detail(result) if spec.verb is Verb.RUN else {}),
+                },
+            )
+            ended = await self._track_pause(settled, result)
+            await self.publish(settled, event)
         self._count(settled, status.value)
-        await self._track_pause(settled, result)
-        await self._tell(settled)
+        if ended is not None:
+            await self.show_as(ended)
+        await self.show(settled)
         return settled
 
-    async def _track_pause(self, request: OperationRequest, result: OperationResult) -> None:
+    async def _track_pause(
+        self, request: OperationRequest, result: OperationResult
+    ) -> OperationRequest | None:
         """Open a pause record after a verified pause (and plan its timers); close it when
-        the target moved on."""
+        the target moved on. Store calls only (the caller's transaction); the request whose
+        pause it ended, to show again."""
         if not result.verified or request.spec.extend:
-            return
+            return None
         spec = request.spec
         existing = await self._store.active_pause_for_target(
             environment=spec.environment, kind=spec.kind, key=spec.key
         )
+        ended = None
         if spec.verb is Verb.PAUSE:
             if existing is not None:
-                await self._release(
+                ended = await self._close(
                     existing,
                     reason="paused again",
-                    outcome="ended: paused again by a newer request",
+                    event=PauseEnded(how="replaced", label=existing.label, then=existing.then),
                 )
             pause = await self._store.open_pause(
                 request=request, started_at=self._clock(), ends_at=request.pause_ends_at
@@ -596,21 +641,28 @@ class RequestService:
             if self.pause_watcher is not None:
                 await self.pause_watcher.schedule(pause)
         elif existing is not None and result.after.state is not NormalState.PAUSED:
-            await self._release(
+            ended = await self._close(
                 existing,
                 reason=f"{spec.verb.value} by bot",
-                outcome=f"ended early by a {spec.verb.value} request: now "
-                f"{result.after.describe()}",
+                event=PauseEnded(
+                    how="ended_early",
+                    label=existing.label,
+                    then=existing.then,
+                    state=result.after.describe(),
+                    normal=result.after.state,
+                    verb=spec.verb,
+                ),
                 by=request.requested_by,
             )
+        return ended
 
-    async def _release(
-        self, pause: PauseRecord, *, reason: str, outcome: str, by: str | None = None
-    ) -> None:
+    async def _close(
+        self, pause: PauseRecord, *, reason: str, event: PauseEnded, by: str | None = None
+    ) -> OperationRequest | None:
         if self.pause_watcher is not None:
-            await self.pause_watcher.release(pause, reason=reason, outcome=outcome, by=by)
-        else:
-            await self._store.close_pause(pause.id, reason=reason)
+            return await self.pause_watcher.close(pause, reason=reason, event=event, by=by)
+        await self._store.close_pause(pause.id, reason=reason)
+        return None
 
     # -- recovery -----------------------------------------------------------------------
 
@@ -648,24 +700,21 @@ class RequestService:
 
     async def _resume(self, request: OperationRequest) -> OperationRequest:
         """Carry on with an executing request taken over from a stopped process."""
-        await self._store.record(
-            actor="bot",
-            action="taken_over",
-            via=Via.SYSTEM,
-            request_id=request.id,
-            detail={
-                "phase": (request.execution_phase or ExecutionPhase.MAYBE_SENT).value,
-                "from": request.owner,
-            },
-        )
-        if request.execution_phase is ExecutionPhase.NOT_SENT:
-            await self.note(
-                request,
-                Note(
-                    kind=NoteKind.INFO,
-                    text="The bot stopped before sending this to the provider; sending it now.",
-                ),
+        not_sent = request.execution_phase is ExecutionPhase.NOT_SENT
+        async with self._store.atomic():
+            await self._store.record(
+                actor="bot",
+                action="taken_over",
+                via=Via.SYSTEM,
+                request_id=request.id,
+                detail={
+                    "phase": (request.execution_phase or ExecutionPhase.MAYBE_SENT).value,
+                    "from": request.owner,
+                },
             )
+            if not_sent:
+                await self.publish(request, RecoverySending())
+        if not_sent:
             return await self._carry_out(request, actor="bot", via=Via.SYSTEM)
         async with self._leased(request.id):
             return await self._settle_interrupted(request)
@@ -688,14 +737,7 @@ class RequestService:
         expected = rules.expected_after(traits, spec.verb)
         verified = after.state in expected
         seen = after.describe()
-        await self.note(
-            request,
-            Note(
-                kind=NoteKind.INFO,
-                text="The bot stopped while sending this to the provider; it was not sent "
-                f"again. The read-back shows {seen}.",
-            ),
-        )
+        await self.publish(request, RecoveryReadBack(state=seen))
         result = OperationResult(
             verb=spec.verb,
             target=after.target,
@@ -710,7 +752,9 @@ class RequestService:
             "probably not carried out. It was not sent again: check with status and ask "
             "again if it is still needed."
         )
-        return await self._settle(request, result, actor="bot", via=Via.SYSTEM, error=unconfirmed)
+        return await self._settle(
+            request, result, actor="bot", via=Via.SYSTEM, error=unconfirmed, interrupted=True
+        )
 
     # -- notifications ------------------------------------------------------------------
 
@@ -763,12 +807,9 @@ class RequestService:
 
         await self._safely(edit())
 
-    async def note(self, request: OperationRequest, note: Note) -> None:
-        await self._safely(self._notifier.reply(request, note))
-
-    async def _tell(self, request: OperationRequest) -> None:
-        await self.show(request)
-        await self._safely(self._notifier.reply(request, Note(kind=NoteKind.RESULT)))
+    async def publish(self, request: OperationRequest, event: Event) -> None:
+        """Tell people what happened (inside the transaction of the change it reports)."""
+        await self._safely(self._notifier.publish(request, event))
 
     @staticmethod
     async def _safely(call: Awaitable[None]) -> None:

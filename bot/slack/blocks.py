@@ -345,7 +345,10 @@ def _card_fields(request: OperationRequest, *, now: datetime) -> list[MarkdownTe
     ended = request.pause_outcome
     if spec.verb is Verb.PAUSE and ended is not None:
         who = f" by {mention(ended.by)}" if ended.by else ""
-        fields.append(_field("Pause", f"{slack_date(ended.at)}: {_user(ended.text, 500)}{who}"))
+        from bot.slack.messages import pause_outcome_text  # the wording of events
+
+        said = _user(pause_outcome_text(ended), 500)
+        fields.append(_field("Pause", f"{slack_date(ended.at)}: {said}{who}"))
     elif spec.verb is Verb.PAUSE and pause is not None and pause.timed:
         if request.pause_ends_at is not None:
             end = request.pause_ends_at

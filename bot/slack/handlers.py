@@ -31,7 +31,7 @@ from bot.domain.models import TargetKind, TargetSummary, VersionSelector
 from bot.domain.requests import RequestStatus, Via
 from bot.metrics import Metrics
 from bot.runtime import Runtime
-from bot.slack import blocks
+from bot.slack import blocks, messages
 from bot.slack.blocks import Message
 from bot.slack.inbound import clip
 from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
@@ -204,8 +204,8 @@ class SlackHandlers:
         button = ButtonValue.parse(value)
         if button.request_id is None:
             raise BadInput("This button no longer points at a pause.")
-        answer = await self._rt.pauses.let_it_end(request_id=button.request_id, user=user)
-        await self._say(respond, blocks.step_message(blocks.escape(answer)))
+        stopped = await self._rt.pauses.let_it_end(request_id=button.request_id, user=user)
+        await self._say(respond, blocks.step_message(messages.let_it_end_answer(stopped)))
 
     async def choose_target(
         self, value: str, *, user: str, channel: str | None, respond: AsyncRespond
@@ -239,9 +239,10 @@ class SlackHandlers:
             request_id=request_id, voter=user, decision=decision, via=Via.BUTTON
         )
         self._count_vote(counted=answer.counted)
-        if answer.message:
+        if answer.refused is not None:
+            said = messages.vote_refused_text(answer.refused)
             await self._say_somewhere(
-                respond, blocks.error_message(answer.message), user=user, channel=channel
+                respond, blocks.error_message(said), user=user, channel=channel
             )
 
     async def reaction(self, event: dict[str, Any], *, added: bool) -> None:
@@ -269,13 +270,15 @@ class SlackHandlers:
         self._count_vote(counted=answer.counted)
         request = answer.request
         if (
-            answer.message
+            answer.refused is not None
             and request is not None
             and request.requested_by == user
             and request.status is RequestStatus.AWAITING_APPROVAL
         ):
             await self.notifier.ephemeral(
-                channel=channel, user=user, message=blocks.error_message(answer.message)
+                channel=channel,
+                user=user,
+                message=blocks.error_message(messages.vote_refused_text(answer.refused)),
             )
 
     async def request_again(

@@ -33,10 +33,11 @@ failed, retried at most once a minute, or gave no usable ``url``) is ``chat.getP
 asked, a few cards at a time in parallel and each card once.
 
 With ``background=True`` (``serve``), :meth:`SlackNotifier.start` runs the sender's loop:
-:meth:`SlackNotifier.reply` and :meth:`SlackNotifier.update_card` return once the message
-is written; call :meth:`SlackNotifier.drain` and :meth:`SlackNotifier.aclose` before
-shutting down (what is not sent stays in the outbox for the next process). Otherwise (the
-one-shot CLI) they return once the outbox rows due are delivered.
+:meth:`SlackNotifier.publish` and :meth:`SlackNotifier.update_card` return once the
+message is written (inside the store transaction of the change it reports, when there is
+one); call :meth:`SlackNotifier.drain` and :meth:`SlackNotifier.aclose` before shutting
+down (what is not sent stays in the outbox for the next process). Otherwise (the one-shot
+CLI) they return once the outbox rows due are delivered (after that transaction commits).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import asyncio
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -54,11 +55,12 @@ import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import ApprovalView
+from bot.domain.events import Event
 from bot.domain.outbox import OutboxItem, OutboxKind, OutboxMessage
 from bot.domain.requests import OperationRequest
 from bot.faults import CrashPoint, crash_point
-from bot.service.notify import CardRef, Note
-from bot.slack import blocks, outbox_payloads
+from bot.service.notify import CardRef
+from bot.slack import blocks, messages, outbox_payloads
 from bot.slack.home import home_view
 from bot.slack.pacing import ChannelPacer
 from bot.slack.sender import NOTICES_PER_MESSAGE, OutboxSender
@@ -121,10 +123,13 @@ class SlackNotifier:
         home_delay: float = 1.0,
         owner: str | None = None,
         poll: float = 2.0,
+        notify_channels: Mapping[str, str] | None = None,
     ) -> None:
         if notice_window < 0 or notice_max_hold < notice_window:
             raise ValueError("notice_window must be >= 0 and notice_max_hold >= notice_window")
         self._client = client
+        #: environment -> the channel its notices go to (environments without one: none)
+        self._notify_channels = dict(notify_channels or {})
         self._store = store
         self._clock = clock
         self._home_viewers: set[str] = set()
@@ -215,8 +220,8 @@ class SlackNotifier:
     ) -> list[blocks.Message]:
         notices = []
         for item in items:
-            stored = outbox_payloads.read_notice(item.payload)
-            notices.append(Notice(request=stored.request, text=stored.data.text))
+            request, text = outbox_payloads.notice_line(item.payload)
+            notices.append(Notice(request=request, text=text))
         return await self._notice_messages(notices)
 
     async def send_edit(self, item: OutboxItem) -> Any:
@@ -314,31 +319,51 @@ class SlackNotifier:
         while len(self._last_edits) > _EDITS_REMEMBERED_MAX:
             self._last_edits.popitem(last=False)
 
-    async def reply(self, request: OperationRequest, note: Note) -> None:
-        """A reply in the request's thread (written to the outbox)."""
+    async def publish(self, request: OperationRequest, event: Event) -> None:
+        """The event as a reply in the request's thread and, when the notify channel of the
+        request's environment subscribes to it (:func:`bot.slack.messages.notice_text`), as
+        a notice there. Written to the outbox (in the caller's transaction, if any); worded
+        when it is sent (:mod:`bot.slack.outbox_payloads`)."""
+        if request.channel and request.card_ts:
+            await self._enqueue(
+                OutboxMessage(
+                    kind=OutboxKind.REPLY,
+                    channel=request.channel,
+                    thread_ts=request.card_ts,
+                    request_id=request.id,
+                    payload=outbox_payloads.event_payload(request, event),
+                )
+            )
+        channel = self._notify_channels.get(request.spec.environment)
+        if channel and messages.notice_text(event) is not None:
+            await self._notice(channel, request, outbox_payloads.event_payload(request, event))
+
+    async def reply(self, request: OperationRequest, message: blocks.Message) -> None:
+        """A message in the request's thread (written to the outbox)."""
         if not (request.channel and request.card_ts):
             return
-        message = OutboxMessage(
-            kind=OutboxKind.REPLY,
-            channel=request.channel,
-            thread_ts=request.card_ts,
-            request_id=request.id,
-            payload=outbox_payloads.note_payload(request, note),
+        await self._enqueue(
+            OutboxMessage(
+                kind=OutboxKind.REPLY,
+                channel=request.channel,
+                thread_ts=request.card_ts,
+                request_id=request.id,
+                payload=outbox_payloads.message_payload(request, message),
+            )
         )
-        await self._enqueue(message)
 
     async def announce(self, *, channel: str, request: OperationRequest, text: str) -> None:
-        """A short notice in the environment's notify channel, linking to the thread.
+        """A short notice in ``channel``, linking to the request's thread."""
+        await self._notice(channel, request, outbox_payloads.notice_payload(request, text))
 
-        Held for ``notice_window`` seconds: notices for one channel that come close
-        together are posted as one summary (see the module docstring).
-        """
+    async def _notice(
+        self, channel: str, request: OperationRequest, payload: dict[str, Any]
+    ) -> None:
+        """Write a notice to the outbox, held ``notice_window`` seconds: notices for one
+        channel that come close together are posted as one summary (module docstring)."""
         now = self._store.now()
         message = OutboxMessage(
-            kind=OutboxKind.NOTICE,
-            channel=channel,
-            request_id=request.id,
-            payload=outbox_payloads.notice_payload(request, text),
+            kind=OutboxKind.NOTICE, channel=channel, request_id=request.id, payload=payload
         )
         window = timedelta(seconds=self._notice_window)
         since = now - timedelta(seconds=self._notice_max_hold) + window

@@ -1,21 +1,22 @@
 """What an outbox row says, and how it becomes a Slack message when it is sent.
 
-A row keeps what to render (``{"type": ..., "data": ..., "request": ...}``), never the
-rendered text: the wording is decided when the message goes out. This module is the one
-place that writes and reads those payloads; :func:`thread_message` is the one function
-that turns a thread reply's payload into Slack text.
+A row keeps what to render (``{"type": ..., "data": ..., "request": ...}``): an
+:mod:`event <bot.domain.events>` and the request as it was when the event happened, never
+the wording. This module is the one place that writes and reads those payloads;
+:func:`thread_message` (a thread reply) and :func:`notice_line` (a notify-channel line)
+are the functions that word them, through :mod:`bot.slack.messages`, when they are sent.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
 from bot.domain.approvals import ApprovalView
+from bot.domain.events import EVENTS, Event
 from bot.domain.requests import OperationRequest
-from bot.service.notify import Note, NoteKind
-from bot.slack import blocks
+from bot.slack import blocks, messages
 
 
 class _Payload(BaseModel):
@@ -24,11 +25,34 @@ class _Payload(BaseModel):
     request: OperationRequest
 
 
-class NotePayload(_Payload):
-    """A reply in the request's thread."""
+class EventPayload(_Payload):
+    """Something that happened to the request: a thread reply, maybe a notice too."""
 
-    type: Literal["note"] = "note"
-    data: Note
+    type: Literal["event"] = "event"
+    data: Event
+
+    @field_serializer("data")
+    def _dump_event(self, event: Event) -> Any:
+        return EVENTS.dump_python(event, mode="json")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _load_event(cls, raw: Any) -> Any:
+        return EVENTS.validate_python(raw)
+
+
+class MessageData(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+class MessagePayload(_Payload):
+    """A thread reply worded by the caller (an answer in the thread, not an event)."""
+
+    type: Literal["message"] = "message"
+    data: MessageData
 
 
 class NoticeData(BaseModel):
@@ -38,7 +62,7 @@ class NoticeData(BaseModel):
 
 
 class NoticePayload(_Payload):
-    """A notice in a notify channel, linking to the request's thread."""
+    """A notice line given as text (``SlackNotifier.announce``)."""
 
     type: Literal["notice"] = "notice"
     data: NoticeData
@@ -57,8 +81,13 @@ class CardPayload(_Payload):
     data: CardData
 
 
-def note_payload(request: OperationRequest, note: Note) -> dict[str, Any]:
-    return NotePayload(request=request, data=note).model_dump(mode="json")
+def event_payload(request: OperationRequest, event: Event) -> dict[str, Any]:
+    return EventPayload(request=request, data=event).model_dump(mode="json")
+
+
+def message_payload(request: OperationRequest, message: blocks.Message) -> dict[str, Any]:
+    data = MessageData(text=message.text, blocks=message.blocks)
+    return MessagePayload(request=request, data=data).model_dump(mode="json")
 
 
 def notice_payload(request: OperationRequest, text: str) -> dict[str, Any]:
@@ -70,46 +99,24 @@ def card_payload(request: OperationRequest, approval: ApprovalView | None) -> di
     return payload.model_dump(mode="json")
 
 
-def read_note(payload: dict[str, Any]) -> NotePayload:
-    return NotePayload.model_validate(payload)
-
-
-def read_notice(payload: dict[str, Any]) -> NoticePayload:
-    return NoticePayload.model_validate(payload)
-
-
 def read_card(payload: dict[str, Any]) -> CardPayload:
     return CardPayload.model_validate(payload)
 
 
 def thread_message(payload: dict[str, Any]) -> blocks.Message:
     """The Slack message of a thread reply's payload."""
-    stored = read_note(payload)
-    return note_message(stored.request, stored.data)
+    if payload.get("type") == "message":
+        given = MessagePayload.model_validate(payload)
+        return blocks.Message(text=given.data.text, blocks=list(given.data.blocks))
+    stored = EventPayload.model_validate(payload)
+    return messages.render(stored.data, stored.request)
 
 
-def note_message(request: OperationRequest, note: Note) -> blocks.Message:
-    """How a note reads in the request's thread."""
-    match note.kind:
-        case NoteKind.EXECUTING:
-            return blocks.executing_reply(request)
-        case NoteKind.RESULT:
-            return blocks.result_reply(request)
-        case NoteKind.PROGRESS:
-            return blocks.progress_reply(note.done or 0, note.total or 0, note.text, noun=note.noun)
-        case NoteKind.APPROVAL_NEEDED:
-            return blocks.approval_needed_reply(
-                request, required=note.total, approval=note.approval
-            )
-        case NoteKind.VOTE:
-            return blocks.vote_reply(
-                note.actor or "someone", note.decision or "", done=note.done, total=note.total
-            )
-        case NoteKind.DECISION:
-            return blocks.decision_reply(note.actor, note.decision, note.text)
-        case NoteKind.INFO:
-            return blocks.info_reply(note.actor, note.text)
-        case NoteKind.REMINDER:
-            return blocks.reminder_reply(request, note.text)
-        case _:
-            return blocks.step_message(note.text)
+def notice_line(payload: dict[str, Any]) -> tuple[OperationRequest, str]:
+    """The request a notice is about and its line of text."""
+    if payload.get("type") == "notice":
+        given = NoticePayload.model_validate(payload)
+        return given.request, given.data.text
+    stored = EventPayload.model_validate(payload)
+    text = messages.notice_text(stored.data)
+    return stored.request, text if text is not None else type(stored.data).__name__

@@ -15,6 +15,7 @@ Everything here runs in one event loop; nothing is thread-safe.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -106,7 +107,11 @@ class ChannelPacer:
         future: asyncio.Future[T] = loop.create_future()
         self._queues.setdefault(key, deque()).append(_Job(send, future))
         if key not in self._workers:
-            self._workers[key] = loop.create_task(self._work(key), name=f"pacer:{self.name}")
+            # A fresh context: a worker started inside a store transaction (an event
+            # published with its state change) must not run in that transaction.
+            self._workers[key] = loop.create_task(
+                self._work(key), name=f"pacer:{self.name}", context=contextvars.Context()
+            )
         return future
 
     async def post(self, key: str, send: Callable[[], Awaitable[T]]) -> T:
@@ -252,7 +257,9 @@ class Coalescer(Generic[T]):
         batch.last = now
         if key not in self._tasks:
             loop = asyncio.get_running_loop()
-            self._tasks[key] = loop.create_task(self._run(key), name=f"coalesce:{self.name}")
+            self._tasks[key] = loop.create_task(
+                self._run(key), name=f"coalesce:{self.name}", context=contextvars.Context()
+            )
 
     def pending(self) -> int:
         return sum(len(b.items) for b in self._batches.values())

@@ -159,6 +159,8 @@ class ScripEmulator:
         self._seed = seed
         self._lock = threading.RLock()
         self._calls: list[Call] = []
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self._orgs: dict[str, Organisation] = {}
         self._keys: dict[str, str] = {}
         self._programs: dict[str, Program] = {}
@@ -433,7 +435,23 @@ class ScripEmulator:
         return self.knobs.set(**body).model_dump()
 
     # ================================================================ the API
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no API request is being answered (a slow answer's client may have
+        given up on it); whether that happened within ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+
     async def _api(self, request: Request) -> Response:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return await self._api_answer(request)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    async def _api_answer(self, request: Request) -> Response:
         path = request.url.path
         if self.knobs.latency_s > 0 and self.knobs.applies(path):
             await asyncio.sleep(self.knobs.latency_s)

@@ -53,7 +53,7 @@ def test_any_deny_ends_it() -> None:
 def test_refusals() -> None:
     p = policy()
     assert refusal(p, voter="U9", requester="U1", is_approver=False) is not None
-    assert "yourself" in (refusal(p, voter="U1", requester="U1", is_approver=True) or "")
+    assert refusal(p, voter="U1", requester="U1", is_approver=True) == "own_request"
     assert refusal(p, voter="U2", requester="U1", is_approver=True) is None
     own_deny = refusal(p, voter="U9", requester="U9", is_approver=False, decision=Decision.DENY)
     assert own_deny is None  # a requester may always withdraw their own request

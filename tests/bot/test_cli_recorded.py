@@ -124,7 +124,9 @@ def test_exec_timed_pause_is_recorded_and_a_running_bot_ends_it(
     assert not closed.active
     assert ended is not None
     assert ended.pause_outcome is not None
-    assert "resumed" in ended.pause_outcome.text
+    assert ended.pause_outcome.event is not None
+    assert ended.pause_outcome.event.how == "resumed"
+    assert ended.pause_outcome.event.verified
 
 
 def test_exec_history_and_list_paused_read_the_database(config_file: Path) -> None:

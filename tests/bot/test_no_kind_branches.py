@@ -22,8 +22,6 @@ ALLOWED = {
     "domain/models.py": "labels",
     # the pause form: product names per kind and the journey-only fields of the modal
     "slack/modal.py": "the modal",
-    # the wording of a pause end per kind (moves with the wording of events)
-    "render.py": "wording",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,10 +16,12 @@ from bot.config import BotConfig, config_from_mapping
 from bot.console import ConsoleNotifier
 from bot.defaults import sandbox_config
 from bot.domain.commands import PauseCommand, ResumeCommand, TargetRef
+from bot.domain.events import Event
 from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import PauseOptions, TargetKind, ThenAction
 from bot.domain.requests import OperationRequest, Via
 from bot.runtime import Runtime, build_runtime, build_scheduler
+from bot.slack.messages import notice_text, pause_outcome_text
 from bot.store import Store, upgrade
 from sandbox.clock import Clock
 from sandbox.scrip import ScripEmulator
@@ -58,6 +60,20 @@ class World:
         )
 
 
+class NoticesToo(ConsoleNotifier):
+    """The console's thread, and the notices Slack's notify channel would post."""
+
+    def __init__(self, write: Callable[[str], None], notices: list[str]) -> None:
+        super().__init__(write)
+        self._notices = notices
+
+    async def publish(self, request: OperationRequest, event: Event) -> None:
+        await super().publish(request, event)
+        text = notice_text(event)
+        if text is not None:
+            self._notices.append(f"{request.spec.key}: {text}")
+
+
 @pytest.fixture
 def servers() -> Iterator[tuple[Clock, SfmcEmulator, ScripEmulator, str, str]]:
     clock = Clock(frozen_at=T0)
@@ -85,16 +101,12 @@ async def world(
     out: list[str] = []
     announced: list[str] = []
 
-    async def announce(request: OperationRequest, text: str) -> None:
-        announced.append(f"{request.spec.key}: {text}")
-
     store = Store.from_url(url, clock=clock.now)
     runtime = build_runtime(
         config,
         store=store,
-        notifier=ConsoleNotifier(out.append),
+        notifier=NoticesToo(out.append, announced),
         clock=clock.now,
-        announce=announce,
     )
     try:
         yield World(clock, sfmc, scrip, runtime, out, announced)
@@ -311,7 +323,12 @@ async def test_automation_ends_due_together_read_once_resume_each_and_verify_onc
         stored = await store.get_request(request.id)
         assert stored is not None
         assert stored.pause_outcome is not None
-        assert stored.pause_outcome.text == "resumed: active (6 Scheduled) (verified)"
+        ended = stored.pause_outcome.event
+        assert ended is not None
+        assert (ended.how, ended.state, ended.verified) == ("resumed", "active (6 Scheduled)", True)
+        assert (
+            pause_outcome_text(stored.pause_outcome) == "resumed: active (6 Scheduled) (verified)"
+        )
         assert not stored.pause_outcome.still_paused
         pause = await store.pause_for_request(request.id)
         assert pause is not None

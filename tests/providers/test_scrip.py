@@ -537,7 +537,8 @@ async def test_timeout_is_a_retryable_provider_error(
             await scrip.get(emu.find("Birthday Bonus")["id"])
     assert caught.value.retryable
     assert fake_time.sleeps == [0.5]
-    await asyncio.sleep(0.4)  # let the emulator finish the abandoned requests
+    # the emulator finishes both abandoned requests before the next test uses it
+    assert await asyncio.to_thread(emu.wait_idle, 30.0)
 
 
 async def test_connection_refused_is_retried_then_reported(fake_time: FakeTime) -> None:

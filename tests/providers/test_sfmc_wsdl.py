@@ -1,12 +1,14 @@
 """The automation adapter on the full partner WSDL, and what goes on the wire.
 
-The full WSDL (``shared/sfmc/etframework.wsdl``, next to the repository) imports a fault
-schema from the internet; it must load offline (the test network guard would fail any
+The full WSDL (``etframework.wsdl``: the file ``AUTOMATION_BOT_PARTNER_WSDL`` names, else
+``sfmc/etframework.wsdl`` in a directory beside the checkout) imports a fault schema from
+the internet; it must load offline (the test network guard would fail any
 outside connection) and drive the emulator exactly like the project's minimal WSDL.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,20 +28,35 @@ from sandbox.server import ServerThread
 from sandbox.sfmc import CLIENT_ID, CLIENT_SECRET, STAGING_MID, SfmcEmulator
 from sandbox.sfmc import Schedule as EmuSchedule
 
-PARTNER_WSDL = Path(__file__).resolve().parents[2].parent / "shared" / "sfmc" / "etframework.wsdl"
+PARTNER_WSDL_ENV = "AUTOMATION_BOT_PARTNER_WSDL"
+
+
+def partner_wsdl() -> Path | None:
+    """The full partner WSDL: ``$AUTOMATION_BOT_PARTNER_WSDL``, else the first
+    ``sfmc/etframework.wsdl`` in a directory beside the checkout."""
+    named = os.environ.get(PARTNER_WSDL_ENV)
+    if named:
+        return Path(named)
+    beside = Path(__file__).resolve().parents[2].parent
+    return next(iter(sorted(beside.glob("*/sfmc/etframework.wsdl"))), None)
+
+
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ALL = VersionSelector()
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER = "http://exacttarget.com/wsdl/partnerAPI"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
-WSDLS = {"own": None, "partner": PARTNER_WSDL}
-
 
 def _wsdl(name: str) -> Path | None:
-    path = WSDLS[name]
-    if path is not None and not path.is_file():
-        pytest.skip(f"the full partner WSDL is not at {path} (shared/sfmc/etframework.wsdl)")
+    if name == "own":
+        return None
+    path = partner_wsdl()
+    if path is None or not path.is_file():
+        pytest.skip(
+            f"the full partner WSDL was not found (set {PARTNER_WSDL_ENV}, or put "
+            "sfmc/etframework.wsdl in a directory beside the checkout)"
+        )
     return path
 
 

@@ -20,7 +20,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.slack_response import SlackResponse
 
 from bot.domain.requests import OperationRequest
-from bot.service.notify import Note, NoteKind
 from bot.slack.app import create_web_client
 from bot.slack.blocks import step_message
 from bot.slack.notifier import SUMMARY_ITEMS_MAX, Notice, SlackNotifier, notice_summaries
@@ -383,7 +382,7 @@ async def test_a_burst_of_50_replies_arrives_whole_in_order_and_paced(
     emulator.clear_calls()
     started = time.monotonic()
     for i in range(50):
-        await notifier.reply(request, Note(kind=NoteKind.INFO, text=f"step {i:02d}"))
+        await notifier.reply(request, step_message(f"step {i:02d}"))
     assert time.monotonic() - started < 0.5  # background: queued, not waited for
     assert await notifier.drain(within=30)
 
@@ -406,7 +405,7 @@ async def test_two_channels_proceed_in_parallel(slack: tuple[SlackEmulator, str]
     started = time.monotonic()
     await asyncio.gather(
         *(
-            notifier.reply(request, Note(kind=NoteKind.INFO, text=f"{request.id} {i}"))
+            notifier.reply(request, step_message(f"{request.id} {i}"))
             for i in range(10)
             for request in requests
         )
@@ -434,9 +433,7 @@ async def test_a_forced_429_is_retried_after_retry_after_and_nothing_is_dropped(
     emulator.clear_calls()
     emulator.force_rate_limit("chat.postMessage", count=2, retry_after=1)
     started = time.monotonic()
-    await asyncio.gather(
-        *(notifier.reply(request, Note(kind=NoteKind.INFO, text=f"r{i}")) for i in range(5))
-    )
+    await asyncio.gather(*(notifier.reply(request, step_message(f"r{i}")) for i in range(5)))
     assert time.monotonic() - started >= 2 * 1.0 - 0.05  # Retry-After honoured, twice
     calls = posts(emulator, CARDS)
     assert [c.status for c in calls] == [429, 429, 200, 200, 200, 200, 200]
@@ -455,9 +452,9 @@ async def test_50_pauses_ending_together_make_one_summary_and_paced_replies(
     requests = [await card(setup, i) for i in range(50)]
     emulator.settings.rate_limits_enabled = True
     emulator.clear_calls()
-    notifier = notifier_for(url, rate=RATE, background=True, notice_window=0.5)
+    notifier = notifier_for(url, rate=RATE, background=True, notice_window=1.0)
     for request in requests:  # what PauseService does at the end of each pause
-        await notifier.reply(request, Note(kind=NoteKind.INFO, text="The pause ended."))
+        await notifier.reply(request, step_message("The pause ended."))
         await notifier.announce(channel=NOTIFY, request=request, text="pause ended: active")
     assert emulator.messages(NOTIFY) == []  # still gathering
     assert await notifier.drain(within=30)
@@ -500,7 +497,7 @@ async def test_a_card_edit_waits_for_its_thread_but_not_for_other_cards(
     busy, quiet = await card(notifier, 1), await card(notifier, 2)
     emulator.clear_calls()
     for i in range(6):
-        await notifier.reply(busy, Note(kind=NoteKind.INFO, text=f"note {i}"))
+        await notifier.reply(busy, step_message(f"note {i}"))
     await notifier.update_card(quiet)
     await notifier.update_card(busy)
     await notifier.ephemeral(channel=CARDS, user="U0ALICE", message=step_message("just you"))

@@ -19,9 +19,9 @@ from bot.domain.outbox import (
     OutboxStatus,
 )
 from bot.domain.requests import OperationRequest
-from bot.service.notify import Note, NoteKind
 from bot.slack import outbox_payloads
 from bot.slack.app import create_web_client
+from bot.slack.blocks import step_message
 from bot.slack.notifier import SlackNotifier
 from bot.slack.pacing import ChannelPacer
 from bot.store.repository import Store
@@ -98,7 +98,7 @@ def note(request: OperationRequest, text: str) -> OutboxMessage:
         channel=CARDS,
         thread_ts=request.card_ts,
         request_id=request.id,
-        payload=outbox_payloads.note_payload(request, Note(kind=NoteKind.INFO, text=text)),
+        payload=outbox_payloads.message_payload(request, step_message(text)),
     )
 
 
@@ -160,7 +160,7 @@ async def test_a_message_slack_will_never_take_is_given_up_at_once(
     request = make_request(id="req-gone").model_copy(
         update={"channel": "C0GONE", "card_ts": "1700000000.000100"}
     )
-    await notifier.reply(request, Note(kind=NoteKind.INFO, text="nobody will read this"))
+    await notifier.reply(request, step_message("nobody will read this"))
     [row] = await store.outbox_items()
     assert (row.status, row.attempts) == (OutboxStatus.FAILED, 1)
     assert row.last_error in {"channel_not_found", "thread_not_found"}
@@ -172,8 +172,8 @@ async def test_what_a_stopped_sender_held_is_sent_by_the_next_one(
     emulator, api = slack
     first = make(api, background=True)
     request = await card(first)
-    await first.reply(request, Note(kind=NoteKind.INFO, text="one"))
-    await first.reply(request, Note(kind=NoteKind.INFO, text="two"))
+    await first.reply(request, step_message("one"))
+    await first.reply(request, step_message("two"))
     await store.claim_outbox(owner=first.sender.owner, now=store.now(), lease=OUTBOX_LEASE, limit=5)
     await first.aclose()  # shutting down: hands its rows back
     second = make(api, background=True)
