@@ -402,21 +402,32 @@ class OutboxSender:
         """Which of ``items`` Slack already shows (posted by a sender that then died, or
         whose answer was lost): row id -> the message's ts."""
         wanted = {i.id for i in items}
-        if first.thread_ts is not None and first.kind is OutboxKind.REPLY:
-            response = await self._client.conversations_replies(
+        try:
+            if first.thread_ts is not None and first.kind is OutboxKind.REPLY:
+                response = await self._client.conversations_replies(
+                    channel=first.channel,
+                    ts=first.thread_ts,
+                    include_all_metadata=True,
+                    limit=_LOOKBACK_LIMIT,
+                )
+            else:
+                oldest = min(i.created_at for i in items) - timedelta(minutes=1)
+                response = await self._client.conversations_history(
+                    channel=first.channel,
+                    oldest=f"{oldest.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=_LOOKBACK_LIMIT,
+                )
+        except Exception as exc:
+            # e.g. a notify channel the bot posts to without being a member (it may not
+            # read it): sending again risks a duplicate; not sending loses the message
+            log.warning(
+                "outbox_lookup_failed",
+                rows=sorted(wanted),
                 channel=first.channel,
-                ts=first.thread_ts,
-                include_all_metadata=True,
-                limit=_LOOKBACK_LIMIT,
+                error=_slack_error(exc) or repr(exc),
             )
-        else:
-            oldest = min(i.created_at for i in items) - timedelta(minutes=1)
-            response = await self._client.conversations_history(
-                channel=first.channel,
-                oldest=f"{oldest.timestamp():.6f}",
-                include_all_metadata=True,
-                limit=_LOOKBACK_LIMIT,
-            )
+            return {}
         found: dict[int, str] = {}
         for message in response.get("messages") or []:
             if isinstance(message, dict):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.outbox import (
     METADATA_EVENT_TYPE,
@@ -68,8 +69,8 @@ async def make(store: Store) -> AsyncIterator[Make]:
     made: list[SlackNotifier] = []
 
     def notifier_for(api: str, **kwargs: Any) -> SlackNotifier:
+        kwargs.setdefault("client", create_web_client(token=SANDBOX_BOT_TOKEN, base_url=api))
         notifier = SlackNotifier(
-            client=create_web_client(token=SANDBOX_BOT_TOKEN, base_url=api),
             store=store,
             posts=ChannelPacer(rate=100.0, burst=10),
             edits=ChannelPacer(rate=100.0, burst=10, name="edits"),
@@ -181,3 +182,26 @@ async def test_what_a_stopped_sender_held_is_sent_by_the_next_one(
     await second.sender.flush()
     texts = [m["text"] for m in emulator.thread(CARDS, str(request.card_ts))[1:]]
     assert texts == ["one", "two"]
+
+
+class CannotRead(AsyncWebClient):
+    """A bot that may post in the channel but not read it (not a member)."""
+
+    async def conversations_replies(self, **kwargs: Any) -> Any:
+        return await super().conversations_replies(**{**kwargs, "channel": "C0NOPE"})
+
+
+async def test_a_takeover_that_cannot_look_sends_rather_than_loses(
+    slack: tuple[SlackEmulator, str], store: Store, clock: FakeClock, make: Make
+) -> None:
+    emulator, api = slack
+    notifier = make(api, client=CannotRead(token=SANDBOX_BOT_TOKEN, base_url=api))
+    request = await card(notifier)
+    row = await store.enqueue_outbox(note(request, "taken over"))
+    await store.claim_outbox(owner="dead", now=clock(), lease=OUTBOX_LEASE, limit=5)
+    clock.advance(OUTBOX_LEASE + timedelta(seconds=1))
+    assert await notifier.sender.flush()
+    texts = [m["text"] for m in emulator.thread(CARDS, str(request.card_ts))[1:]]
+    assert texts == ["taken over"]
+    [item] = await store.outbox_items()
+    assert (item.id, item.status) == (row, OutboxStatus.SENT)
