@@ -680,9 +680,15 @@ class RequestService:
         for request in await self._store.unfinished_requests():
             try:
                 idle = request.updated_at <= now - self.lease
-                if request.channel and not request.card_ts and idle:
+                if request.channel and not request.card_ts:
                     # its process stopped before the card was posted: post it now, so the
-                    # thread and the card edits have somewhere to go
+                    # thread and the card edits have somewhere to go; once (claimed first:
+                    # another pass that loses the claim leaves the request to this one)
+                    claimed = idle and await self._store.claim_card_post(
+                        request.id, idle_before=now - self.lease
+                    )
+                    if not claimed:
+                        continue
                     request = await self._post_card(request)
                 if request.status in (RequestStatus.RECEIVED, RequestStatus.APPROVED):
                     if not idle:

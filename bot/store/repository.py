@@ -592,6 +592,24 @@ class Store:
                 raise LookupError(f"no request {request_id}")
             return _request(row)
 
+    async def claim_card_post(self, request_id: str, *, idle_before: datetime) -> bool:
+        """Claim the posting of a missing card: the request (no card, untouched since
+        ``idle_before``) is touched, so another recovery pass sees it busy and leaves it.
+        False when it has a card, or someone else touched it since."""
+        stmt = (
+            update(RequestRow)
+            .where(
+                RequestRow.id == request_id,
+                RequestRow.card_ts.is_(None),
+                RequestRow.updated_at <= to_utc(idle_before),
+            )
+            .values(updated_at=self.now())
+            .returning(RequestRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
+
     async def find_by_card(self, *, channel: str, card_ts: str) -> OperationRequest | None:
         stmt = select(RequestRow).where(
             RequestRow.channel == channel, RequestRow.card_ts == card_ts

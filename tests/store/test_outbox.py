@@ -181,3 +181,21 @@ async def test_concurrent_claimers_never_share_a_row(migrated_url: str, clock: F
     everything = [row for got in results for row in got]
     assert len(everything) == 60
     assert len(set(everything)) == 60
+
+
+async def test_one_recovery_pass_claims_the_posting_of_a_missing_card(
+    store: Store, clock: FakeClock
+) -> None:
+    from tests.store.test_repository import new_request
+
+    request = await new_request(store)
+    clock.advance(timedelta(minutes=5))
+    idle_before = clock() - timedelta(minutes=1)
+    first, second = await asyncio.gather(
+        store.claim_card_post(request.id, idle_before=idle_before),
+        store.claim_card_post(request.id, idle_before=idle_before),
+    )
+    assert sorted([first, second]) == [False, True]
+    await store.set_card(request.id, channel=CH, card_ts=TS)
+    clock.advance(timedelta(minutes=5))
+    assert not await store.claim_card_post(request.id, idle_before=clock())  # it has a card
