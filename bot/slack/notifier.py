@@ -149,7 +149,6 @@ class SlackNotifier:
             edits=self.edits,
             owner=owner,
             poll=poll,
-            monotonic=monotonic,
         )
         # thread links: the team URL from auth.test, else chat.getPermalink per card
         self._monotonic = monotonic
