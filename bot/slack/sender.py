@@ -5,8 +5,9 @@ processes share one outbox, each row goes to one of them), sent through the noti
 pacers (per channel, per method; a 429 is retried after ``Retry-After``), then marked
 sent. A row's stream (a card's thread with its edits, a notify channel) gives out one
 row at a time, in order; notices of one channel that are due together become one summary.
-Posts (replies, notices) and card edits have separate Slack budgets, so each has its own
-claims; within posts, thread notes are claimed before notices.
+Thread notes, notices and card edits are claimed separately, in that order, each with
+its own room in the queues (edits have their own Slack budget; notices due together must
+be claimed together to make one summary).
 
 Idempotent per message: every post carries message metadata naming its outbox row(s).
 A row that was taken before (its sender died, or a send failed after Slack may have
@@ -51,8 +52,11 @@ from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
 
-POST_KINDS: Final = (OutboxKind.REPLY, OutboxKind.NOTICE)
-EDIT_KINDS: Final = (OutboxKind.EDIT,)
+#: What one claim takes, most urgent first: thread notes, notify-channel notices, card
+#: edits. Each has its own room in this sender's queues, so notices due together are
+#: claimed together (one summary, not a few left over by the notes) and edits (another
+#: Slack budget) never wait behind posts.
+CLAIMS: Final = ((OutboxKind.REPLY,), (OutboxKind.NOTICE,), (OutboxKind.EDIT,))
 #: Notices in one summary message at most (more are sent as several summaries).
 NOTICES_PER_MESSAGE: Final = 50
 #: Slack errors that no retry will fix: the row is given up at once.
@@ -286,7 +290,7 @@ class OutboxSender:
         now = self._store.now()
         due_by = now + timedelta(days=1) if hurry else now
         claimed = 0
-        for kinds in (POST_KINDS, EDIT_KINDS):
+        for kinds in CLAIMS:
             room = self._batch - sum(1 for i in self._inflight.values() if i.kind in kinds)
             if room <= 0:
                 continue
