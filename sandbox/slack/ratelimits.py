@@ -51,6 +51,8 @@ METHOD_TIERS: dict[str, Tier] = {
     "usergroups.users.list": Tier.TIER2,
     "users.info": Tier.TIER4,
     "conversations.info": Tier.TIER3,
+    "conversations.history": Tier.TIER3,
+    "conversations.replies": Tier.TIER3,
 }
 
 
