@@ -35,6 +35,7 @@ from bot.domain.approvals import (
     Outcome,
     Vote,
     is_group_id,
+    reaction_decision,
     refusal,
     tally,
 )
@@ -340,6 +341,32 @@ class BulkService:
                 return BatchVote(True, None, await self.execute(voted.id, progress=progress))
             case Outcome.PENDING:
                 return BatchVote(True, None, voted)
+
+    async def vote_by_reaction(
+        self,
+        *,
+        channel: str,
+        card_ts: str,
+        voter: str,
+        reaction: str,
+        progress: ProgressHook | None = None,
+    ) -> BatchVote | None:
+        """A reaction on a batch's card: a vote when it is the policy's approve or deny emoji
+        (None: not a batch card, or another emoji). The same policy and refusals as a
+        button."""
+        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
+        if batch is None:
+            return None
+        decision = reaction_decision(self._policies(batch.environment), reaction)
+        if decision is None:
+            return None
+        return await self.vote(
+            batch_id=batch.id,
+            voter=voter,
+            decision=decision,
+            via=Via.REACTION,
+            progress=progress,
+        )
 
     async def _groups_of(self, user: str, policy: ApprovalPolicy) -> frozenset[str]:
         """The requester groups of ``policy`` that ``user`` belongs to."""

@@ -21,7 +21,7 @@ from bot.domain.approvals import Decision
 from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress
 from bot.domain.requests import Via
 from bot.runtime import Runtime
-from bot.service.bulk import BatchPreview
+from bot.service.bulk import BatchPreview, BatchVote
 from bot.slack import blocks, messages
 from bot.slack.bulk_blocks import BulkAction, batch_card, end_note
 from bot.slack.notifier import SlackNotifier
@@ -135,6 +135,50 @@ class BulkCards:
         finally:
             await self.show(batch_id)
         return messages.vote_refused_text(answer.refused) if answer.refused else None
+
+    async def reaction(
+        self, *, channel: str, card_ts: str, user: str, reaction: str
+    ) -> BatchVote | None:
+        """A reaction on a batch's card, as a vote (None: not a batch card, or not an
+        approval emoji). Like on a request card, a non-approver's reaction is noted once in
+        the card's thread, and a requester reacting on their own batch is told privately."""
+        last = -self._edit_every
+
+        async def progress(batch: Batch, counts: Progress) -> None:
+            nonlocal last
+            now = self._monotonic()
+            if now - last < self._edit_every:
+                return
+            last = now
+            working = batch.model_copy(update={"status": BatchStatus.EXECUTING})
+            self._edit(working, batch_card(working, production=True, progress=counts))
+
+        answer = await self._rt.bulk.vote_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction, progress=progress
+        )
+        if answer is None:
+            return None
+        batch = answer.batch
+        await self.show(batch.id)
+        refused = answer.refused
+        if refused is None:
+            return answer
+        if refused.why == "not_an_approver":
+            if await self._rt.store.claim_event(f"ignored-reaction:batch:{batch.id}:{user}"):
+                note = messages.reaction_ignored_reply(user, batch.environment)
+                await self._notifier.posts.post(
+                    channel,
+                    lambda: self._client.chat_postMessage(
+                        channel=channel, thread_ts=card_ts, text=note.text, blocks=note.blocks
+                    ),
+                )
+        elif batch.requested_by == user and batch.status is BatchStatus.AWAITING_APPROVAL:
+            await self._notifier.ephemeral(
+                channel=channel,
+                user=user,
+                message=blocks.error_message(messages.vote_refused_text(refused)),
+            )
+        return answer
 
     async def resume(self, batch_id: str, *, user: str, channel: str | None) -> None:
         """Resume batch: a new preview card for putting back exactly what it paused."""

@@ -277,7 +277,13 @@ class SlackHandlers:
         answer = await approvals.vote_by_reaction(
             channel=channel, card_ts=ts, voter=user, reaction=reaction
         )
-        if answer is None:
+        if answer is None:  # not a request card: perhaps a batch's
+            if self.bulk is not None:
+                voted = await self.bulk.reaction(
+                    channel=channel, card_ts=ts, user=user, reaction=reaction
+                )
+                if voted is not None:
+                    self._count_vote(counted=voted.counted)
             return
         self._count_vote(counted=answer.counted)
         request = answer.request

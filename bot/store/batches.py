@@ -184,6 +184,18 @@ class BatchStore:
             )
             return _batch(row, targets)
 
+    async def find_by_card(self, *, channel: str, card_ts: str) -> Batch | None:
+        """The batch whose card is the message ``card_ts`` in ``channel`` (reactions)."""
+        async with self._store._tx() as session:
+            batch_id = (
+                await session.execute(
+                    select(BatchRow.id)
+                    .where(BatchRow.channel == channel, BatchRow.card_ts == card_ts)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return None if batch_id is None else await self.get(batch_id)
+
     async def by_source(self, source_batch_id: str) -> list[Batch]:
         """The batches that put back (or ended) the pauses of ``source_batch_id``, oldest
         first."""

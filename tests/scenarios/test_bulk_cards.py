@@ -184,3 +184,70 @@ def test_a_failure_in_the_middle_is_retried_then_shown_with_its_code(bot: BotUnd
     assert "4 done, 1 failed, 0 left" in done
     assert "FAILED after 3 tries: code too_many_requests" in done
     assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+
+
+# -- approve / deny a production batch by reaction on its card ------------------------------
+
+APPROVE, DENY = "white_check_mark", "x"
+
+
+def awaiting_batch(bot: BotUnderTest, requester: str = USER) -> str:
+    add_campaign(bot.providers.sfmc, None, mids=(PROD_MID,), automations=3, journeys=1)
+    bot.driver.slash_command("pause prod/*:bf25-*", user=requester)
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview, user=requester)
+    card_with(bot, BulkAction.APPROVE, 0)
+    return str(preview["ts"])
+
+
+def test_a_production_batch_is_approved_by_a_reaction_on_its_card(bot: BotUnderTest) -> None:
+    sfmc = bot.providers.sfmc
+    ts = awaiting_batch(bot)
+    bot.driver.reaction_added("U0ADMIN", f"{APPROVE}::skin-tone-2", CHANNEL, ts)
+    done = card_saying(bot, ts, "Done")
+    assert "4 done, 0 failed, 0 left" in text_of(done)
+    for n in range(1, 4):
+        assert sfmc.automation(PROD_MID, f"bf25-send-00{n}").status == 4
+    # a second approval after the decision changes nothing
+    bot.driver.reaction_added("U0CAROL", APPROVE, CHANNEL, ts)
+    bot.settle()
+    assert "4 done, 0 failed, 0 left" in text_of(bot.slack.message(CHANNEL, ts))
+
+
+def test_a_production_batch_is_denied_by_a_reaction(bot: BotUnderTest) -> None:
+    ts = awaiting_batch(bot)
+    bot.driver.reaction_added("U0ADMIN", DENY, CHANNEL, ts)
+    card_saying(bot, ts, "Denied")
+    bot.settle()
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+def test_reactions_of_non_approvers_and_the_requester_do_not_count(bot: BotUnderTest) -> None:
+    ts = awaiting_batch(bot)
+    bot.driver.reaction_added("U0DAVE", APPROVE, CHANNEL, ts)
+    wait_for(
+        lambda: any("is not an approver" in t for t in bot.thread_texts(CHANNEL, ts)),
+        what="the note about a non-approver's reaction",
+    )
+    bot.driver.reaction_added("U0DAVE", DENY, CHANNEL, ts)
+    bot.driver.reaction_added(USER, APPROVE, CHANNEL, ts)  # the requester (not an approver)
+    bot.driver.reaction_added("U0DAVE", "tada", CHANNEL, ts)  # not an approval emoji
+    bot.settle()
+    notes = [t for t in bot.thread_texts(CHANNEL, ts) if "is not an approver" in t]
+    assert len(notes) == 2  # once per person
+    assert notes[0].startswith("<@U0DAVE> reacted")
+    assert notes[1].startswith(f"<@{USER}> reacted")
+    assert bot.slack.ephemerals(CHANNEL, "U0DAVE") == []
+    assert "Awaiting one approval" in text_of(bot.slack.message(CHANNEL, ts))
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+def test_an_approver_reacting_on_their_own_batch_is_told_privately(bot: BotUnderTest) -> None:
+    ts = awaiting_batch(bot, requester="U0BOB")  # Bob is an approver (S0APPROVERS)
+    bot.driver.reaction_added("U0BOB", APPROVE, CHANNEL, ts)
+    refusal = wait_for(lambda: bot.slack.ephemerals(CHANNEL, "U0BOB"), what="a private refusal")
+    assert "cannot approve it yourself" in refusal[0]["text"]
+    bot.settle()
+    assert not any("is not an approver" in t for t in bot.thread_texts(CHANNEL, ts))
+    assert "Awaiting one approval" in text_of(bot.slack.message(CHANNEL, ts))
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
