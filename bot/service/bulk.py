@@ -538,6 +538,16 @@ class BulkService:
         """Act on one target: read it, act, read back; transient failures are tried again
         (an action that took effect before its answer was lost counts once read back)."""
         verb = batch.verb
+        busy = await self._batches.store.request_changing(env.name, target.kind, target.key)
+        if busy is not None:  # a single request got there first: leave the target to it
+            await self._batches.settle_target(
+                batch.id,
+                target.kind,
+                target.key,
+                status=TargetStatus.SKIPPED,
+                skip_reason=f"busy: request {busy.id} is changing it",
+            )
+            return TargetStatus.SKIPPED
         command = _command(verb, env.name, target, batch.options)
         expected = rules.expected_after(provider.traits, verb)
         attempts = 0

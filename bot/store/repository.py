@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.approvals import Decision, Vote
+from bot.domain.bulk import BatchStatus, TargetStatus
 from bot.domain.errors import TargetBusy
 from bot.domain.jobs import Job, JobKind, job_key
 from bot.domain.models import PauseOptions, Schedule, TargetKind, ThenAction, Verb
@@ -43,6 +44,8 @@ from bot.store.db import create_engine_for, is_memory, upgrade_engine
 from bot.store.models import (
     ApprovalVoteRow,
     AuditEventRow,
+    BatchRow,
+    BatchTargetRow,
     JobRow,
     PauseRow,
     ProcessedSlackEventRow,
@@ -260,6 +263,37 @@ def allowed_sources(to: RequestStatus) -> frozenset[RequestStatus]:
     return frozenset(s for s in RequestStatus if can_transition(s, to))
 
 
+#: The statuses of a request that is changing its target (the in-flight index's).
+IN_FLIGHT = frozenset({RequestStatus.RECEIVED, RequestStatus.EXECUTING})
+
+
+def _batch_busy(batch_id: str, what: str) -> TargetBusy:
+    return TargetBusy(
+        f"Batch {batch_id} is changing {what} right now; wait for it to finish (see its "
+        "card), then try again."
+    )
+
+
+async def _batch_changing(
+    session: AsyncSession, environment: str, kind: str, key: str
+) -> str | None:
+    """The running batch that has still to act on this target, if any."""
+    stmt = (
+        select(BatchRow.id)
+        .join(BatchTargetRow, BatchTargetRow.batch_id == BatchRow.id)
+        .where(
+            BatchRow.status == BatchStatus.EXECUTING.value,
+            BatchRow.environment == environment,
+            BatchTargetRow.kind == kind,
+            BatchTargetRow.key == key,
+            BatchTargetRow.act.is_(True),
+            BatchTargetRow.status == TargetStatus.PENDING.value,
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 def _busy(what: str) -> TargetBusy:
     return TargetBusy(
         f"Another request is already changing {what}; wait for it to finish (see its card), "
@@ -380,6 +414,12 @@ class Store:
         )
         try:
             async with self._tx() as session:
+                if status in IN_FLIGHT:  # a running batch holds the target until it acts
+                    batch_id = await _batch_changing(
+                        session, spec.environment, spec.kind.value, spec.key
+                    )
+                    if batch_id is not None:
+                        raise _batch_busy(batch_id, spec.target_label())
                 session.add(row)
                 await session.flush()  # the in-flight index refuses a second request here
                 if row.expires_at is not None:
@@ -398,6 +438,20 @@ class Store:
                     raise duplicate_of(first) from exc
             raise _busy(spec.target_label()) from exc
         return _request(row)
+
+    async def request_changing(
+        self, environment: str, kind: TargetKind, key: str
+    ) -> OperationRequest | None:
+        """The single-target request changing this target right now (in flight), if any."""
+        stmt = select(RequestRow).where(
+            RequestRow.status.in_(sorted(s.value for s in IN_FLIGHT)),
+            RequestRow.environment == environment,
+            RequestRow.kind == kind.value,
+            RequestRow.target_key == key,
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().first()
+            return None if row is None else _request(row)
 
     async def pending_approval(self, spec: RequestSpec) -> OperationRequest | None:
         """The request awaiting approval for exactly ``spec`` (same fingerprint), if any."""
@@ -461,6 +515,23 @@ class Store:
         )
         try:
             async with self._tx() as session:
+                if to in IN_FLIGHT:  # e.g. approved -> executing: not while a batch holds it
+                    current = (
+                        await session.execute(
+                            select(
+                                RequestRow.status,
+                                RequestRow.environment,
+                                RequestRow.kind,
+                                RequestRow.target_key,
+                            ).where(RequestRow.id == request_id)
+                        )
+                    ).one_or_none()  # columns, not the row: RETURNING below reads it fresh
+                    if current is not None and RequestStatus(current.status) not in IN_FLIGHT:
+                        batch_id = await _batch_changing(
+                            session, current.environment, current.kind, current.target_key
+                        )
+                        if batch_id is not None:
+                            raise _batch_busy(batch_id, f"request {request_id}'s target")
                 row = (await session.execute(stmt)).scalars().one_or_none()
                 return None if row is None else _request(row)
         except IntegrityError as exc:

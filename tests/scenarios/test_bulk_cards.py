@@ -251,3 +251,58 @@ def test_an_approver_reacting_on_their_own_batch_is_told_privately(bot: BotUnder
     assert not any("is not an approver" in t for t in bot.thread_texts(CHANNEL, ts))
     assert "Awaiting one approval" in text_of(bot.slack.message(CHANNEL, ts))
     assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+# -- a batch and a single request never change the same target at once ---------------------
+
+
+def test_a_single_request_on_a_target_a_running_batch_holds_is_refused_as_busy(
+    bot: BotUnderTest,
+) -> None:
+    sfmc = bot.providers.sfmc
+    # 12 automations: the batch works on 10 at once (the adapter's parallel_targets)
+    campaign = add_campaign(sfmc, None, mids=(STAGING_MID,), automations=12, journeys=0)
+    keys = campaign.automations[STAGING_MID]
+    bot.driver.slash_command("pause staging/automation:bf25-*")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    batch_id = buttons(preview)[BulkAction.CONFIRM]["value"]
+    sfmc.hold_answers(soap_action="Schedule")  # the first ten pauses wait for their answer
+    try:
+        click(bot, BulkAction.CONFIRM, preview)
+        wait_for(
+            lambda: sum(c.soap_action == "Schedule" for c in list(sfmc.calls)) >= 10,
+            what="the batch acting on its first ten targets",
+        )
+        waiting = next(k for k in keys if sfmc.automation(STAGING_MID, k).status == 6)
+        bot.driver.slash_command(f"pause staging/automation:{waiting}")
+        said = wait_for(bot.reply_texts, what="the answer to the single request")
+    finally:
+        sfmc.release_answers()
+    assert f"Batch {batch_id} is changing" in said[0]
+    assert "try again" in said[0]
+    done = card_saying(bot, str(preview["ts"]), "Done")
+    assert "12 done, 0 failed, 0 left" in text_of(done)
+    bot.settle()
+    assert len(bot.cards(CHANNEL)) == 1  # the refused request has no card
+
+
+def test_a_batch_skips_a_target_a_single_request_is_changing(bot: BotUnderTest) -> None:
+    scrip = bot.providers.scrip
+    # every answer about this scrip automation is slow: the single request is in flight
+    # (recorded, its change on its way) for seconds
+    scrip.knobs.set(latency_ms=5000, path_filter=WELCOME_POINTS)
+    bot.driver.slash_command("pause staging/scrip:welcome-points-drip")
+    wait_for(lambda: bot.cards(CHANNEL), what="the single request's card")
+    bot.driver.slash_command("pause staging/scrip:welcome-points*")
+    preview = card_with(bot, BulkAction.CONFIRM, 1)
+    click(bot, BulkAction.CONFIRM, preview)
+    done = text_of(card_saying(bot, str(preview["ts"]), "Done"))
+    scrip.knobs.set(latency_ms=0)
+    assert "0 done, 0 failed, 0 left" in done, done
+    assert "busy: request" in done
+    single = bot.cards(CHANNEL)[0]
+    wait_for(
+        lambda: any("Verified" in t for t in bot.thread_texts(CHANNEL, str(single["ts"]))),
+        what="the single request verified",
+    )
+    assert scrip.automation(WELCOME_POINTS)["status"] == "paused"
