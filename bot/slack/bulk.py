@@ -89,6 +89,8 @@ class BulkCards:
         future = self._edit(batch, batch_card(batch, production=self._production(batch), plan=plan))
         if future is not None:
             await future
+        if batch.status is BatchStatus.DONE:  # what it holds changed: Home tabs show holds
+            await self._notifier.refresh_homes()
 
     async def confirm(self, batch_id: str, *, user: str) -> None:
         """Confirm: the card shows the approval it waits for, or a progress bar edited in

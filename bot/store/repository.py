@@ -184,6 +184,27 @@ def _pause(row: PauseRow) -> PauseRecord:
     )
 
 
+def _batch_hold(target: BatchTargetRow, batch: BatchRow) -> PauseRecord:
+    """A target a bulk pause paused and still holds, as the pause people see."""
+    options = PauseOptions.model_validate(batch.pause_options or {})
+    return PauseRecord(
+        id=target.id,
+        request_id="",
+        batch_id=batch.id,
+        environment=batch.environment,
+        kind=TargetKind(target.kind),
+        key=target.key,
+        name=target.name,
+        version=target.version,
+        paused_by=batch.requested_by,
+        started_at=as_utc(batch.created_at),
+        ends_at=_opt_utc(batch.ends_at) if batch.ended_at is None else None,
+        then=options.then,
+        channel=batch.channel,
+        card_ts=batch.card_ts,
+    )
+
+
 def _job(row: JobRow) -> Job:
     return Job(
         id=row.id,
@@ -907,13 +928,31 @@ class Store:
             return None if row is None else _pause(row)
 
     async def active_pauses(self, *, environment: str | None = None) -> list[PauseRecord]:
-        """Active pauses, the soonest to end first, open-ended ones last."""
+        """Active pauses, the soonest to end first, open-ended ones last: those of single
+        requests, and the targets a bulk pause paused and still holds (read from the batch
+        tables; ``batch_id`` set), unless a single request's pause is on the same target."""
         stmt = select(PauseRow).where(PauseRow.active.is_(True))
+        holds = (
+            select(BatchTargetRow, BatchRow)
+            .join(BatchRow, BatchRow.id == BatchTargetRow.batch_id)
+            .where(
+                BatchTargetRow.holds_pause.is_(True),
+                BatchRow.verb == Verb.PAUSE.value,
+            )
+        )
         if environment is not None:
             stmt = stmt.where(PauseRow.environment == environment)
-        stmt = stmt.order_by(PauseRow.ends_at.asc().nulls_last(), PauseRow.id)
+            holds = holds.where(BatchRow.environment == environment)
         async with self._tx() as session:
-            return [_pause(row) for row in (await session.execute(stmt)).scalars()]
+            pauses = [_pause(row) for row in (await session.execute(stmt)).scalars()]
+            held = (await session.execute(holds)).all()
+        single = {(p.environment, p.kind, p.key) for p in pauses}
+        for target, batch in held:
+            if (batch.environment, TargetKind(target.kind), target.key) not in single:
+                pauses.append(_batch_hold(target, batch))
+        far = datetime.max.replace(tzinfo=UTC)
+        pauses.sort(key=lambda p: (p.ends_at is None, p.ends_at or far, p.batch_id or "", p.id))
+        return pauses
 
     async def pause_for_request(self, request_id: str) -> PauseRecord | None:
         stmt = select(PauseRow).where(PauseRow.request_id == request_id)

@@ -306,3 +306,41 @@ def test_a_batch_skips_a_target_a_single_request_is_changing(bot: BotUnderTest) 
         what="the single request verified",
     )
     assert scrip.automation(WELCOME_POINTS)["status"] == "paused"
+
+
+# -- bulk pauses on the Home tab and in `list paused` ---------------------------------------
+
+
+def test_a_bulk_pause_shows_on_the_home_tab_and_in_list_paused(bot: BotUnderTest) -> None:
+    assert bot.driver.app_home_opened("U0BOB").status_code == 200
+    wait_for(lambda: bot.slack.home("U0BOB"), what="Bob's Home tab")
+    bot.driver.slash_command("pause staging/automation:daily-welcome-* for 2d")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    batch_id = buttons(preview)[BulkAction.CONFIRM]["value"]
+    click(bot, BulkAction.CONFIRM, preview)
+    card_saying(bot, str(preview["ts"]), "Done")
+
+    # the Home tab Bob opened before is refreshed once the batch is done
+    home = wait_for(
+        lambda: (h := bot.slack.home("U0BOB")) and "daily-welcome-send" in str(h) and h,
+        what="Bob's Home tab showing the bulk pause",
+    )
+    shown = str(home["blocks"])
+    assert "staging/automation:daily-welcome-send" in shown
+    assert "staging/automation:daily-welcome-resend" in shown
+    assert "daily-welcome-send-test" not in shown  # skipped by the batch: not held
+    assert f"paused by <@{USER}>" in shown
+    assert f"batch `{batch_id}`" in shown
+    assert "left" in shown  # ends in 2 days: the time left
+    assert "then it resumes" in shown
+    assert "2 paused" in shown
+    assert BulkAction.RESUME in shown
+    assert "Resume batch" in shown
+
+    bot.driver.slash_command("list paused automation welcome")
+    [listed] = wait_for(
+        lambda: [str(r["blocks"]) for r in bot.replies() if "daily-welcome-send" in str(r)],
+        what="the list of paused automations",
+    )
+    assert f"paused by the bot for <@{USER}> (batch `{batch_id}`)" in listed, listed
+    assert "left), then resume" in listed

@@ -140,3 +140,23 @@ async def test_a_running_batch_and_a_single_request_never_share_a_target(store: 
     await batches.settle_target(batch.id, A, "bf-1", status=TargetStatus.DONE)
     await store.transition(waiting.id, to=RequestStatus.EXECUTING)
     assert (await store.request_changing("prod", A, "bf-1")) is not None
+
+
+async def test_targets_a_bulk_pause_holds_are_among_the_active_pauses(
+    store: Store, clock: FakeClock
+) -> None:
+    batches = BatchStore(store)
+    batch = await _create(batches)
+    assert await store.active_pauses() == []
+    running = await batches.transition(
+        batch.id, to=BatchStatus.EXECUTING, ends_at=clock() + timedelta(days=2)
+    )
+    assert running is not None
+    await batches.settle_target(batch.id, A, "bf-1", status=TargetStatus.DONE, holds_pause=True)
+    [held] = await store.active_pauses()
+    assert (held.batch_id, held.kind, held.key, held.paused_by) == (batch.id, A, "bf-1", "U0ALICE")
+    assert held.ends_at == clock() + timedelta(days=2)
+    assert held.request_id == ""
+    assert await store.active_pauses(environment="staging") == []
+    await batches.drop_holds(batch.id, [(A, "bf-1")])
+    assert await store.active_pauses() == []
