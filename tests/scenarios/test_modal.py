@@ -445,3 +445,15 @@ def test_a_bad_or_empty_pattern_is_refused_inline_and_nothing_is_lost(bot: BotUn
     assert bot.cards("C0GENERAL") == []
     assert bot.slack.ephemerals("C0GENERAL", USER) == []
     assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6
+
+
+def test_a_pattern_slower_to_resolve_than_the_ack_allows_still_gets_its_card(
+    bot: BotUnderTest,
+) -> None:
+    view = open_modal(bot)
+    bot.providers.scrip.knobs.set(latency_ms=2500)  # listing scrip takes longer than 2 s
+    answer = submit(bot, view, pattern("*welcome*"))  # acked within 3 s all the same
+    assert answer is None or answer.get("response_action") != "errors", answer
+    card = wait_for(lambda: bot.cards("C0GENERAL"), what="the preview card")[0]
+    assert BulkAction.CONFIRM in str(card["blocks"])
+    bot.providers.scrip.knobs.set(latency_ms=0)
