@@ -81,6 +81,15 @@ class BulkCards:
             ),
         )
 
+    async def clicked(self, batch_id: str, card: tuple[str, str] | None) -> None:
+        """A button on the card was clicked: remember where the card is, should the click
+        have come before the post's answer did (the card is then edited all the same)."""
+        if card is None:
+            return
+        batch = await self._rt.bulk.batches.get(batch_id)
+        if batch is not None and batch.card_ts is None and batch.channel == card[0]:
+            await self._rt.bulk.batches.set_card(batch_id, channel=card[0], card_ts=card[1])
+
     async def show(self, batch_id: str, *, plan: BatchPlan | None = None) -> None:
         """Edit the card to show the batch as stored now (waits for the edit)."""
         batch = await self._rt.bulk.batches.get(batch_id)
@@ -92,9 +101,12 @@ class BulkCards:
         if batch.status is BatchStatus.DONE:  # what it holds changed: Home tabs show holds
             await self._notifier.refresh_homes()
 
-    async def confirm(self, batch_id: str, *, user: str) -> None:
+    async def confirm(
+        self, batch_id: str, *, user: str, card: tuple[str, str] | None = None
+    ) -> None:
         """Confirm: the card shows the approval it waits for, or a progress bar edited in
         place while the batch runs, then the result table."""
+        await self.clicked(batch_id, card)
         last = -self._edit_every
 
         async def progress(batch: Batch, counts: Progress) -> None:
@@ -113,7 +125,10 @@ class BulkCards:
         finally:
             await self.show(batch_id)
 
-    async def cancel(self, batch_id: str, *, user: str) -> None:
+    async def cancel(
+        self, batch_id: str, *, user: str, card: tuple[str, str] | None = None
+    ) -> None:
+        await self.clicked(batch_id, card)
         await self._rt.commands.cancel_batch(batch_id, actor=user)
         await self.show(batch_id)
 
@@ -218,13 +233,21 @@ def register_bulk(app: AsyncApp, cards: BulkCards, spawn: Callable[..., None]) -
     def _where(body: dict[str, Any]) -> tuple[str, str | None]:
         return body["user"]["id"], (body.get("channel") or {}).get("id")
 
+    def _card(body: dict[str, Any]) -> tuple[str, str] | None:
+        """Where the clicked card is (channel, ts), as the click says."""
+        channel = (body.get("channel") or {}).get("id")
+        ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
+            "ts"
+        )
+        return (str(channel), str(ts)) if channel and ts else None
+
     @app.action(BulkAction.CONFIRM)
     async def on_confirm(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
         user, channel = _where(body)
-        work = cards.confirm(str(action.get("value", "")), user=user)
+        work = cards.confirm(str(action.get("value", "")), user=user, card=_card(body))
         spawn(work, respond=respond, user=user, channel=channel)
 
     @app.action(BulkAction.CANCEL)
@@ -233,7 +256,7 @@ def register_bulk(app: AsyncApp, cards: BulkCards, spawn: Callable[..., None]) -
     ) -> None:
         await ack()
         user, channel = _where(body)
-        work = cards.cancel(str(action.get("value", "")), user=user)
+        work = cards.cancel(str(action.get("value", "")), user=user, card=_card(body))
         spawn(work, respond=respond, user=user, channel=channel)
 
     @app.action(BulkAction.APPROVE)
