@@ -368,6 +368,26 @@ class BulkService:
             progress=progress,
         )
 
+    async def withdraw_by_reaction(
+        self, *, channel: str, card_ts: str, voter: str, reaction: str
+    ) -> Batch | None:
+        """Removing an approve (or deny) reaction from a batch's card before the decision
+        withdraws that vote: the batch, or None when there was no such vote to withdraw."""
+        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
+        if batch is None:
+            return None
+        decision = reaction_decision(self._policies(batch.environment), reaction)
+        if decision is None:
+            return None
+        while batch.status is BatchStatus.AWAITING_APPROVAL:
+            if not any(v.voter == voter and v.decision is decision for v in batch.votes):
+                return None
+            withdrawn = await self._batches.withdraw_vote(batch, voter=voter, decision=decision)
+            if withdrawn is not None:
+                return withdrawn
+            batch = await self._require(batch.id)  # changed meanwhile: read it again
+        return None
+
     async def _groups_of(self, user: str, policy: ApprovalPolicy) -> frozenset[str]:
         """The requester groups of ``policy`` that ``user`` belongs to."""
         found: set[str] = set()

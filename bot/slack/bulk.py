@@ -197,6 +197,16 @@ class BulkCards:
             )
         return answer
 
+    async def withdraw(self, *, channel: str, card_ts: str, user: str, reaction: str) -> bool:
+        """A reaction removed from a batch's card: its vote withdrawn (True), card edited."""
+        batch = await self._rt.bulk.withdraw_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
+        )
+        if batch is None:
+            return False
+        await self.show(batch.id)
+        return True
+
     async def resume(self, batch_id: str, *, user: str, channel: str | None) -> None:
         """Resume batch: a new preview card for putting back exactly what it paused."""
         source = await self._rt.bulk.batches.get(batch_id)

@@ -270,9 +270,11 @@ class SlackHandlers:
             return
         approvals = self._rt.approvals
         if not added:
-            await approvals.withdraw_by_reaction(
+            withdrawn = await approvals.withdraw_by_reaction(
                 channel=channel, card_ts=ts, voter=user, reaction=reaction
             )
+            if not withdrawn and self.bulk is not None:  # perhaps a batch's card
+                await self.bulk.withdraw(channel=channel, card_ts=ts, user=user, reaction=reaction)
             return
         answer = await approvals.vote_by_reaction(
             channel=channel, card_ts=ts, voter=user, reaction=reaction

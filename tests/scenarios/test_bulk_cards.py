@@ -17,7 +17,7 @@ from sandbox.scrip.seed import WELCOME_POINTS
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
-from tests.scenarios.conftest import BotUnderTest, wait_for
+from tests.scenarios.conftest import BotFactory, BotUnderTest, wait_for
 
 USER = "U0ALICE"
 CHANNEL = "C0OPS"
@@ -344,3 +344,27 @@ def test_a_bulk_pause_shows_on_the_home_tab_and_in_list_paused(bot: BotUnderTest
     )
     assert f"paused by the bot for <@{USER}> (batch `{batch_id}`)" in listed, listed
     assert "left), then resume" in listed
+
+
+def test_removing_a_reaction_withdraws_the_vote_on_a_batch(make_bot: BotFactory) -> None:
+    bot = make_bot(approval={"approvers": ["S0APPROVERS", "U0ADMIN", "U0CAROL"], "required": 2})
+    ts = awaiting_batch(bot)
+
+    def counted(n: int) -> bool:
+        return f'automation_bot_approvals_total{{outcome="counted"}} {n}.0' in (
+            bot.metrics.render().decode()
+        )
+
+    bot.driver.reaction_added("U0BOB", APPROVE, CHANNEL, ts)
+    wait_for(lambda: counted(1), what="Bob's approval counted")
+    bot.driver.reaction_removed("U0BOB", APPROVE, CHANNEL, ts)
+    bot.settle()
+    bot.driver.reaction_added("U0CAROL", APPROVE, CHANNEL, ts)
+    wait_for(lambda: counted(2), what="Carol's approval counted")
+    bot.settle()
+    # Bob's approval was withdrawn: one of two, so nothing was done yet
+    assert "Awaiting" in text_of(bot.slack.message(CHANNEL, ts))
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+    bot.driver.reaction_added("U0ADMIN", APPROVE, CHANNEL, ts)
+    card_saying(bot, ts, "Done")
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 4
