@@ -371,6 +371,7 @@ async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
                 if env.notify_channel
             },
         )
+        notifier.start()  # the outbox sender, as `serve` runs it
 
     runtime = build_runtime(config, store=store, notifier=notifier)
     meters = {
@@ -446,6 +447,7 @@ async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
         if slack_client is not None:  # queued notes and notices go out (as at shutdown)
             left = plan["time_cap_s"] + plan["drain_s"] - (time.perf_counter() - wall0)
             drained = await notifier.drain(within=max(left, 1.0))
+            await notifier.aclose()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         if profiler is not None:
             profiler.disable()

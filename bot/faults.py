@@ -21,6 +21,9 @@ class CrashPoint(StrEnum):
     AFTER_VOTE = "after_vote"  # a vote is recorded; nothing acted on it yet
     AFTER_EXECUTING_AUDIT = "after_executing_audit"  # executing; the call is not sent
     BEFORE_PROVIDER_CALL = "before_provider_call"  # marked "may have been sent"; not sent
+    BEFORE_CARD_POST = "before_card_post"  # a request is recorded; its card is not posted
+    AFTER_OUTBOX_COMMIT = "after_outbox_commit"  # Slack messages written; none sent yet
+    AFTER_SLACK_SEND = "after_slack_send"  # a message is in Slack; its row not marked sent
 
 
 def crash_point(point: CrashPoint) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from bot.config import BotConfig
+from bot.domain.outbox import OUTBOX_RETENTION
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.service.approvals import ApprovalService
@@ -59,10 +60,14 @@ class Runtime:
     async def housekeeping(self, now: datetime) -> None:
         """Periodic clean-up (the scheduler runs it hourly): forget Slack delivery keys (event
         ids, slash-command triggers) older than :data:`SLACK_KEY_RETENTION`, long past any
-        retry or replay window."""
+        retry or replay window; and Slack messages sent more than
+        :data:`~bot.domain.outbox.OUTBOX_RETENTION` ago (the outbox)."""
         removed = await self.store.prune_events(now - SLACK_KEY_RETENTION)
         if removed:
             log.info("forgot old slack delivery keys", removed=removed)
+        pruned = await self.store.prune_outbox(now - OUTBOX_RETENTION)
+        if pruned:
+            log.info("forgot sent slack messages", removed=pruned)
 
     async def aclose(self) -> None:
         await self.registry.aclose()

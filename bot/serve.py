@@ -77,10 +77,7 @@ class Bot:
     def busy(self) -> bool:
         """Whether work is in flight: Slack requests still being handled after their ack,
         or Slack messages and notices queued or being sent (tests wait for this to clear)."""
-        notifier = self.handlers.notifier
-        pacers = (notifier.posts, notifier.edits, notifier.ephemerals)
-        queued = notifier._notices.pending() or any(p.pending() for p in pacers)
-        return bool(self.handlers._tasks) or bool(queued)
+        return bool(self.handlers._tasks) or self.handlers.notifier.busy()
 
 
 def check_slack_settings(slack: SlackSettings) -> None:
@@ -117,8 +114,9 @@ async def build_bot(
         await check_app_token(client, slack.slack_app_token.get_secret_value())
     now = clock or _utcnow
     store = Store.from_url(config.database_url, clock=now)
-    # Replies and card edits are queued, paced per channel and sent in the background;
-    # notify-channel notices close together are coalesced (bot/slack/notifier.py).
+    # Replies, card edits and notices are written to the outbox and sent in the background,
+    # paced per channel; notify-channel notices close together are coalesced
+    # (bot/slack/notifier.py, bot/slack/sender.py).
     notifier = SlackNotifier(
         client=client,
         store=store,
@@ -187,6 +185,7 @@ async def running_bot(
         directory_ttl=directory_ttl,
         timings=timings,
     )
+    bot.handlers.notifier.start()  # the outbox: this process sends its share
     recovery = asyncio.create_task(bot.runtime.recovery.at_start())
     stop_scheduler = asyncio.Event()
     scheduler = build_scheduler(
@@ -226,6 +225,7 @@ async def running_bot(
             await asyncio.wait_for(timers, timeout=min(10.0, left(0.4)))
         await bot.handlers.drain(within=left(0.5))
         await bot.handlers.notifier.drain(within=left(0.9))
+        await bot.handlers.notifier.aclose()
         recovery.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await recovery

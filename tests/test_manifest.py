@@ -65,6 +65,9 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.get": ("reactions:read",),
     "usergroups.users.list": ("usergroups:read",),
     "users.info": ("users:read",),
+    # the outbox: did a message reach Slack before a crash? (public and private channels)
+    "conversations.replies": ("channels:history", "groups:history"),
+    "conversations.history": ("channels:history", "groups:history"),
 }
 
 #: Bot event -> the scopes its subscription needs.

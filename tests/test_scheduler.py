@@ -629,3 +629,27 @@ async def test_housekeeping_forgets_old_slack_delivery_keys(store: Store, clock:
         stop.set()
         await asyncio.wait_for(task, timeout=10)
     assert await store.claim_event("new-event") is False  # still remembered
+
+
+async def test_housekeeping_forgets_sent_outbox_rows_after_a_day(
+    store: Store, clock: FakeClock
+) -> None:
+    """Sent Slack messages are kept a day (what a takeover may look for), then forgotten;
+    unsent ones are never pruned."""
+    from bot.domain.outbox import OUTBOX_LEASE, OUTBOX_RETENTION, OutboxKind, OutboxMessage
+    from bot.runtime import Runtime
+
+    def reply(ts: str) -> OutboxMessage:
+        return OutboxMessage(kind=OutboxKind.REPLY, channel="C0OPS", thread_ts=ts)
+
+    sent = await store.enqueue_outbox(reply("1.1"))
+    waiting = await store.enqueue_outbox(reply("1.2"))
+    await store.claim_outbox(owner="t", now=clock(), lease=OUTBOX_LEASE, limit=1)
+    assert await store.outbox_sent({sent: 1}, owner="t", ts="2.1") == {sent}
+    runtime = Runtime.__new__(Runtime)  # only its store is used by housekeeping
+    runtime.store = store
+    await runtime.housekeeping(clock())
+    assert [i.id for i in await store.outbox_items()] == [sent, waiting]
+    clock.advance(OUTBOX_RETENTION + timedelta(minutes=1))
+    await runtime.housekeeping(clock())
+    assert [i.id for i in await store.outbox_items()] == [waiting]

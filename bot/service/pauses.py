@@ -511,16 +511,16 @@ class PauseService:
             )
             for (e, state, verified), event in zip(ends, events, strict=True)
         ]
+        # the pauses close, and their notes, notices and card edits are written to the
+        # outbox, in one transaction: a crash keeps both or neither
         async with self._store.atomic():
             closed = await self._store.end_pauses(closings)
-            for (e, _, _), event in zip(ends, events, strict=True):
+            for (e, _, _), event, closing in zip(ends, events, closings, strict=True):
                 if e.pause.id in closed:  # else another run closed it and reported
                     await self._requests.publish(e.request, event)
-        for (e, _, _), closing in zip(ends, closings, strict=True):
-            if e.pause.id in closed:
-                await self._requests.show_as(
-                    e.request.model_copy(update={"pause_outcome": closing.outcome})
-                )
+                    await self._requests.show_as(
+                        e.request.model_copy(update={"pause_outcome": closing.outcome})
+                    )
 
     async def check_journey(self, job: Job) -> None:
         """Journeys end by themselves (GuardrailAction): read and report what happened."""

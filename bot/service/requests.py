@@ -679,8 +679,19 @@ class RequestService:
         now = self._clock()
         for request in await self._store.unfinished_requests():
             try:
+                idle = request.updated_at <= now - self.lease
+                if request.channel and not request.card_ts:
+                    # its process stopped before the card was posted: post it now, so the
+                    # thread and the card edits have somewhere to go; once (claimed first:
+                    # another pass that loses the claim leaves the request to this one)
+                    claimed = idle and await self._store.claim_card_post(
+                        request.id, idle_before=now - self.lease
+                    )
+                    if not claimed:
+                        continue
+                    request = await self._post_card(request)
                 if request.status in (RequestStatus.RECEIVED, RequestStatus.APPROVED):
-                    if request.updated_at > now - self.lease:
+                    if not idle:
                         continue
                     done.append(await self.execute(request.id, actor="bot", via=Via.SYSTEM))
                 elif request.status is RequestStatus.EXECUTING:
@@ -761,6 +772,7 @@ class RequestService:
             ).inc()
 
     async def _post_card(self, request: OperationRequest) -> OperationRequest:
+        crash_point(CrashPoint.BEFORE_CARD_POST)
         try:
             ref = await self._notifier.post_card(request, await self.approval_view(request))
         except Exception:

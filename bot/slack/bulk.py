@@ -23,7 +23,8 @@ from bot.domain.requests import Via
 from bot.runtime import Runtime
 from bot.service.bulk import BatchPreview, BatchVote
 from bot.slack import blocks, messages
-from bot.slack.bulk_blocks import BulkAction, batch_card, end_note
+from bot.slack.bulk_blocks import batch_card, end_note
+from bot.slack.ids import BulkAction
 from bot.slack.notifier import SlackNotifier
 
 log = structlog.get_logger(__name__)

@@ -4,7 +4,6 @@ per-target result table (Resume batch), and the thread note of a timed end."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Final
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ConfirmObject, PlainTextObject
@@ -24,22 +23,10 @@ from bot.slack.blocks import (
     header,
     section,
 )
+from bot.slack.ids import BulkAction, BulkBlock
 
 #: Rows of the target table on a card (the rest is summed up in one line).
 TABLE_ROWS_MAX: Final = 200
-
-
-class BulkAction(StrEnum):
-    CONFIRM = "bulk_confirm"
-    CANCEL = "bulk_cancel"
-    APPROVE = "bulk_approve"
-    DENY = "bulk_deny"
-    RESUME = "bulk_resume_batch"
-
-
-class BulkBlock(StrEnum):
-    STATUS = "bulk_status"
-    ACTIONS = "bulk_actions"
 
 
 _HEAD: Final[dict[Verb, str]] = {

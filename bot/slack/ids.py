@@ -16,6 +16,8 @@ __all__ = [
     "ALL_ID_ENUMS",
     "SLASH_COMMAND",
     "ApprovalAction",
+    "BulkAction",
+    "BulkBlock",
     "CardAction",
     "CardBlock",
     "HomeAction",
@@ -113,6 +115,21 @@ class ReminderAction(StrEnum):
     KEEP_PAUSED = "reminder.keep_paused"
 
 
+class BulkAction(StrEnum):
+    """Buttons on a bulk request's card."""
+
+    CONFIRM = "bulk.confirm"
+    CANCEL = "bulk.cancel"
+    APPROVE = "bulk.approve"
+    DENY = "bulk.deny"
+    RESUME = "bulk.resume_batch"
+
+
+class BulkBlock(StrEnum):
+    STATUS = "bulk.status"
+    ACTIONS = "bulk.actions"
+
+
 ALL_ID_ENUMS: Final[tuple[type[StrEnum], ...]] = (
     CardAction,
     CardBlock,
@@ -124,4 +141,6 @@ ALL_ID_ENUMS: Final[tuple[type[StrEnum], ...]] = (
     ModalAction,
     ApprovalAction,
     ReminderAction,
+    BulkAction,
+    BulkBlock,
 )

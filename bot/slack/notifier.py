@@ -1,17 +1,22 @@
 """The Slack adapter of the Notifier port: cards, thread replies and the Home tab.
 
-Every message goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6),
+Thread replies, card edits and notify-channel notices are not sent from here: they are
+written to the store's outbox (in the caller's :meth:`~bot.store.repository.Store.atomic`
+transaction when there is one, so they are kept exactly when the state change they report
+is), and :class:`~bot.slack.sender.OutboxSender` delivers them. A card's thread keeps its
+order: an edit waits for the replies written before it, and a reply for the edit written
+before it, so a card never runs ahead of its thread (it does not say "Done" before the
+approval reply shows) and the thread does not say "Verified" while the card still says
+"Working". An edit renders the request as the store holds it when the edit is sent (see
+:meth:`SlackNotifier._edit_current`); a card has at most one edit waiting.
+
+Every Slack call goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6),
 one per kind of Slack limit; each keeps a FIFO per channel:
 
 * ``posts`` — ``chat.postMessage`` (cards, thread replies, notices): about one message per
   second per channel after a burst of three, which is Slack's own limit.
 * ``edits`` — ``chat.update`` (card edits). Slack limits it per workspace (Tier 3), not per
-  channel, so edits have their own budget and never spend a channel's posts; but an edit
-  waits until the replies queued before it in the same thread are out, so a card never
-  runs ahead of its thread (it does not say "Done" before the approval reply shows), and
-  a reply waits for the card edit queued before it, so the thread does not say
-  "Verified" while the card still says "Working". An edit renders the request as the
-  store holds it when the edit is sent (see :meth:`SlackNotifier.update_card`).
+  channel, so edits have their own budget and never spend a channel's posts.
 * ``ephemerals`` — ``chat.postEphemeral`` (private answers to a click or command, Tier 4):
   their own budget, so an answer never waits behind a backlog of replies or edits.
 * ``homes`` — ``views.publish`` (Home tabs, Tier 4: about 100 a minute per workspace), one
@@ -20,9 +25,9 @@ one per kind of Slack limit; each keeps a FIFO per channel:
 
 A 429 that gets past the client's retry handler is retried by the pacer after
 ``Retry-After``; nothing is dropped. Notify-channel notices are coalesced: notices for one
-channel that arrive within ``notice_window`` seconds of each other (for at most
-``notice_max_hold`` seconds) become one summary message, or several when one would exceed
-Block Kit's limits; a lone notice is posted as before.
+channel written within ``notice_window`` seconds of each other (for at most
+``notice_max_hold`` seconds) become one summary message (several beyond 50 notices); a
+lone notice is posted as before.
 
 A notice links to its request's thread. The link is built here, the way Slack builds a
 permalink (``{team url}archives/{channel}/p{ts without the dot}``), from the team URL that
@@ -30,23 +35,23 @@ one ``auth.test`` per notifier returns; only when that is not to be had (``auth.
 failed, retried at most once a minute, or gave no usable ``url``) is ``chat.getPermalink``
 asked, a few cards at a time in parallel and each card once.
 
-:meth:`SlackNotifier.publish` always queues and returns at once (failures are logged): it
-runs inside the store transaction of the change it reports. With ``background=True``
-(``serve``), :meth:`SlackNotifier.update_card` queues too, so a paced backlog never holds
-up the service; otherwise (the one-shot CLI) it returns once Slack has answered. Call
-:meth:`SlackNotifier.drain` before shutting down.
+With ``background=True`` (``serve``), :meth:`SlackNotifier.start` runs the sender's loop:
+:meth:`SlackNotifier.publish` and :meth:`SlackNotifier.update_card` return once the
+message is written (inside the store transaction of the change it reports, when there is
+one); call :meth:`SlackNotifier.drain` and :meth:`SlackNotifier.aclose` before shutting
+down (what is not sent stays in the outbox for the next process). Otherwise (the one-shot
+CLI) they return once the outbox rows due are delivered (after that transaction commits).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
@@ -54,11 +59,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import ApprovalView
 from bot.domain.events import Event
+from bot.domain.outbox import OutboxItem, OutboxKind, OutboxMessage
 from bot.domain.requests import OperationRequest
+from bot.faults import CrashPoint, crash_point
 from bot.service.notify import CardRef
-from bot.slack import blocks, messages
+from bot.slack import blocks, messages, outbox_payloads
 from bot.slack.home import home_view
-from bot.slack.pacing import ChannelPacer, Coalescer
+from bot.slack.pacing import ChannelPacer
+from bot.slack.sender import NOTICES_PER_MESSAGE, OutboxSender
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -76,7 +84,7 @@ HOME_BURST: Final = 10
 _HOMES_KEY: Final = "views.publish"
 
 #: Notices in one summary message at most (more are split over several messages).
-SUMMARY_ITEMS_MAX: Final = 50
+SUMMARY_ITEMS_MAX: Final = NOTICES_PER_MESSAGE
 _SUMMARY_SECTIONS_MAX: Final = blocks.MESSAGE_BLOCKS_MAX - 2  # room for heading and footer
 _FALLBACK_NAMES_MAX: Final = 300
 #: ``chat.getPermalink`` calls in flight at once (only when links cannot be built here).
@@ -124,8 +132,12 @@ class SlackNotifier:
         background: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         home_delay: float = 1.0,
+        owner: str | None = None,
+        poll: float = 2.0,
         notify_channels: Mapping[str, str] | None = None,
     ) -> None:
+        if notice_window < 0 or notice_max_hold < notice_window:
+            raise ValueError("notice_window must be >= 0 and notice_max_hold >= notice_window")
         self._client = client
         #: environment -> the channel its notices go to (environments without one: none)
         self._notify_channels = dict(notify_channels or {})
@@ -139,14 +151,18 @@ class SlackNotifier:
         self.edits = edits or ChannelPacer(name="edits")
         self.ephemerals = ephemerals or ChannelPacer(name="ephemerals")
         self.homes = homes or ChannelPacer(name="homes", rate=HOME_RATE, burst=HOME_BURST)
-        self._notices: Coalescer[Notice] = Coalescer(
-            self._post_notices, window=notice_window, max_hold=notice_max_hold
-        )
+        self._notice_window = notice_window
+        self._notice_max_hold = notice_max_hold
         self._background = background
-        # (channel, card ts) -> the last reply queued in that thread
-        self._thread_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
-        # (channel, card ts) -> the last edit queued for that card
-        self._card_tails: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self.sender = OutboxSender(
+            store=store,
+            client=client,
+            renderer=self,
+            posts=self.posts,
+            edits=self.edits,
+            owner=owner,
+            poll=poll,
+        )
         # thread links: the team URL from auth.test, else chat.getPermalink per card
         self._monotonic = monotonic
         self._team_url: str | None = None
@@ -157,17 +173,25 @@ class SlackNotifier:
         # (channel, card ts) -> the card as this process last sent it
         self._last_edits: OrderedDict[tuple[str, str], blocks.Message] = OrderedDict()
 
+    def start(self) -> None:
+        """Deliver the outbox in the background (``serve``)."""
+        self.sender.start()
+
+    def busy(self) -> bool:
+        """Whether Slack messages are being sent or are about to be."""
+        pacers = (self.posts, self.edits, self.ephemerals, self.homes)
+        return self.sender.busy() or any(p.pending() for p in pacers)
+
     async def drain(self, within: float | None = None) -> bool:
-        """Post every notice and queued message now (shutdown); whether all got out."""
+        """Send every message the outbox holds now, notices waiting for their window too
+        (shutdown); whether all got out."""
         loop = asyncio.get_running_loop()
         deadline = None if within is None else loop.time() + within
 
         def left() -> float | None:
             return None if deadline is None else max(0.0, deadline - loop.time())
 
-        done = await self._notices.drain(left())
-        done = await self.posts.drain(left()) and done
-        done = await self.edits.drain(left()) and done
+        done = await self.sender.flush(hurry=True, within=left())
         done = await self.ephemerals.drain(left()) and done
         done = await self.homes.drain(left()) and done
         refresh = self._home_refresh
@@ -176,34 +200,49 @@ class SlackNotifier:
             done = bool(finished) and done
         return done
 
-    async def _deliver(self, future: asyncio.Future[Any], channel: str, what: str) -> None:
-        """Wait for Slack's answer to a queued send or (background) log a failure later."""
-        if not self._background:
-            await future
-            return
+    async def aclose(self) -> None:
+        """Stop sending; what this process took and did not send goes back to the outbox."""
+        await self.sender.aclose()
 
-        def logged(done: asyncio.Future[Any]) -> None:
-            if not done.cancelled() and (exc := done.exception()) is not None:
-                log.error("notify_failed", what=what, channel=channel, exc_info=exc)
-
-        future.add_done_callback(logged)
-
-    def _follow_thread(self, thread: tuple[str, str], future: asyncio.Future[Any]) -> None:
-        self._follow(self._thread_tails, thread, future)
-
-    @staticmethod
-    def _follow(
-        tails: dict[tuple[str, str], asyncio.Future[Any]],
-        card: tuple[str, str],
-        future: asyncio.Future[Any],
+    async def _enqueue(
+        self,
+        message: OutboxMessage,
+        *,
+        due_at: datetime | None = None,
+        gather_since: datetime | None = None,
     ) -> None:
-        tails[card] = future
+        """Write ``message`` to the outbox; once committed, have it sent (background: wake
+        the sender; otherwise deliver what is due before returning)."""
+        await self._store.enqueue_outbox(message, due_at=due_at, gather_since=gather_since)
+        await self._store.when_committed(self._committed)
 
-        def forget(done: asyncio.Future[Any]) -> None:
-            if tails.get(card) is done:
-                del tails[card]
+    async def _committed(self) -> None:
+        crash_point(CrashPoint.AFTER_OUTBOX_COMMIT)
+        if self._background:
+            self.sender.wake()
+        else:
+            await self.sender.flush()
 
-        future.add_done_callback(forget)
+    # -- what the sender renders (OutboxRenderer) ------------------------------------------
+
+    def render_reply(self, item: OutboxItem) -> blocks.Message:
+        return outbox_payloads.thread_message(item.payload)
+
+    async def render_notices(
+        self, channel: str, items: Sequence[OutboxItem]
+    ) -> list[blocks.Message]:
+        notices = []
+        for item in items:
+            request, text = outbox_payloads.notice_line(item.payload)
+            notices.append(Notice(request=request, text=text))
+        return await self._notice_messages(notices)
+
+    async def send_edit(self, item: OutboxItem) -> Any:
+        stored = outbox_payloads.read_card(item.payload)
+        assert item.thread_ts is not None
+        return await self._edit_current(
+            item.channel, item.thread_ts, stored.request, stored.data.approval
+        )
 
     async def post_card(
         self, request: OperationRequest, approval: ApprovalView | None = None
@@ -223,27 +262,25 @@ class SlackNotifier:
     async def update_card(
         self, request: OperationRequest, approval: ApprovalView | None = None
     ) -> None:
-        """Edit the card to show the request as the store holds it when the edit is sent.
+        """Have the card show the request as the store holds it when the edit is sent.
 
-        The edit may wait in the pacer's queue, and another bot process may edit the same
-        card meanwhile: so the request (and its votes) are read again right before each
-        ``chat.update``, and once more after it; when the store moved on in between (another
-        process may have sent a newer card before this one landed), the card is edited
-        again. The last edit of a card therefore always shows the stored state.
+        The edit waits in the outbox behind the card's earlier replies, and another bot
+        process may edit the same card meanwhile: so the request (and its votes) are read
+        again right before each ``chat.update``, and once more after it; when the store
+        moved on in between (another process may have sent a newer card before this one
+        landed), the card is edited again. The last edit of a card therefore always shows
+        the stored state.
         """
         if not (request.channel and request.card_ts):
             return
-        channel, ts = request.channel, request.card_ts
-        before = self._thread_tails.get((channel, ts))
-
-        async def edit() -> Any:
-            if before is not None and not before.done():
-                await asyncio.wait([before])  # the thread's earlier replies go first
-            return await self._edit_current(channel, ts, request, approval)
-
-        future = self.edits.submit(channel, edit)
-        self._follow(self._card_tails, (channel, ts), future)
-        await self._deliver(future, channel, "chat.update")
+        message = OutboxMessage(
+            kind=OutboxKind.EDIT,
+            channel=request.channel,
+            thread_ts=request.card_ts,
+            request_id=request.id,
+            payload=outbox_payloads.card_payload(request, approval),
+        )
+        await self._enqueue(message)
         if request.terminal:
             await self.refresh_homes()
 
@@ -298,55 +335,60 @@ class SlackNotifier:
     async def publish(self, request: OperationRequest, event: Event) -> None:
         """The event as a reply in the request's thread and, when the notify channel of the
         request's environment subscribes to it (:func:`bot.slack.messages.notice_text`), as
-        a notice there. Queued: never waits for Slack (the caller may hold a transaction)."""
+        a notice there. Written to the outbox (in the caller's transaction, if any); worded
+        when it is sent (:mod:`bot.slack.outbox_payloads`)."""
         if request.channel and request.card_ts:
-            self._reply(request.channel, request.card_ts, messages.render(event, request))
+            await self._enqueue(
+                OutboxMessage(
+                    kind=OutboxKind.REPLY,
+                    channel=request.channel,
+                    thread_ts=request.card_ts,
+                    request_id=request.id,
+                    payload=outbox_payloads.event_payload(request, event),
+                )
+            )
         channel = self._notify_channels.get(request.spec.environment)
-        text = messages.notice_text(event)
-        if channel and text is not None:
-            await self.announce(channel=channel, request=request, text=text)
+        if channel and messages.notice_text(event) is not None:
+            await self._notice(channel, request, outbox_payloads.event_payload(request, event))
 
     async def reply(self, request: OperationRequest, message: blocks.Message) -> None:
-        """A message in the request's thread, paced; with ``background=False`` this waits
-        for Slack's answer."""
-        if request.channel and request.card_ts:
-            future = self._queue_reply(request.channel, request.card_ts, message)
-            await self._deliver(future, request.channel, "thread reply")
-
-    def _reply(self, channel: str, ts: str, message: blocks.Message) -> None:
-        """Queue a reply in the thread of card ``ts``; a failure is logged."""
-        future = self._queue_reply(channel, ts, message)
-
-        def logged(done: asyncio.Future[Any]) -> None:
-            if not done.cancelled() and (exc := done.exception()) is not None:
-                log.error("notify_failed", what="thread reply", channel=channel, exc_info=exc)
-
-        future.add_done_callback(logged)
-
-    def _queue_reply(self, channel: str, ts: str, message: blocks.Message) -> asyncio.Future[Any]:
-        """Queue a reply in the thread of card ``ts`` (after the card edit queued before it)."""
-        edit = self._card_tails.get((channel, ts))
-
-        async def send() -> Any:
-            if edit is not None and not edit.done():
-                await asyncio.wait([edit])  # the card shows a step before its thread does
-            return await self._client.chat_postMessage(
-                channel=channel, thread_ts=ts, text=message.text, blocks=message.blocks
+        """A message in the request's thread (written to the outbox)."""
+        if not (request.channel and request.card_ts):
+            return
+        await self._enqueue(
+            OutboxMessage(
+                kind=OutboxKind.REPLY,
+                channel=request.channel,
+                thread_ts=request.card_ts,
+                request_id=request.id,
+                payload=outbox_payloads.message_payload(request, message),
             )
-
-        future = self.posts.submit(channel, send)
-        self._follow_thread((channel, ts), future)
-        return future
+        )
 
     async def announce(self, *, channel: str, request: OperationRequest, text: str) -> None:
-        """A short notice in the environment's notify channel, linking to the thread.
+        """A short notice in ``channel``, linking to the request's thread."""
+        await self._notice(channel, request, outbox_payloads.notice_payload(request, text))
 
-        Queued, not posted: notices for one channel that come close together are posted as
-        one summary (see the module docstring).
-        """
-        self._notices.add(channel, Notice(request=request, text=text))
+    async def _notice(
+        self, channel: str, request: OperationRequest, payload: dict[str, Any]
+    ) -> None:
+        """Write a notice to the outbox, held ``notice_window`` seconds: notices for one
+        channel that come close together are posted as one summary (module docstring)."""
+        now = self._store.now()
+        message = OutboxMessage(
+            kind=OutboxKind.NOTICE, channel=channel, request_id=request.id, payload=payload
+        )
+        window = timedelta(seconds=self._notice_window)
+        since = now - timedelta(seconds=self._notice_max_hold) + window
+        await self._store.enqueue_outbox(message, due_at=now + window, gather_since=since)
+        await self._store.when_committed(self._notice_committed)
 
-    async def _post_notices(self, channel: str, notices: list[Notice]) -> None:
+    async def _notice_committed(self) -> None:
+        crash_point(CrashPoint.AFTER_OUTBOX_COMMIT)
+        self.sender.wake_in(self._notice_window)
+        await self.refresh_homes()
+
+    async def _notice_messages(self, notices: list[Notice]) -> list[blocks.Message]:
         links = await self._thread_links(n.request for n in notices)
         linked: list[Notice] = []
         for n in notices:
@@ -355,18 +397,8 @@ class SlackNotifier:
         if len(linked) == 1:
             only = linked[0]
             link = only.link if _safe_link(only.link) else None
-            messages = [blocks.notice_message(only.request, only.text, link=link)]
-        else:
-            messages = notice_summaries(linked)
-        for message in messages:
-            send = functools.partial(
-                self._client.chat_postMessage,
-                channel=channel,
-                text=message.text,
-                blocks=message.blocks,
-            )
-            await self.posts.post(channel, send)
-        await self.refresh_homes()
+            return [blocks.notice_message(only.request, only.text, link=link)]
+        return notice_summaries(linked)
 
     async def card_link(self, channel: str, ts: str) -> str | None:
         """A link to one card (its permalink), or None when none is to be had."""

@@ -337,3 +337,56 @@ class BatchTargetRow(Base):
     holds_pause: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (UniqueConstraint("batch_id", "kind", "key"),)
+
+
+#: Outbox rows not delivered yet (what the sender claims and what a stream waits behind).
+UNSENT_OUTBOX_SQL = "status IN ('pending', 'sending')"
+
+
+class OutboxRow(Base):
+    """One Slack message to deliver: a thread reply, a notify-channel notice or a card edit
+    (migration 0010, :class:`bot.domain.outbox.OutboxItem`).
+
+    Written in the transaction of the state change it reports; a leased sender delivers
+    it. Rows of one ``stream`` (a card's thread with its edits; a notify channel) go out in
+    ``id`` order. A card has at most one unsent edit at its stream's tail: enqueueing
+    another bumps ``version``, and a send of an older version does not count as sent.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stream: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime]
+    sent_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_unsent_stream",
+            "stream",
+            "id",
+            sqlite_where=text(UNSENT_OUTBOX_SQL),
+            postgresql_where=text(UNSENT_OUTBOX_SQL),
+        ),
+        Index(
+            "ix_outbox_unsent_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text(UNSENT_OUTBOX_SQL),
+            postgresql_where=text(UNSENT_OUTBOX_SQL),
+        ),
+        Index("ix_outbox_status_created_at", "status", "created_at"),
+    )

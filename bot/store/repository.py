@@ -12,22 +12,42 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, Update, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.domain.approvals import Decision, Vote
 from bot.domain.bulk import BatchStatus, TargetStatus
 from bot.domain.errors import TargetBusy
 from bot.domain.jobs import Job, JobKind, job_key
 from bot.domain.models import PauseOptions, Schedule, TargetKind, ThenAction, Verb
+from bot.domain.outbox import (
+    OutboxItem,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+)
 from bot.domain.requests import (
     AuditEvent,
     ExecutionPhase,
@@ -47,6 +67,7 @@ from bot.store.models import (
     BatchRow,
     BatchTargetRow,
     JobRow,
+    OutboxRow,
     PauseRow,
     ProcessedSlackEventRow,
     RequestRow,
@@ -279,6 +300,78 @@ def claim_statement(
     )
 
 
+def _outbox(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        stream=row.stream,
+        kind=OutboxKind(row.kind),
+        channel=row.channel,
+        thread_ts=row.thread_ts,
+        request_id=row.request_id,
+        payload=dict(row.payload or {}),
+        priority=row.priority,
+        version=row.version,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        owner=row.owner,
+        lease_until=_opt_utc(row.lease_until),
+        next_attempt_at=as_utc(row.next_attempt_at),
+        sent_ts=row.sent_ts,
+        last_error=row.last_error,
+        created_at=as_utc(row.created_at),
+    )
+
+
+_UNSENT = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+
+
+def outbox_due_select(
+    *,
+    dialect: str,
+    now: datetime,
+    due_by: datetime,
+    limit: int,
+    kinds: Collection[OutboxKind] | None = None,
+) -> Select[Any]:
+    """The ids of up to ``limit`` outbox rows a sender may take at ``now``: pending and due
+    by ``due_by``, or left ``sending`` by a sender whose lease ran out; and first in their
+    stream (no earlier unsent row in it), except notices, which a sender takes together
+    (one summary). Most urgent first (priority), then oldest. PostgreSQL: ``FOR UPDATE
+    SKIP LOCKED``, as :func:`due_select`; SQLite: the store's ``BEGIN IMMEDIATE``.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    at, by = to_utc(now), to_utc(due_by)
+    earlier = aliased(OutboxRow)
+    first_in_stream = ~exists(
+        select(earlier.id).where(
+            earlier.stream == OutboxRow.stream,
+            earlier.id < OutboxRow.id,
+            earlier.status.in_(_UNSENT),
+        )
+    )
+    due = (
+        select(OutboxRow.id)
+        .where(
+            or_(
+                and_(
+                    OutboxRow.status == OutboxStatus.PENDING.value,
+                    OutboxRow.next_attempt_at <= by,
+                ),
+                and_(OutboxRow.status == OutboxStatus.SENDING.value, OutboxRow.lease_until < at),
+            ),
+            or_(OutboxRow.kind == OutboxKind.NOTICE.value, first_in_stream),
+        )
+        .order_by(OutboxRow.priority, OutboxRow.next_attempt_at, OutboxRow.id)
+        .limit(limit)
+    )
+    if kinds is not None:
+        due = due.where(OutboxRow.kind.in_(sorted(OutboxKind(k).value for k in kinds)))
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True, of=OutboxRow)
+    return due
+
+
 def allowed_sources(to: RequestStatus) -> frozenset[RequestStatus]:
     """Every status the state machine lets move to ``to``."""
     return frozenset(s for s in RequestStatus if can_transition(s, to))
@@ -337,6 +430,10 @@ class Store:
         self._ambient: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
             f"store_tx_{id(self)}", default=None
         )
+        # What to run once the innermost :meth:`atomic` block of the running task commits.
+        self._committed: contextvars.ContextVar[list[Callable[[], Awaitable[None]]] | None] = (
+            contextvars.ContextVar(f"store_committed_{id(self)}", default=None)
+        )
 
     @classmethod
     def from_url(cls, database_url: str, *, clock: Clock = utcnow) -> Store:
@@ -366,12 +463,26 @@ class Store:
         if self._ambient.get() is not None:
             yield
             return
+        hooks: list[Callable[[], Awaitable[None]]] = []
         async with self._tx() as session:
             token = self._ambient.set(session)
+            hooks_token = self._committed.set(hooks)
             try:
                 yield
             finally:
+                self._committed.reset(hooks_token)
                 self._ambient.reset(token)
+        for hook in hooks:
+            await hook()
+
+    async def when_committed(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once what was written so far is committed: at once outside
+        :meth:`atomic`, else after its block commits (never if it rolls back)."""
+        hooks = self._committed.get()
+        if hooks is None:
+            await callback()
+        else:
+            hooks.append(callback)
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
@@ -572,6 +683,24 @@ class Store:
             if row is None:
                 raise LookupError(f"no request {request_id}")
             return _request(row)
+
+    async def claim_card_post(self, request_id: str, *, idle_before: datetime) -> bool:
+        """Claim the posting of a missing card: the request (no card, untouched since
+        ``idle_before``) is touched, so another recovery pass sees it busy and leaves it.
+        False when it has a card, or someone else touched it since."""
+        stmt = (
+            update(RequestRow)
+            .where(
+                RequestRow.id == request_id,
+                RequestRow.card_ts.is_(None),
+                RequestRow.updated_at <= to_utc(idle_before),
+            )
+            .values(updated_at=self.now())
+            .returning(RequestRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return (await session.execute(stmt)).first() is not None
 
     async def find_by_card(self, *, channel: str, card_ts: str) -> OperationRequest | None:
         stmt = select(RequestRow).where(
@@ -1317,3 +1446,236 @@ class Store:
             stmt = stmt.where(JobRow.kind == JobKind(kind).value)
         async with self._tx() as session:
             return int((await session.execute(stmt)).scalar_one())
+
+    # -- the Slack outbox ------------------------------------------------------------------
+
+    async def enqueue_outbox(
+        self,
+        message: OutboxMessage,
+        *,
+        due_at: datetime | None = None,
+        gather_since: datetime | None = None,
+    ) -> int:
+        """Write ``message`` to the outbox (inside :meth:`atomic`: in its transaction); its id.
+
+        An edit of a card whose stream ends with an unsent edit bumps that row's version
+        (and takes its payload) instead of adding a row; an older pending edit of the card
+        further up the stream is dropped (the new one shows the latest state anyway).
+        ``due_at``: not sent before then (default now). ``gather_since``: the pending rows of
+        the stream written since then are held until ``due_at`` too (notices close together
+        go out as one summary; a row older than that keeps its time, so nothing is held
+        for ever).
+        """
+        now = self.now()
+        due = now if due_at is None else to_utc(due_at)
+        stream = message.stream
+        async with self._tx() as session:
+            if message.kind is OutboxKind.EDIT:
+                tail = (
+                    await session.execute(
+                        select(OutboxRow)
+                        .where(OutboxRow.stream == stream, OutboxRow.status.in_(_UNSENT))
+                        .order_by(OutboxRow.id.desc())
+                        .limit(1)
+                    )
+                ).scalar_one_or_none()
+                if tail is not None and tail.kind == OutboxKind.EDIT.value:
+                    tail.version += 1
+                    tail.payload = dict(message.payload)
+                    await session.flush()
+                    return tail.id
+                await session.execute(
+                    delete(OutboxRow)
+                    .where(
+                        OutboxRow.stream == stream,
+                        OutboxRow.kind == OutboxKind.EDIT.value,
+                        OutboxRow.status == OutboxStatus.PENDING.value,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if gather_since is not None:
+                await session.execute(
+                    update(OutboxRow)
+                    .where(
+                        OutboxRow.stream == stream,
+                        OutboxRow.status == OutboxStatus.PENDING.value,
+                        OutboxRow.created_at >= to_utc(gather_since),
+                        OutboxRow.next_attempt_at < due,
+                    )
+                    .values(next_attempt_at=due)
+                    .execution_options(synchronize_session=False)
+                )
+            row = OutboxRow(
+                stream=stream,
+                kind=message.kind.value,
+                channel=message.channel,
+                thread_ts=message.thread_ts,
+                request_id=message.request_id,
+                payload=dict(message.payload),
+                priority=int(message.priority),
+                version=1,
+                status=OutboxStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=due,
+                created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def claim_outbox(
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        due_by: datetime | None = None,
+        kinds: Collection[OutboxKind] | None = None,
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` outbox rows to ``owner`` (status sending, until ``now +
+        lease``; ``attempts`` counts this claim), the most urgent first: see
+        :func:`outbox_due_select`. ``due_by`` (default ``now``): rows held until then are
+        taken too (a sender that drains does not wait for notice windows); ``kinds``: only
+        those (posts and edits have separate Slack budgets)."""
+        due = outbox_due_select(
+            dialect=self.engine.dialect.name,
+            now=now,
+            due_by=now if due_by is None else due_by,
+            limit=limit,
+            kinds=kinds,
+        )
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(due.scalar_subquery()))
+            .values(
+                status=OutboxStatus.SENDING.value,
+                owner=owner,
+                lease_until=to_utc(now) + lease,
+                attempts=OutboxRow.attempts + 1,
+            )
+            .returning(OutboxRow)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            items = [_outbox(row) for row in (await session.execute(stmt)).scalars().all()]
+        return sorted(items, key=lambda i: (i.priority, i.next_attempt_at, i.id))
+
+    async def outbox_sent(self, sent: Mapping[int, int], *, owner: str, ts: str | None) -> set[int]:
+        """Mark rows ``owner`` sent (``{id: version sent}``) with Slack's ``ts``; the ids
+        recorded sent. A row whose version was bumped meanwhile (a newer edit) goes back to
+        pending, to be sent again; a row ``owner`` no longer holds is left alone."""
+        done: set[int] = set()
+        async with self._tx() as session:
+            for row_id, version in sorted(sent.items()):
+                held = (OutboxRow.id == row_id, OutboxRow.owner == owner)
+                sending = OutboxRow.status == OutboxStatus.SENDING.value
+                marked = await session.execute(
+                    update(OutboxRow)
+                    .where(*held, sending, OutboxRow.version == version)
+                    .values(status=OutboxStatus.SENT.value, sent_ts=ts, lease_until=None)
+                    .returning(OutboxRow.id)
+                    .execution_options(synchronize_session=False)
+                )
+                if marked.first() is not None:
+                    done.add(row_id)
+                    continue
+                await session.execute(
+                    update(OutboxRow)
+                    .where(*held, sending)
+                    .values(
+                        status=OutboxStatus.PENDING.value,
+                        owner=None,
+                        lease_until=None,
+                        next_attempt_at=self.now(),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        return done
+
+    async def outbox_failed(
+        self, ids: Collection[int], *, owner: str, error: str, retry_at: datetime | None
+    ) -> set[int]:
+        """A send of rows ``owner`` holds failed: pending again from ``retry_at``, or, with
+        ``retry_at=None``, given up (status failed). The ids updated."""
+        if not ids:
+            return set()
+        values: dict[str, Any] = {"lease_until": None, "last_error": error[:2000]}
+        if retry_at is None:
+            values["status"] = OutboxStatus.FAILED.value
+        else:
+            values.update(
+                status=OutboxStatus.PENDING.value, owner=None, next_attempt_at=to_utc(retry_at)
+            )
+        stmt = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(sorted(set(ids))),
+                OutboxRow.owner == owner,
+                OutboxRow.status == OutboxStatus.SENDING.value,
+            )
+            .values(**values)
+            .returning(OutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return set((await session.execute(stmt)).scalars())
+
+    async def renew_outbox(self, ids: Collection[int], *, owner: str, until: datetime) -> set[int]:
+        """Keep the lease of rows ``owner`` is still sending (a long paced queue)."""
+        if not ids:
+            return set()
+        stmt = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(sorted(set(ids))),
+                OutboxRow.owner == owner,
+                OutboxRow.status == OutboxStatus.SENDING.value,
+            )
+            .values(lease_until=to_utc(until))
+            .returning(OutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return set((await session.execute(stmt)).scalars())
+
+    async def release_outbox(self, *, owner: str) -> int:
+        """Hand back every row ``owner`` leased and did not send (shutdown): pending again,
+        so another process takes them at once. How many."""
+        stmt = (
+            update(OutboxRow)
+            .where(OutboxRow.owner == owner, OutboxRow.status == OutboxStatus.SENDING.value)
+            .values(status=OutboxStatus.PENDING.value, owner=None, lease_until=None)
+            .returning(OutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            return len((await session.execute(stmt)).all())
+
+    async def outbox_items(self, *, stream: str | None = None) -> list[OutboxItem]:
+        """The outbox rows (of ``stream``), oldest first."""
+        stmt = select(OutboxRow).order_by(OutboxRow.id)
+        if stream is not None:
+            stmt = stmt.where(OutboxRow.stream == stream)
+        async with self._tx() as session:
+            return [_outbox(row) for row in (await session.execute(stmt)).scalars()]
+
+    async def unsent_outbox(self) -> int:
+        """How many outbox rows are pending or being sent."""
+        stmt = select(func.count()).select_from(OutboxRow).where(OutboxRow.status.in_(_UNSENT))
+        async with self._tx() as session:
+            return int((await session.execute(stmt)).scalar_one())
+
+    async def prune_outbox(self, older_than: datetime) -> int:
+        """Forget sent rows written before ``older_than``; how many."""
+        stmt = (
+            delete(OutboxRow)
+            .where(
+                OutboxRow.status == OutboxStatus.SENT.value,
+                OutboxRow.created_at < to_utc(older_than),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self._tx() as session:
+            result: Any = await session.execute(stmt)
+            return int(result.rowcount or 0)

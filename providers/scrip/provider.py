@@ -4,7 +4,7 @@ Verbs: pause = ``PATCH {status: paused}``, resume = ``PATCH {status: active}``,
 run = ``POST .../trigger``, stop = ``POST .../cancel`` (the current run only; the
 automation stays active). DELETE is never sent: it archives for good.
 
-Every call goes through one client-side token bucket (10 req/s, burst 30), honours
+Every call goes through one client-side token bucket (10 req/s, 28 of the burst of 30), honours
 ``Retry-After`` on 429, retries idempotent calls (GET and the status PATCH) on 5xx and
 transport failures with exponential backoff, and turns every failure into the project's
 own errors.
@@ -103,6 +103,10 @@ SCRIP_TRAITS = ProviderTraits(
 )
 
 
+#: Tokens of scrip's burst the client leaves unused (see :class:`ScripProvider`).
+BURST_SPARE = 2
+
+
 class ScripProvider:
     """Scrip automations of one program in one environment (``TargetKind.SCRIP``).
 
@@ -160,7 +164,12 @@ class ScripProvider:
         self._max_retry_after = max_retry_after
         self._backoff_base = backoff_base
         self._sleep = sleep
-        self.bucket = bucket or TokenBucket(rate=rate_per_s, burst=burst, clock=clock, sleep=sleep)
+        # Two of scrip's burst are kept spare: calls paced at exactly its rate can reach it
+        # bunched (a slow request, then a quick one), and another caller of the organisation
+        # may need one; a 429 would cost every call a whole second (Retry-After).
+        self.bucket = bucket or TokenBucket(
+            rate=rate_per_s, burst=max(1, burst - BURST_SPARE), clock=clock, sleep=sleep
+        )
 
     def __repr__(self) -> str:  # never shows the key
         return f"ScripProvider(environment={self.environment!r}, program_id={self.program_id!r})"

@@ -132,9 +132,10 @@ AUTOMATION_TRAITS = ProviderTraits(
         Verb.RUN: frozenset({S.RUNNING}),
         Verb.STOP: frozenset({S.STOPPED, S.READY}),
     },
-    # a bulk request's targets in flight: half of a business unit's 20 concurrent calls
-    # (its journeys take the other half); the pooled call limit holds all of them to 20
-    parallel_targets=10,
+    # a bulk request's targets in flight: as many as a business unit's 20 concurrent calls,
+    # so one kind alone (or the one left when the other is done) keeps all 20 busy; the
+    # pooled call limit holds automations and journeys together to 20
+    parallel_targets=20,
 )
 
 
@@ -267,11 +268,13 @@ class SfmcAutomationProvider:
     async def pause(
         self, state: TargetState, *, options: PauseOptions, versions: VersionSelector
     ) -> ActionReceipt:
-        """Snapshot the schedule, then ``Schedule pause`` (an empty ``<Schedule/>``)."""
+        """Snapshot the schedule, then ``Schedule pause`` (an empty ``<Schedule/>``). The
+        schedule is the one ``state`` was read with (:meth:`get` reads it over REST just
+        before an action); a state without one (a SOAP-only read) reads it now."""
         target = state.target
-        schedule = await self._current_schedule(target.id)
+        schedule = state.schedule if state.schedule and state.schedule.ical_recur else None
         if schedule is None:
-            schedule = state.schedule
+            schedule = await self._current_schedule(target.id)
         if schedule is None or not schedule.ical_recur:
             raise ProviderError(
                 f"Did not pause {target.label()}: its schedule could not be read, so a "

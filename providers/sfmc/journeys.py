@@ -118,9 +118,10 @@ JOURNEY_TRAITS = ProviderTraits(
     ends_pause_natively=True,
     extends_running_pause=False,
     max_pause_days=MAX_JOURNEY_PAUSED_DAYS,
-    # a bulk request's targets in flight: half of a business unit's 20 concurrent calls
-    # (its automations take the other half)
-    parallel_targets=10,
+    # a bulk request's targets in flight: as many as a business unit's 20 concurrent calls,
+    # so one kind alone (or the one left when the other is done) keeps all 20 busy; the
+    # pooled call limit holds automations and journeys together to 20
+    parallel_targets=20,
 )
 
 

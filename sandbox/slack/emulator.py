@@ -222,6 +222,8 @@ class SlackEmulator:
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
         }
         self.app = Starlette(
             routes=[
@@ -1160,6 +1162,45 @@ class SlackEmulator:
         if ch.is_im:
             info["user"] = ch.user
         return {"channel": info}
+
+    def _listed(self, messages: list[dict[str, Any]], args: Mapping[str, Any]) -> list[Any]:
+        """Messages as the conversations.* methods list them: ``metadata`` only with
+        ``include_all_metadata`` (as Slack does)."""
+        with_metadata = _bool(args.get("include_all_metadata"))
+        listed = [copy.deepcopy(m) for m in messages]
+        if not with_metadata:
+            for m in listed:
+                m.pop("metadata", None)
+        return listed
+
+    def _conversations_replies(self, args: dict[str, Any], now: datetime) -> dict[str, Any]:
+        ch = self._channel_arg(args)
+        ts = _str(args, "ts")
+        if ts is None:
+            raise _missing("ts")
+        store = self._messages.get(ch.id, {})
+        parent = store.get(ts)
+        if parent is None:
+            raise SlackError("thread_not_found")
+        root = parent.get("thread_ts") or ts
+        thread = [
+            m for mts, m in sorted(store.items()) if mts == root or m.get("thread_ts") == root
+        ]
+        limit = int(args.get("limit") or 1000)
+        return {"messages": self._listed(thread[:limit], args), "has_more": len(thread) > limit}
+
+    def _conversations_history(self, args: dict[str, Any], now: datetime) -> dict[str, Any]:
+        ch = self._channel_arg(args)
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        top = [
+            m
+            for ts, m in sorted(self._messages.get(ch.id, {}).items(), reverse=True)
+            if (m.get("thread_ts") in (None, ts) or m.get("subtype") == "thread_broadcast")
+            and oldest < float(ts) < latest
+        ]
+        limit = int(args.get("limit") or 100)
+        return {"messages": self._listed(top[:limit], args), "has_more": len(top) > limit}
 
     # ================================================================ HTTP: response_url
     async def _response(self, request: Request) -> Response:

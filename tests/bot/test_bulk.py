@@ -357,3 +357,22 @@ async def test_a_preview_nobody_confirms_expires(sandbox: Sandbox, runtime: Runt
     with pytest.raises(InvalidState, match="expired: it cannot be confirmed"):
         await runtime.commands.confirm_batch(preview.batch.id, actor=ALICE, via=Via.CLI)
     assert sandbox.sfmc.automation(STAGING_MID, "bf25-send-001").status == 6
+
+
+async def test_a_bulk_pause_of_automations_alone_uses_the_whole_call_limit(
+    sandbox: Sandbox, runtime: Runtime
+) -> None:
+    # Automations and journeys share their business unit's 20 calls in flight; a batch of
+    # one kind alone may take all 20 (the pooled call limit holds both kinds to 20).
+    add_campaign(sandbox.sfmc, None, mids=(STAGING_MID,), automations=30, journeys=0)
+    preview = await _preview(runtime, "pause staging/automation:bf25-*")
+    assert len(preview.plan.acting) == 30
+    sandbox.sfmc.knobs.set(latency_ms=100)  # calls overlap
+    sandbox.sfmc.clear_calls()
+    sandbox.sfmc.peak_in_flight.clear()
+
+    done = await runtime.commands.confirm_batch(preview.batch.id, actor=ALICE, via=Via.CONSOLE)
+
+    assert done.batch.progress() == Progress(done=30, failed=0, left=0)
+    assert sandbox.sfmc.peak_in_flight[STAGING_MID] == 20
+    assert not [c for c in sandbox.sfmc.calls if c.knob == "concurrency"]

@@ -357,6 +357,31 @@ async def test_pause_snapshots_then_pauses(
     assert after.state is NormalState.PAUSED
 
 
+async def test_pause_keeps_the_schedule_its_state_was_just_read_with(
+    provider: SfmcAutomationProvider, emu: SfmcEmulator
+) -> None:
+    state = await provider.get("bot-daily")  # SOAP Retrieve + the REST read of the schedule
+    assert state.schedule is not None
+    emu.clear_calls()
+    await provider.pause(state, options=UNTIMED, versions=ALL)
+    assert not [c for c in emu.calls if c.path.startswith(REST_PATH)]  # no second read
+    snap = await provider.snapshots.get(STAGING_MID, state.target.id)
+    assert snap == state.schedule
+
+
+async def test_pause_reads_the_schedule_when_its_state_has_none(
+    provider: SfmcAutomationProvider, emu: SfmcEmulator
+) -> None:
+    before = rest_schedule(emu, "bot-daily")
+    state = (await provider.get_many(["bot-daily"]))["bot-daily"]  # SOAP only
+    assert state.schedule is None
+    await provider.pause(state, options=UNTIMED, versions=ALL)
+    snap = await provider.snapshots.get(STAGING_MID, state.target.id)
+    assert snap is not None
+    assert snap.ical_recur == before["icalRecur"]
+    assert emu.automation(STAGING_MID, "bot-daily").status == 4
+
+
 async def test_pause_then_resume_restores_the_snapshot(
     provider: SfmcAutomationProvider, emu: SfmcEmulator
 ) -> None:

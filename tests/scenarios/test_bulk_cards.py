@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.bulk_blocks import BulkAction
+from bot.slack.ids import BulkAction
 from sandbox.campaign import add_campaign
 from sandbox.clock import Clock
 from sandbox.scrip.seed import WELCOME_POINTS

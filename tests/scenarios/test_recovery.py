@@ -345,3 +345,29 @@ def test_a_restarting_replica_does_not_take_over_a_live_execution(bot: BotUnderT
     no_more_later(bot, ts, schedules=1)
     assert count(bot, ts, VERIFIED) == 1
     assert not any("not sent again" in t for t in thread(bot, ts)), thread(bot, ts)
+
+
+# -- a request recorded, its card never posted ------------------------------------------------
+
+
+def test_a_request_whose_card_was_never_posted_gets_it_and_runs_once(
+    bot: BotUnderTest, victims: list[Victim]
+) -> None:
+    victim = Victim(bot, CrashPoint.BEFORE_CARD_POST)
+    victims.append(victim)
+    with contextlib.suppress(httpx.HTTPError):  # the process may die before it answers
+        bot.driver.slash_command(STAGING_PAUSE, user="U0ALICE", channel=OPS)
+    victim.crashed()
+    assert bot.cards() == []
+    assert changes(bot) == 0
+
+    bot.start(port=victim.port)
+    assert bot.clock is not None
+    bot.clock.advance(PAST_THE_LEASE)
+    [card] = wait_for(bot.cards, what="the card, posted by recovery")
+    ts = str(card["ts"])
+    said(bot, ts, VERIFIED, "the result")
+    wait_for(lambda: "Done" in card_text(bot, ts), what="the card's final state")
+    assert changes(bot) == 1
+    assert count(bot, ts, VERIFIED) == 1
+    assert len(bot.cards()) == 1

@@ -18,7 +18,8 @@ from bot.domain.bulk import (
 )
 from bot.domain.models import PauseOptions, TargetKind, Verb
 from bot.domain.requests import Via
-from bot.slack.bulk_blocks import BulkAction, batch_card, end_note
+from bot.slack.bulk_blocks import batch_card, end_note
+from bot.slack.ids import BulkAction
 from sandbox.slack.blockkit import check_message_blocks
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -20,10 +20,10 @@ from bot.domain.requests import OperationRequest
 from bot.slack.app import create_web_client
 from bot.slack.notifier import PERMALINK_LOOKUPS_MAX, TEAM_URL_RETRY_S, SlackNotifier
 from bot.slack.pacing import ChannelPacer
-from bot.store.repository import Store
 from sandbox.server import ServerThread
 from sandbox.slack import SlackEmulator, SlackSettings
 from sandbox.slack.model import SANDBOX_BOT_TOKEN
+from tests.slack.conftest import closed_after_test, memory_store
 from tests.slack.test_blocks import make_request
 
 CARDS = "C0CARDS"
@@ -85,15 +85,16 @@ class Ticker:
 
 
 def notifier_for(client: AsyncWebClient, **kwargs: Any) -> SlackNotifier:
-    return SlackNotifier(
+    notifier = SlackNotifier(
         client=client,
-        store=cast(Store, object()),  # no Home tab viewers: never read
+        store=memory_store(),  # the outbox; no Home tab viewers
         posts=ChannelPacer(rate=1000.0, burst=100),
         edits=ChannelPacer(rate=1000.0, burst=100, name="edits"),
         ephemerals=ChannelPacer(rate=1000.0, burst=100, name="ephemerals"),
-        notice_window=0.2,
+        notice_window=1.0,  # enqueueing is a database write: room for a slow machine
         **kwargs,
     )
+    return closed_after_test(notifier)
 
 
 async def cards(client: AsyncWebClient, count: int, channel: str = CARDS) -> list[OperationRequest]:

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -24,10 +24,10 @@ from bot.slack.app import create_web_client
 from bot.slack.blocks import step_message
 from bot.slack.notifier import SUMMARY_ITEMS_MAX, Notice, SlackNotifier, notice_summaries
 from bot.slack.pacing import ChannelPacer, Coalescer, rate_limited_for
-from bot.store.repository import Store
 from sandbox.server import ServerThread
 from sandbox.slack import SlackEmulator
 from sandbox.slack.model import SANDBOX_BOT_TOKEN, SlackCall, SlackSettings
+from tests.slack.conftest import closed_after_test, memory_store
 from tests.slack.test_blocks import EVIL, HUGE, check_message, make_request
 
 # -- a fake clock -----------------------------------------------------------------------------
@@ -346,14 +346,15 @@ def notifier_for(
     url: str, *, client: AsyncWebClient | None = None, rate: float = RATE, **kwargs: Any
 ) -> SlackNotifier:
     client = client or create_web_client(token=SANDBOX_BOT_TOKEN, base_url=url + "/api/")
-    return SlackNotifier(
+    notifier = SlackNotifier(
         client=client,
-        store=cast(Store, object()),  # no Home tab viewers: never read
+        store=memory_store(),  # the outbox; no Home tab viewers
         posts=ChannelPacer(rate=rate, burst=BURST),
         edits=ChannelPacer(rate=rate, burst=BURST, name="edits"),
         ephemerals=ChannelPacer(rate=rate, burst=BURST, name="ephemerals"),
         **kwargs,
     )
+    return closed_after_test(notifier)
 
 
 async def card(notifier: SlackNotifier, i: int, channel: str = CARDS) -> OperationRequest:
@@ -458,7 +459,7 @@ async def test_50_pauses_ending_together_make_one_summary_and_paced_replies(
     requests = [await card(setup, i) for i in range(50)]
     emulator.settings.rate_limits_enabled = True
     emulator.clear_calls()
-    notifier = notifier_for(url, rate=RATE, background=True, notice_window=0.5)
+    notifier = notifier_for(url, rate=RATE, background=True, notice_window=1.0)
     for request in requests:  # what PauseService does at the end of each pause
         await notifier.reply(request, step_message("The pause ended."))
         await notifier.announce(channel=NOTIFY, request=request, text="pause ended: active")

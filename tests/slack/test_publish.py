@@ -37,8 +37,8 @@ async def test_events_reply_in_the_thread_and_subscribed_ones_notify(
 ) -> None:
     emulator, url = slack
     store = Store.from_url("sqlite://")
+    notifier = notifier_on(url, store)
     try:
-        notifier = notifier_on(url, store)
         staging = await card(notifier, 1)
         elsewhere = (await card(notifier, 2)).model_copy(
             update={"spec": staging.spec.model_copy(update={"environment": "qa"})}
@@ -66,4 +66,5 @@ async def test_events_reply_in_the_thread_and_subscribed_ones_notify(
         assert len(emulator.calls("views.publish")) == homes + 1  # refreshed after the notice
         assert await store.claim_event("after")  # the store is free: no transaction leaked
     finally:
+        await notifier.aclose()  # its sender (and notice timers) stop before the store closes
         await store.close()

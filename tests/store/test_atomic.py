@@ -87,3 +87,30 @@ async def test_a_task_started_elsewhere_commits_on_its_own(store: Store) -> None
     await task
     assert await status_of(store, request.id) is RequestStatus.RECEIVED
     assert await status_of(store, other.id) is RequestStatus.AWAITING_APPROVAL
+
+
+async def test_what_waits_for_the_commit_runs_after_it_and_not_after_a_rollback(
+    store: Store,
+) -> None:
+    ran: list[str] = []
+
+    async def hook(name: str) -> None:
+        ran.append(name)
+
+    await store.when_committed(lambda: hook("outside"))
+    assert ran == ["outside"]
+
+    async def committed() -> None:
+        async with store.atomic():
+            await store.when_committed(lambda: hook("committed"))
+            assert ran == ["outside"]  # not before the commit
+
+    async def rolled_back() -> None:
+        async with store.atomic():
+            await store.when_committed(lambda: hook("rolled back"))
+            raise Boom
+
+    await committed()
+    with pytest.raises(Boom):
+        await rolled_back()
+    assert ran == ["outside", "committed"]
