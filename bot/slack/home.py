@@ -22,8 +22,7 @@ from bot.slack.blocks import (
     time_left,
     truncate,
 )
-from bot.slack.bulk_blocks import BulkAction
-from bot.slack.ids import SLASH_COMMAND, HomeAction, HomeBlock
+from bot.slack.ids import SLASH_COMMAND, BulkAction, HomeAction, HomeBlock
 from bot.slack.metadata import ButtonValue
 
 __all__ = ["HOME_BLOCKS_MAX", "home_view", "pause_label", "time_left"]

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.bulk_blocks import BulkAction
-from bot.slack.ids import ModalAction, ModalBlock, ModalCallback
+from bot.slack.ids import BulkAction, ModalAction, ModalBlock, ModalCallback
 from bot.slack.metadata import ModalContext
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.scenarios.conftest import BotUnderTest, wait_for

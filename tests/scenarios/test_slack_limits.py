@@ -12,7 +12,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from bot.slack.bulk_blocks import BulkAction
+from bot.slack.ids import BulkAction
 from sandbox.campaign import add_campaign
 from sandbox.sfmc import STAGING_MID
 from sandbox.slack import SANDBOX_BOT_TOKEN

@@ -11,9 +11,8 @@ from slack_sdk.models.views import View
 
 from bot.domain.models import TargetKind, ThenAction
 from bot.domain.requests import PauseRecord
-from bot.slack.bulk_blocks import BulkAction
 from bot.slack.home import home_view, pause_label, time_left
-from bot.slack.ids import HomeAction
+from bot.slack.ids import BulkAction, HomeAction
 from bot.slack.metadata import ButtonValue
 from tests.slack.test_blocks import EVIL, check_blocks
 
