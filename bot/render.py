@@ -104,6 +104,8 @@ def states_table(
         pause = (watched or {}).get((t.environment, t.kind, t.key))
         if pause is not None:
             line += f"; paused by the bot for {pause.paused_by}"
+            if pause.batch_id is not None:
+                line += f" (batch {pause.batch_id})"
             if pause.ends_at is not None:
                 line += f", ends {_when(pause.ends_at.astimezone(UTC))}"
                 if now is not None:

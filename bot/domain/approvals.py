@@ -183,6 +183,18 @@ def normalise_reaction(name: str) -> str:
     return name.strip(":").split("::", 1)[0]
 
 
+def reaction_decision(policy: ApprovalPolicy | None, reaction: str) -> Decision | None:
+    """The vote a reaction means under ``policy`` (None: no approvals, or another emoji)."""
+    if policy is None:
+        return None
+    name = normalise_reaction(reaction)
+    if name == policy.approve_reaction:
+        return Decision.APPROVE
+    if name == policy.deny_reaction:
+        return Decision.DENY
+    return None
+
+
 class ApprovalView(_Frozen):
     """What a card shows about a production request's approval."""
 

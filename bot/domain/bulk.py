@@ -366,7 +366,8 @@ class Batch(_Frozen):
         done = sum(1 for t in acting if t.status is TargetStatus.DONE)
         failed = sum(1 for t in acting if t.status is TargetStatus.FAILED)
         skipped = sum(1 for t in self.targets if t.status is TargetStatus.SKIPPED)
-        return Progress(done=done, failed=failed, left=len(acting) - done - failed, skipped=skipped)
+        left = sum(1 for t in acting if t.status is TargetStatus.PENDING)
+        return Progress(done=done, failed=failed, left=left, skipped=skipped)
 
     def describe(self) -> str:
         if self.source_batch_id is not None:

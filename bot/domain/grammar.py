@@ -72,6 +72,7 @@ __all__ = [
     "format_duration",
     "format_target",
     "parse_command",
+    "parse_pattern",
     "quote",
 ]
 
@@ -502,6 +503,28 @@ def _pattern(token: _Token, env_option: _Token | None) -> BulkPattern | None:
             usage=BULK_USAGE,
         )
     return BulkPattern(environment=environment, kind=kind, glob=glob.strip())
+
+
+def parse_pattern(text: str, *, environment: str) -> BulkPattern:
+    """A bulk pattern typed in a form field next to a chosen environment: ``bf25-*`` (every
+    kind), ``automation:bf25-*``, ``*:bf25-*`` or ``prod/journey:bf25-*``. Raises
+    :class:`BadInput` on a pattern without a wildcard or one that names another environment."""
+    text = text.strip()
+    head, colon, _ = text.partition(":")
+    bare_head = head.rpartition("/")[2]
+    if not colon or (bare_head != "*" and bare_head.lower() not in KIND_WORDS):
+        text = f"*:{text}"  # no kind given: every kind
+    if not has_wildcards(text.partition(":")[2]):
+        raise BadInput(
+            "A pattern uses * (any text) or ? (one character), e.g. bf25-*; "
+            "to act on one target, pick it above."
+        )
+    try:
+        pattern = _pattern(_Token(((text, False),)), _Token(((environment, False),)))
+    except _Invalid as exc:
+        raise BadInput(exc.message) from None
+    assert pattern is not None  # it has wildcards
+    return pattern
 
 
 def _bulk(

@@ -210,6 +210,9 @@ class PauseRecord(_Frozen):
     channel: str | None = None
     card_ts: str | None = None
     active: bool = True
+    #: A pause held by a bulk request (its batch), not by one request: ``request_id`` is
+    #: empty, and putting it back is ``resume batch <id>``.
+    batch_id: str | None = None
 
     @property
     def label(self) -> str:

@@ -18,7 +18,7 @@ from bot.domain.approvals import (
     ApprovalPolicy,
     Decision,
     Outcome,
-    normalise_reaction,
+    reaction_decision,
     refusal,
     tally,
 )
@@ -155,7 +155,7 @@ class ApprovalService:
         if request is None:
             return None
         policy = self._policies(request.spec.environment)
-        decision = _decision(policy, reaction)
+        decision = reaction_decision(policy, reaction)
         if policy is None or decision is None:
             return None
         return await self.vote(
@@ -170,7 +170,7 @@ class ApprovalService:
         if request is None or request.status is not RequestStatus.AWAITING_APPROVAL:
             return False
         policy = self._policies(request.spec.environment)
-        decision = _decision(policy, reaction)
+        decision = reaction_decision(policy, reaction)
         if policy is None or decision is None:
             return False
         async with self._store.atomic():
@@ -331,14 +331,3 @@ class ApprovalService:
                 await self._requests.publish(
                     request, ReactionIgnored(actor=voter, environment=request.spec.environment)
                 )
-
-
-def _decision(policy: ApprovalPolicy | None, reaction: str) -> Decision | None:
-    if policy is None:
-        return None
-    name = normalise_reaction(reaction)
-    if name == policy.approve_reaction:
-        return Decision.APPROVE
-    if name == policy.deny_reaction:
-        return Decision.DENY
-    return None

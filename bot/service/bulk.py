@@ -35,6 +35,7 @@ from bot.domain.approvals import (
     Outcome,
     Vote,
     is_group_id,
+    reaction_decision,
     refusal,
     tally,
 )
@@ -341,6 +342,52 @@ class BulkService:
             case Outcome.PENDING:
                 return BatchVote(True, None, voted)
 
+    async def vote_by_reaction(
+        self,
+        *,
+        channel: str,
+        card_ts: str,
+        voter: str,
+        reaction: str,
+        progress: ProgressHook | None = None,
+    ) -> BatchVote | None:
+        """A reaction on a batch's card: a vote when it is the policy's approve or deny emoji
+        (None: not a batch card, or another emoji). The same policy and refusals as a
+        button."""
+        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
+        if batch is None:
+            return None
+        decision = reaction_decision(self._policies(batch.environment), reaction)
+        if decision is None:
+            return None
+        return await self.vote(
+            batch_id=batch.id,
+            voter=voter,
+            decision=decision,
+            via=Via.REACTION,
+            progress=progress,
+        )
+
+    async def withdraw_by_reaction(
+        self, *, channel: str, card_ts: str, voter: str, reaction: str
+    ) -> Batch | None:
+        """Removing an approve (or deny) reaction from a batch's card before the decision
+        withdraws that vote: the batch, or None when there was no such vote to withdraw."""
+        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
+        if batch is None:
+            return None
+        decision = reaction_decision(self._policies(batch.environment), reaction)
+        if decision is None:
+            return None
+        while batch.status is BatchStatus.AWAITING_APPROVAL:
+            if not any(v.voter == voter and v.decision is decision for v in batch.votes):
+                return None
+            withdrawn = await self._batches.withdraw_vote(batch, voter=voter, decision=decision)
+            if withdrawn is not None:
+                return withdrawn
+            batch = await self._require(batch.id)  # changed meanwhile: read it again
+        return None
+
     async def _groups_of(self, user: str, policy: ApprovalPolicy) -> frozenset[str]:
         """The requester groups of ``policy`` that ``user`` belongs to."""
         found: set[str] = set()
@@ -511,6 +558,16 @@ class BulkService:
         """Act on one target: read it, act, read back; transient failures are tried again
         (an action that took effect before its answer was lost counts once read back)."""
         verb = batch.verb
+        busy = await self._batches.store.request_changing(env.name, target.kind, target.key)
+        if busy is not None:  # a single request got there first: leave the target to it
+            await self._batches.settle_target(
+                batch.id,
+                target.kind,
+                target.key,
+                status=TargetStatus.SKIPPED,
+                skip_reason=f"busy: request {busy.id} is changing it",
+            )
+            return TargetStatus.SKIPPED
         command = _command(verb, env.name, target, batch.options)
         expected = rules.expected_after(provider.traits, verb)
         attempts = 0

@@ -758,6 +758,8 @@ def list_message(
         pause = (watched or {}).get((t.environment, t.kind, t.key))
         if pause is not None:
             line += f" · paused by the bot for {mention(pause.paused_by)}"
+            if pause.batch_id is not None:
+                line += f" (batch `{_user(pause.batch_id, 100)}`)"
             if pause.ends_at is not None:
                 line += f", ends {slack_date(pause.ends_at)}"
                 if now is not None:

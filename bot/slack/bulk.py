@@ -21,7 +21,7 @@ from bot.domain.approvals import Decision
 from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress
 from bot.domain.requests import Via
 from bot.runtime import Runtime
-from bot.service.bulk import BatchPreview
+from bot.service.bulk import BatchPreview, BatchVote
 from bot.slack import blocks, messages
 from bot.slack.bulk_blocks import batch_card, end_note
 from bot.slack.ids import BulkAction
@@ -82,6 +82,15 @@ class BulkCards:
             ),
         )
 
+    async def clicked(self, batch_id: str, card: tuple[str, str] | None) -> None:
+        """A button on the card was clicked: remember where the card is, should the click
+        have come before the post's answer did (the card is then edited all the same)."""
+        if card is None:
+            return
+        batch = await self._rt.bulk.batches.get(batch_id)
+        if batch is not None and batch.card_ts is None and batch.channel == card[0]:
+            await self._rt.bulk.batches.set_card(batch_id, channel=card[0], card_ts=card[1])
+
     async def show(self, batch_id: str, *, plan: BatchPlan | None = None) -> None:
         """Edit the card to show the batch as stored now (waits for the edit)."""
         batch = await self._rt.bulk.batches.get(batch_id)
@@ -90,10 +99,15 @@ class BulkCards:
         future = self._edit(batch, batch_card(batch, production=self._production(batch), plan=plan))
         if future is not None:
             await future
+        if batch.status is BatchStatus.DONE:  # what it holds changed: Home tabs show holds
+            await self._notifier.refresh_homes()
 
-    async def confirm(self, batch_id: str, *, user: str) -> None:
+    async def confirm(
+        self, batch_id: str, *, user: str, card: tuple[str, str] | None = None
+    ) -> None:
         """Confirm: the card shows the approval it waits for, or a progress bar edited in
         place while the batch runs, then the result table."""
+        await self.clicked(batch_id, card)
         last = -self._edit_every
 
         async def progress(batch: Batch, counts: Progress) -> None:
@@ -112,7 +126,10 @@ class BulkCards:
         finally:
             await self.show(batch_id)
 
-    async def cancel(self, batch_id: str, *, user: str) -> None:
+    async def cancel(
+        self, batch_id: str, *, user: str, card: tuple[str, str] | None = None
+    ) -> None:
+        await self.clicked(batch_id, card)
         await self._rt.commands.cancel_batch(batch_id, actor=user)
         await self.show(batch_id)
 
@@ -136,6 +153,60 @@ class BulkCards:
         finally:
             await self.show(batch_id)
         return messages.vote_refused_text(answer.refused) if answer.refused else None
+
+    async def reaction(
+        self, *, channel: str, card_ts: str, user: str, reaction: str
+    ) -> BatchVote | None:
+        """A reaction on a batch's card, as a vote (None: not a batch card, or not an
+        approval emoji). Like on a request card, a non-approver's reaction is noted once in
+        the card's thread, and a requester reacting on their own batch is told privately."""
+        last = -self._edit_every
+
+        async def progress(batch: Batch, counts: Progress) -> None:
+            nonlocal last
+            now = self._monotonic()
+            if now - last < self._edit_every:
+                return
+            last = now
+            working = batch.model_copy(update={"status": BatchStatus.EXECUTING})
+            self._edit(working, batch_card(working, production=True, progress=counts))
+
+        answer = await self._rt.bulk.vote_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction, progress=progress
+        )
+        if answer is None:
+            return None
+        batch = answer.batch
+        await self.show(batch.id)
+        refused = answer.refused
+        if refused is None:
+            return answer
+        if refused.why == "not_an_approver":
+            if await self._rt.store.claim_event(f"ignored-reaction:batch:{batch.id}:{user}"):
+                note = messages.reaction_ignored_reply(user, batch.environment)
+                await self._notifier.posts.post(
+                    channel,
+                    lambda: self._client.chat_postMessage(
+                        channel=channel, thread_ts=card_ts, text=note.text, blocks=note.blocks
+                    ),
+                )
+        elif batch.requested_by == user and batch.status is BatchStatus.AWAITING_APPROVAL:
+            await self._notifier.ephemeral(
+                channel=channel,
+                user=user,
+                message=blocks.error_message(messages.vote_refused_text(refused)),
+            )
+        return answer
+
+    async def withdraw(self, *, channel: str, card_ts: str, user: str, reaction: str) -> bool:
+        """A reaction removed from a batch's card: its vote withdrawn (True), card edited."""
+        batch = await self._rt.bulk.withdraw_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
+        )
+        if batch is None:
+            return False
+        await self.show(batch.id)
+        return True
 
     async def resume(self, batch_id: str, *, user: str, channel: str | None) -> None:
         """Resume batch: a new preview card for putting back exactly what it paused."""
@@ -173,13 +244,21 @@ def register_bulk(app: AsyncApp, cards: BulkCards, spawn: Callable[..., None]) -
     def _where(body: dict[str, Any]) -> tuple[str, str | None]:
         return body["user"]["id"], (body.get("channel") or {}).get("id")
 
+    def _card(body: dict[str, Any]) -> tuple[str, str] | None:
+        """Where the clicked card is (channel, ts), as the click says."""
+        channel = (body.get("channel") or {}).get("id")
+        ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
+            "ts"
+        )
+        return (str(channel), str(ts)) if channel and ts else None
+
     @app.action(BulkAction.CONFIRM)
     async def on_confirm(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
         user, channel = _where(body)
-        work = cards.confirm(str(action.get("value", "")), user=user)
+        work = cards.confirm(str(action.get("value", "")), user=user, card=_card(body))
         spawn(work, respond=respond, user=user, channel=channel)
 
     @app.action(BulkAction.CANCEL)
@@ -188,7 +267,7 @@ def register_bulk(app: AsyncApp, cards: BulkCards, spawn: Callable[..., None]) -
     ) -> None:
         await ack()
         user, channel = _where(body)
-        work = cards.cancel(str(action.get("value", "")), user=user)
+        work = cards.cancel(str(action.get("value", "")), user=user, card=_card(body))
         spawn(work, respond=respond, user=user, channel=channel)
 
     @app.action(BulkAction.APPROVE)

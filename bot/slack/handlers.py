@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import Decision
 from bot.domain.commands import (
+    BulkCommand,
     Command,
     PauseCommand,
     ResumeCommand,
@@ -34,6 +35,7 @@ from bot.runtime import Runtime
 from bot.service.bulk import BatchPreview
 from bot.slack import blocks, messages
 from bot.slack.blocks import Message
+from bot.slack.ids import ModalBlock
 from bot.slack.inbound import clip
 from bot.slack.metadata import ButtonValue, ModalContext, TargetChoice
 from bot.slack.modal import parse_pause_submission, pause_modal, target_options
@@ -268,14 +270,22 @@ class SlackHandlers:
             return
         approvals = self._rt.approvals
         if not added:
-            await approvals.withdraw_by_reaction(
+            withdrawn = await approvals.withdraw_by_reaction(
                 channel=channel, card_ts=ts, voter=user, reaction=reaction
             )
+            if not withdrawn and self.bulk is not None:  # perhaps a batch's card
+                await self.bulk.withdraw(channel=channel, card_ts=ts, user=user, reaction=reaction)
             return
         answer = await approvals.vote_by_reaction(
             channel=channel, card_ts=ts, voter=user, reaction=reaction
         )
-        if answer is None:
+        if answer is None:  # not a request card: perhaps a batch's
+            if self.bulk is not None:
+                voted = await self.bulk.reaction(
+                    channel=channel, card_ts=ts, user=user, reaction=reaction
+                )
+                if voted is not None:
+                    self._count_vote(counted=voted.counted)
             return
         self._count_vote(counted=answer.counted)
         request = answer.request
@@ -389,7 +399,7 @@ class SlackHandlers:
 
     def check_submission(
         self, view: dict[str, Any]
-    ) -> tuple[PauseCommand, ModalContext] | dict[str, str]:
+    ) -> tuple[PauseCommand | BulkCommand, ModalContext] | dict[str, str]:
         """Validate a modal submission (pure and fast: runs before the ack)."""
         context = ModalContext.parse(view.get("private_metadata"))
         values = view.get("state", {}).get("values", {})
@@ -398,10 +408,43 @@ class SlackHandlers:
             return parsed
         return parsed, context
 
+    def _modal_channel(self, environment: str | None, context: ModalContext) -> str:
+        _, env = self._rt.config.environment(environment)
+        return context.channel_id or env.notify_channel or context.user_id
+
+    async def submit_bulk_modal(
+        self, command: BulkCommand, context: ModalContext
+    ) -> dict[str, str] | None:
+        """A pattern from the form ("every target matching"): resolved before the ack, so a
+        pattern that matches nothing is an inline error and the form stays as typed. Errors
+        to show inline (``{block_id: message}``), or None: the preview card follows. A
+        resolution slower than the ack allows carries on after the ack, as a command does."""
+        self._count(str(command.verb), Via.MODAL)
+        channel = self._modal_channel(command.pattern.environment, context)
+        preview = asyncio.ensure_future(
+            self._rt.commands.handle(command, actor=context.user_id, via=Via.MODAL, channel=channel)
+        )
+        done, _ = await asyncio.wait({preview}, timeout=MODAL_PREVIEW_BUDGET)
+        if done:
+            error = preview.exception()
+            if isinstance(error, BotError):
+                return {ModalBlock.PATTERN: error.user_message()}
+
+        async def post() -> None:
+            outcome = await preview
+            if isinstance(outcome, BatchPreview) and self.bulk is not None:
+                await self.bulk.post_preview(outcome)
+                return
+            message = outcome_message(outcome)
+            if message is not None:
+                await self._say_somewhere(None, message, user=context.user_id, channel=channel)
+
+        self.spawn(post(), respond=None, user=context.user_id, channel=channel)
+        return None
+
     async def submit_modal(self, command: PauseCommand, context: ModalContext) -> None:
         self._count(str(command.verb), Via.MODAL)
-        _, env = self._rt.config.environment(command.target.environment)
-        channel = context.channel_id or env.notify_channel or context.user_id
+        channel = self._modal_channel(command.target.environment, context)
         try:
             await self._handle(
                 command, user=context.user_id, via=Via.MODAL, channel=channel, respond=None
@@ -446,6 +489,9 @@ class SlackHandlers:
             return
         log.warning("no_place_to_answer", user=user, text=message.text)
 
+
+#: Seconds a form's pattern may take to resolve before the ack (Slack waits 3 s).
+MODAL_PREVIEW_BUDGET = 2.0
 
 #: views.open errors that mean "Slack was busy": rate limited, or the trigger_id expired
 #: while the client waited out a 429.

@@ -22,7 +22,7 @@ from bot.slack.blocks import (
     time_left,
     truncate,
 )
-from bot.slack.ids import SLASH_COMMAND, HomeAction, HomeBlock
+from bot.slack.ids import SLASH_COMMAND, BulkAction, HomeAction, HomeBlock
 from bot.slack.metadata import ButtonValue
 
 __all__ = ["HOME_BLOCKS_MAX", "home_view", "pause_label", "time_left"]
@@ -50,10 +50,11 @@ def pause_label(pause: PauseRecord) -> str:
 def _pause_text(pause: PauseRecord, *, now: datetime, user_id: str) -> str:
     who = mention(pause.paused_by) + (" (you)" if pause.paused_by == user_id else "")
     name = truncate(escape(pause.name or pause.key), 300)
+    batch = f" · batch `{escape(pause.batch_id)}`" if pause.batch_id else ""
     lines = [
         f"*{name}*  `{truncate(escape(pause_label(pause)), 400)}`",
         f"{truncate(escape(pause.environment), 100)} · paused by {who}"
-        f" · since {slack_date(pause.started_at)}",
+        f" · since {slack_date(pause.started_at)}{batch}",
     ]
     if pause.ends_at is None:
         lines.append("*No end set*: it stays paused until someone resumes it")
@@ -64,6 +65,12 @@ def _pause_text(pause: PauseRecord, *, now: datetime, user_id: str) -> str:
 
 
 def _resume_button(pause: PauseRecord) -> ButtonElement:
+    if pause.batch_id is not None:  # a bulk pause: put back its whole set (a preview first)
+        return button(
+            "Resume batch",
+            action_id=BulkAction.RESUME,
+            value=pause.batch_id,
+        )
     confirm = ConfirmObject(
         title="Resume now?",
         text=truncate(f"Resume {escape(pause_label(pause))} now?", 300),

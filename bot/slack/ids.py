@@ -74,6 +74,7 @@ class ModalBlock(StrEnum):
 
     ENVIRONMENT = "pause_modal.environment"
     TARGET = "pause_modal.target"
+    PATTERN = "pause_modal.pattern"
     VERSION = "pause_modal.version"
     VERSION_NUMBER = "pause_modal.version_number"
     DAYS = "pause_modal.days"
@@ -88,6 +89,7 @@ class ModalAction(StrEnum):
 
     ENVIRONMENT = "pause_modal.environment.select"
     TARGET = "pause_modal.target.select"
+    PATTERN = "pause_modal.pattern.input"
     VERSION = "pause_modal.version.choice"
     VERSION_NUMBER = "pause_modal.version_number.input"
     DAYS = "pause_modal.days.input"

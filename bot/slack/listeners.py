@@ -12,7 +12,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import Decision
-from bot.domain.commands import HelpCommand, OpenPauseModal
+from bot.domain.commands import BulkCommand, HelpCommand, OpenPauseModal
 from bot.domain.errors import BadInput, BotError
 from bot.slack import blocks
 from bot.slack.blocks import Message
@@ -226,8 +226,15 @@ def register(
         if isinstance(checked, dict):
             await ack(response_action="errors", errors=checked)
             return
-        await ack()
         command, context = checked
+        if isinstance(command, BulkCommand):  # resolved before the ack: errors inline
+            errors = await handlers.submit_bulk_modal(command, context)
+            if errors:
+                await ack(response_action="errors", errors=errors)
+            else:
+                await ack()
+            return
+        await ack()
         handlers.spawn(
             handlers.submit_modal(command, context),
             respond=None,

@@ -65,10 +65,7 @@ def render(event: Event, request: OperationRequest) -> blocks.Message:
                 actor, f"lets the pause end as planned ({then.value}); no more reminders."
             )
         case ReactionIgnored(actor=actor, environment=environment):
-            return blocks.info_reply(
-                actor,
-                f"reacted, but is not an approver for {environment}: that reaction does not count.",
-            )
+            return reaction_ignored_reply(actor, environment)
         case RecoverySending():
             return blocks.info_reply(
                 None, "The bot stopped before sending this to the provider; sending it now."
@@ -96,6 +93,14 @@ def render(event: Event, request: OperationRequest) -> blocks.Message:
                 f"Gave up resuming {label} after {tries} tries: {message} It is still paused: "
                 "use Resume now once the problem is fixed.",
             )
+
+
+def reaction_ignored_reply(actor: str, environment: str) -> blocks.Message:
+    """A non-approver's reaction on a card, noted once in its thread."""
+    return blocks.info_reply(
+        actor,
+        f"reacted, but is not an approver for {environment}: that reaction does not count.",
+    )
 
 
 def late_prefix(late: Late | None) -> str:

@@ -1,5 +1,9 @@
 """The pause modal: the view, the target search options, and parsing a submission (pure).
 
+Instead of one target, the form takes a pattern ("every target matching", e.g. ``bf25-*``
+or ``automation:bf25-*``): that submits a bulk pause, whose preview card is the same as
+the typed command's.
+
 The bot re-renders the view with ``views.update`` when the environment or the target
 changes (both inputs dispatch ``block_actions``); block_ids and action_ids never change,
 so Slack keeps what the user already typed. Journey-only inputs appear once the chosen
@@ -30,14 +34,17 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.domain.commands import PauseCommand, TargetRef
+from bot.domain.bulk import BulkPattern
+from bot.domain.commands import BulkCommand, PauseCommand, TargetRef
 from bot.domain.errors import BadInput
+from bot.domain.grammar import parse_pattern
 from bot.domain.models import (
     MAX_JOURNEY_PAUSED_DAYS,
     PauseOptions,
     TargetKind,
     TargetSummary,
     ThenAction,
+    Verb,
     VersionSelector,
 )
 from bot.slack.blocks import truncate
@@ -48,6 +55,7 @@ __all__ = [
     "MAX_PAUSE_DAYS",
     "MODAL_TITLE",
     "OPTIONS_MAX",
+    "PATTERN_MAX",
     "REASON_MAX",
     "VersionChoice",
     "option_text",
@@ -59,6 +67,7 @@ __all__ = [
 MODAL_TITLE: Final = "Pause an automation"
 MAX_PAUSE_DAYS: Final = 365  # the grammar's MAX_PAUSE
 REASON_MAX: Final = 500
+PATTERN_MAX: Final = 150
 OPTIONS_MAX: Final = 100
 _OPTION_TEXT_MAX = 75
 _SELECT_OPTIONS_MAX = 100
@@ -128,12 +137,28 @@ def _target_block(initial: Option | None) -> InputBlock:
         block_id=ModalBlock.TARGET,
         label="Target",
         hint="Type to search automations, journeys and scrip automations.",
+        optional=True,  # or a pattern below: the submission checks that one is given
         dispatch_action=True,
         element=ExternalDataSelectElement(
             action_id=ModalAction.TARGET,
             placeholder="Search by name or key",
             min_query_length=0,
             initial_option=initial,
+        ),
+    )
+
+
+def _pattern_block() -> InputBlock:
+    return InputBlock(
+        block_id=ModalBlock.PATTERN,
+        label="Or every target matching",
+        hint="Instead of one target: a pattern, * any text, ? one character "
+        "(e.g. bf25-* or automation:bf25-*). You see what will change before anything does.",
+        optional=True,
+        element=PlainTextInputElement(
+            action_id=ModalAction.PATTERN,
+            max_length=PATTERN_MAX,
+            placeholder="e.g. black-friday-*",
         ),
     )
 
@@ -260,6 +285,7 @@ def pause_modal(
     blocks: list[Block] = [
         _environment_block(environments, environment),
         _target_block(initial),
+        _pattern_block(),
     ]
     if kind is None:
         blocks.append(
@@ -421,12 +447,31 @@ def _length(
     return None, end
 
 
+def _bulk_pattern(
+    values: Mapping[str, Any], environment: str | None, errors: dict[str, str]
+) -> BulkPattern | None:
+    text = _text_value(values, ModalBlock.PATTERN, ModalAction.PATTERN)
+    if text is None or environment is None:
+        return None
+    if _selected_value(values, ModalBlock.TARGET, ModalAction.TARGET) is not None:
+        errors[ModalBlock.PATTERN] = (
+            "Either pick one target above or give a pattern here, not both."
+        )
+        return None
+    try:
+        return parse_pattern(text, environment=environment)
+    except BadInput as exc:
+        errors[ModalBlock.PATTERN] = exc.message
+        return None
+
+
 def parse_pause_submission(
     values: Mapping[str, Any], *, context: ModalContext, now: datetime
-) -> PauseCommand | dict[str, str]:
+) -> PauseCommand | BulkCommand | dict[str, str]:
     """The typed command, or ``{block_id: message}`` for ``response_action="errors"``.
 
     ``values`` is ``view.state.values``. Journey-only inputs are ignored for other kinds.
+    A pattern instead of a target is a bulk pause (its preview comes first).
     """
     errors: dict[str, str] = {}
     environment = (
@@ -436,9 +481,11 @@ def parse_pause_submission(
     if environment is None:
         errors[ModalBlock.ENVIRONMENT] = "Choose an environment."
     choice: TargetChoice | None = None
+    pattern = _bulk_pattern(values, environment, errors)
     raw_target = _selected_value(values, ModalBlock.TARGET, ModalAction.TARGET)
     if raw_target is None:
-        errors[ModalBlock.TARGET] = "Choose a target."
+        if _text_value(values, ModalBlock.PATTERN, ModalAction.PATTERN) is None:
+            errors[ModalBlock.TARGET] = "Choose a target (or give a pattern below)."
     else:
         try:
             choice = TargetChoice.parse(raw_target)
@@ -448,9 +495,14 @@ def parse_pause_submission(
         errors[ModalBlock.TARGET] = (
             f"That target is in {choice.environment}, not {environment}: pick it again."
         )
-    journey = choice is not None and choice.kind is TargetKind.JOURNEY
+    journey = (choice is not None and choice.kind is TargetKind.JOURNEY) or (
+        pattern is not None and pattern.kind is TargetKind.JOURNEY
+    )
+    not_journey = (choice is not None and not journey) or (
+        pattern is not None and pattern.kind not in (None, TargetKind.JOURNEY)
+    )
 
-    versions = _versions(values, errors) if journey else VersionSelector()
+    versions = _versions(values, errors) if journey and choice is not None else VersionSelector()
     duration, until = _length(values, journey=journey, now=now, errors=errors)
     timed_input = (
         _text_value(values, ModalBlock.DAYS, ModalAction.DAYS) is not None
@@ -465,7 +517,7 @@ def parse_pause_submission(
         except ValueError:
             errors[ModalBlock.THEN] = "Choose what happens when the pause ends."
     if then is ThenAction.STOP:
-        if choice is not None and not journey:
+        if not_journey:
             errors[ModalBlock.THEN] = "\u201cStop\u201d at the end works only for journeys."
         elif not timed_input:
             errors[ModalBlock.THEN] = (
@@ -475,7 +527,7 @@ def parse_pause_submission(
         then = ThenAction.RESUME  # a pause without an end has no end action
 
     checked: set[str] = set()
-    if journey:
+    if journey and choice is not None:
         selected = _element(values, ModalBlock.JOURNEY_OPTIONS, ModalAction.JOURNEY_OPTIONS).get(
             "selected_options"
         )
@@ -486,7 +538,7 @@ def parse_pause_submission(
     if reason is not None and len(reason) > REASON_MAX:
         errors[ModalBlock.REASON] = f"Keep the reason under {REASON_MAX} characters."
 
-    if errors or choice is None or environment is None:
+    if errors or (choice is None and pattern is None) or environment is None:
         return errors
     options = PauseOptions(
         duration=duration,
@@ -496,5 +548,8 @@ def parse_pause_submission(
         queue_entries=_QUEUE_ENTRIES in checked,
         reason=reason,
     )
+    if pattern is not None:
+        return BulkCommand(action=Verb.PAUSE, pattern=pattern, options=options)
+    assert choice is not None
     target = TargetRef(environment=environment, kind=choice.kind, name=choice.key)
     return PauseCommand(target=target, options=options, versions=versions)

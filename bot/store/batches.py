@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.domain.approvals import Vote
+from bot.domain.approvals import Decision, Vote
 from bot.domain.bulk import (
     BATCH_TRANSITIONS,
     Batch,
@@ -184,6 +184,18 @@ class BatchStore:
             )
             return _batch(row, targets)
 
+    async def find_by_card(self, *, channel: str, card_ts: str) -> Batch | None:
+        """The batch whose card is the message ``card_ts`` in ``channel`` (reactions)."""
+        async with self._store._tx() as session:
+            batch_id = (
+                await session.execute(
+                    select(BatchRow.id)
+                    .where(BatchRow.channel == channel, BatchRow.card_ts == card_ts)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return None if batch_id is None else await self.get(batch_id)
+
     async def by_source(self, source_batch_id: str) -> list[Batch]:
         """The batches that put back (or ended) the pauses of ``source_batch_id``, oldest
         first."""
@@ -231,6 +243,14 @@ class BatchStore:
         """Record ``vote`` (replacing the voter's earlier one) if the batch is still awaiting
         approval and unchanged since ``batch`` was read; None: read it again and retry."""
         votes = [v for v in batch.votes if v.voter != vote.voter] + [vote]
+        return await self._set_votes(batch, votes)
+
+    async def withdraw_vote(self, batch: Batch, *, voter: str, decision: Decision) -> Batch | None:
+        """Drop ``voter``'s ``decision`` vote, on the same terms as :meth:`add_vote`."""
+        votes = [v for v in batch.votes if not (v.voter == voter and v.decision is decision)]
+        return await self._set_votes(batch, votes)
+
+    async def _set_votes(self, batch: Batch, votes: list[Vote]) -> Batch | None:
         async with self._store._tx() as session:
             result = await session.execute(
                 update(BatchRow)

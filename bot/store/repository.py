@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.domain.approvals import Decision, Vote
+from bot.domain.bulk import BatchStatus, TargetStatus
 from bot.domain.errors import TargetBusy
 from bot.domain.jobs import Job, JobKind, job_key
 from bot.domain.models import PauseOptions, Schedule, TargetKind, ThenAction, Verb
@@ -63,6 +64,8 @@ from bot.store.db import create_engine_for, is_memory, upgrade_engine
 from bot.store.models import (
     ApprovalVoteRow,
     AuditEventRow,
+    BatchRow,
+    BatchTargetRow,
     JobRow,
     OutboxRow,
     PauseRow,
@@ -199,6 +202,27 @@ def _pause(row: PauseRow) -> PauseRecord:
         channel=row.channel,
         card_ts=row.card_ts,
         active=row.active,
+    )
+
+
+def _batch_hold(target: BatchTargetRow, batch: BatchRow) -> PauseRecord:
+    """A target a bulk pause paused and still holds, as the pause people see."""
+    options = PauseOptions.model_validate(batch.pause_options or {})
+    return PauseRecord(
+        id=target.id,
+        request_id="",
+        batch_id=batch.id,
+        environment=batch.environment,
+        kind=TargetKind(target.kind),
+        key=target.key,
+        name=target.name,
+        version=target.version,
+        paused_by=batch.requested_by,
+        started_at=as_utc(batch.created_at),
+        ends_at=_opt_utc(batch.ends_at) if batch.ended_at is None else None,
+        then=options.then,
+        channel=batch.channel,
+        card_ts=batch.card_ts,
     )
 
 
@@ -353,6 +377,37 @@ def allowed_sources(to: RequestStatus) -> frozenset[RequestStatus]:
     return frozenset(s for s in RequestStatus if can_transition(s, to))
 
 
+#: The statuses of a request that is changing its target (the in-flight index's).
+IN_FLIGHT = frozenset({RequestStatus.RECEIVED, RequestStatus.EXECUTING})
+
+
+def _batch_busy(batch_id: str, what: str) -> TargetBusy:
+    return TargetBusy(
+        f"Batch {batch_id} is changing {what} right now; wait for it to finish (see its "
+        "card), then try again."
+    )
+
+
+async def _batch_changing(
+    session: AsyncSession, environment: str, kind: str, key: str
+) -> str | None:
+    """The running batch that has still to act on this target, if any."""
+    stmt = (
+        select(BatchRow.id)
+        .join(BatchTargetRow, BatchTargetRow.batch_id == BatchRow.id)
+        .where(
+            BatchRow.status == BatchStatus.EXECUTING.value,
+            BatchRow.environment == environment,
+            BatchTargetRow.kind == kind,
+            BatchTargetRow.key == key,
+            BatchTargetRow.act.is_(True),
+            BatchTargetRow.status == TargetStatus.PENDING.value,
+        )
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 def _busy(what: str) -> TargetBusy:
     return TargetBusy(
         f"Another request is already changing {what}; wait for it to finish (see its card), "
@@ -491,6 +546,12 @@ class Store:
         )
         try:
             async with self._tx() as session:
+                if status in IN_FLIGHT:  # a running batch holds the target until it acts
+                    batch_id = await _batch_changing(
+                        session, spec.environment, spec.kind.value, spec.key
+                    )
+                    if batch_id is not None:
+                        raise _batch_busy(batch_id, spec.target_label())
                 session.add(row)
                 await session.flush()  # the in-flight index refuses a second request here
                 if row.expires_at is not None:
@@ -509,6 +570,20 @@ class Store:
                     raise duplicate_of(first) from exc
             raise _busy(spec.target_label()) from exc
         return _request(row)
+
+    async def request_changing(
+        self, environment: str, kind: TargetKind, key: str
+    ) -> OperationRequest | None:
+        """The single-target request changing this target right now (in flight), if any."""
+        stmt = select(RequestRow).where(
+            RequestRow.status.in_(sorted(s.value for s in IN_FLIGHT)),
+            RequestRow.environment == environment,
+            RequestRow.kind == kind.value,
+            RequestRow.target_key == key,
+        )
+        async with self._tx() as session:
+            row = (await session.execute(stmt)).scalars().first()
+            return None if row is None else _request(row)
 
     async def pending_approval(self, spec: RequestSpec) -> OperationRequest | None:
         """The request awaiting approval for exactly ``spec`` (same fingerprint), if any."""
@@ -572,6 +647,23 @@ class Store:
         )
         try:
             async with self._tx() as session:
+                if to in IN_FLIGHT:  # e.g. approved -> executing: not while a batch holds it
+                    current = (
+                        await session.execute(
+                            select(
+                                RequestRow.status,
+                                RequestRow.environment,
+                                RequestRow.kind,
+                                RequestRow.target_key,
+                            ).where(RequestRow.id == request_id)
+                        )
+                    ).one_or_none()  # columns, not the row: RETURNING below reads it fresh
+                    if current is not None and RequestStatus(current.status) not in IN_FLIGHT:
+                        batch_id = await _batch_changing(
+                            session, current.environment, current.kind, current.target_key
+                        )
+                        if batch_id is not None:
+                            raise _batch_busy(batch_id, f"request {request_id}'s target")
                 row = (await session.execute(stmt)).scalars().one_or_none()
                 return None if row is None else _request(row)
         except IntegrityError as exc:
@@ -965,13 +1057,31 @@ class Store:
             return None if row is None else _pause(row)
 
     async def active_pauses(self, *, environment: str | None = None) -> list[PauseRecord]:
-        """Active pauses, the soonest to end first, open-ended ones last."""
+        """Active pauses, the soonest to end first, open-ended ones last: those of single
+        requests, and the targets a bulk pause paused and still holds (read from the batch
+        tables; ``batch_id`` set), unless a single request's pause is on the same target."""
         stmt = select(PauseRow).where(PauseRow.active.is_(True))
+        holds = (
+            select(BatchTargetRow, BatchRow)
+            .join(BatchRow, BatchRow.id == BatchTargetRow.batch_id)
+            .where(
+                BatchTargetRow.holds_pause.is_(True),
+                BatchRow.verb == Verb.PAUSE.value,
+            )
+        )
         if environment is not None:
             stmt = stmt.where(PauseRow.environment == environment)
-        stmt = stmt.order_by(PauseRow.ends_at.asc().nulls_last(), PauseRow.id)
+            holds = holds.where(BatchRow.environment == environment)
         async with self._tx() as session:
-            return [_pause(row) for row in (await session.execute(stmt)).scalars()]
+            pauses = [_pause(row) for row in (await session.execute(stmt)).scalars()]
+            held = (await session.execute(holds)).all()
+        single = {(p.environment, p.kind, p.key) for p in pauses}
+        for target, batch in held:
+            if (batch.environment, TargetKind(target.kind), target.key) not in single:
+                pauses.append(_batch_hold(target, batch))
+        far = datetime.max.replace(tzinfo=UTC)
+        pauses.sort(key=lambda p: (p.ends_at is None, p.ends_at or far, p.batch_id or "", p.id))
+        return pauses
 
     async def pause_for_request(self, request_id: str) -> PauseRecord | None:
         stmt = select(PauseRow).where(PauseRow.request_id == request_id)

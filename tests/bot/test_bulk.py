@@ -304,12 +304,13 @@ async def test_a_batch_left_executing_by_a_stopped_process_is_carried_on(
     preview = await _preview(runtime, "pause staging/automation:bf25-*")
     batches = runtime.bulk.batches
     past = datetime.now(UTC) - timedelta(seconds=1)
-    # a process took it, paused one target and stopped before recording it
+    # a process took it, paused one target and stopped before recording it (the pause
+    # made here first: while the batch runs, a single request on its targets is refused)
+    assert not isinstance(await _handle(runtime, "pause automation:bf25-send-002"), BatchPreview)
     taken = await batches.transition(
         preview.batch.id, to=BatchStatus.EXECUTING, owner="gone:1", lease_until=past
     )
     assert taken is not None
-    assert not isinstance(await _handle(runtime, "pause automation:bf25-send-002"), BatchPreview)
 
     recovered = await runtime.bulk.recover()
     assert [b.id for b in recovered] == [preview.batch.id]

@@ -17,7 +17,7 @@ from sandbox.scrip.seed import WELCOME_POINTS
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
 from tests.db import DATABASE_PARAMS, isolated_database
-from tests.scenarios.conftest import BotUnderTest, wait_for
+from tests.scenarios.conftest import BotFactory, BotUnderTest, wait_for
 
 USER = "U0ALICE"
 CHANNEL = "C0OPS"
@@ -184,3 +184,187 @@ def test_a_failure_in_the_middle_is_retried_then_shown_with_its_code(bot: BotUnd
     assert "4 done, 1 failed, 0 left" in done
     assert "FAILED after 3 tries: code too_many_requests" in done
     assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 4
+
+
+# -- approve / deny a production batch by reaction on its card ------------------------------
+
+APPROVE, DENY = "white_check_mark", "x"
+
+
+def awaiting_batch(bot: BotUnderTest, requester: str = USER) -> str:
+    add_campaign(bot.providers.sfmc, None, mids=(PROD_MID,), automations=3, journeys=1)
+    bot.driver.slash_command("pause prod/*:bf25-*", user=requester)
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    click(bot, BulkAction.CONFIRM, preview, user=requester)
+    card_with(bot, BulkAction.APPROVE, 0)
+    return str(preview["ts"])
+
+
+def test_a_production_batch_is_approved_by_a_reaction_on_its_card(bot: BotUnderTest) -> None:
+    sfmc = bot.providers.sfmc
+    ts = awaiting_batch(bot)
+    bot.driver.reaction_added("U0ADMIN", f"{APPROVE}::skin-tone-2", CHANNEL, ts)
+    done = card_saying(bot, ts, "Done")
+    assert "4 done, 0 failed, 0 left" in text_of(done)
+    for n in range(1, 4):
+        assert sfmc.automation(PROD_MID, f"bf25-send-00{n}").status == 4
+    # a second approval after the decision changes nothing
+    bot.driver.reaction_added("U0CAROL", APPROVE, CHANNEL, ts)
+    bot.settle()
+    assert "4 done, 0 failed, 0 left" in text_of(bot.slack.message(CHANNEL, ts))
+
+
+def test_a_production_batch_is_denied_by_a_reaction(bot: BotUnderTest) -> None:
+    ts = awaiting_batch(bot)
+    bot.driver.reaction_added("U0ADMIN", DENY, CHANNEL, ts)
+    card_saying(bot, ts, "Denied")
+    bot.settle()
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+def test_reactions_of_non_approvers_and_the_requester_do_not_count(bot: BotUnderTest) -> None:
+    ts = awaiting_batch(bot)
+    bot.driver.reaction_added("U0DAVE", APPROVE, CHANNEL, ts)
+    wait_for(
+        lambda: any("is not an approver" in t for t in bot.thread_texts(CHANNEL, ts)),
+        what="the note about a non-approver's reaction",
+    )
+    bot.driver.reaction_added("U0DAVE", DENY, CHANNEL, ts)
+    bot.driver.reaction_added(USER, APPROVE, CHANNEL, ts)  # the requester (not an approver)
+    bot.driver.reaction_added("U0DAVE", "tada", CHANNEL, ts)  # not an approval emoji
+    bot.settle()
+    notes = [t for t in bot.thread_texts(CHANNEL, ts) if "is not an approver" in t]
+    assert len(notes) == 2  # once per person
+    assert notes[0].startswith("<@U0DAVE> reacted")
+    assert notes[1].startswith(f"<@{USER}> reacted")
+    assert bot.slack.ephemerals(CHANNEL, "U0DAVE") == []
+    assert "Awaiting one approval" in text_of(bot.slack.message(CHANNEL, ts))
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+def test_an_approver_reacting_on_their_own_batch_is_told_privately(bot: BotUnderTest) -> None:
+    ts = awaiting_batch(bot, requester="U0BOB")  # Bob is an approver (S0APPROVERS)
+    bot.driver.reaction_added("U0BOB", APPROVE, CHANNEL, ts)
+    refusal = wait_for(lambda: bot.slack.ephemerals(CHANNEL, "U0BOB"), what="a private refusal")
+    assert "cannot approve it yourself" in refusal[0]["text"]
+    bot.settle()
+    assert not any("is not an approver" in t for t in bot.thread_texts(CHANNEL, ts))
+    assert "Awaiting one approval" in text_of(bot.slack.message(CHANNEL, ts))
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+
+
+# -- a batch and a single request never change the same target at once ---------------------
+
+
+def test_a_single_request_on_a_target_a_running_batch_holds_is_refused_as_busy(
+    bot: BotUnderTest,
+) -> None:
+    sfmc = bot.providers.sfmc
+    # 12 automations: the batch works on 10 at once (the adapter's parallel_targets)
+    campaign = add_campaign(sfmc, None, mids=(STAGING_MID,), automations=12, journeys=0)
+    keys = campaign.automations[STAGING_MID]
+    bot.driver.slash_command("pause staging/automation:bf25-*")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    batch_id = buttons(preview)[BulkAction.CONFIRM]["value"]
+    sfmc.hold_answers(soap_action="Schedule")  # the first ten pauses wait for their answer
+    try:
+        click(bot, BulkAction.CONFIRM, preview)
+        wait_for(
+            lambda: sum(c.soap_action == "Schedule" for c in list(sfmc.calls)) >= 10,
+            what="the batch acting on its first ten targets",
+        )
+        waiting = next(k for k in keys if sfmc.automation(STAGING_MID, k).status == 6)
+        bot.driver.slash_command(f"pause staging/automation:{waiting}")
+        said = wait_for(bot.reply_texts, what="the answer to the single request")
+    finally:
+        sfmc.release_answers()
+    assert f"Batch {batch_id} is changing" in said[0]
+    assert "try again" in said[0]
+    done = card_saying(bot, str(preview["ts"]), "Done")
+    assert "12 done, 0 failed, 0 left" in text_of(done)
+    bot.settle()
+    assert len(bot.cards(CHANNEL)) == 1  # the refused request has no card
+
+
+def test_a_batch_skips_a_target_a_single_request_is_changing(bot: BotUnderTest) -> None:
+    scrip = bot.providers.scrip
+    # every answer about this scrip automation is slow: the single request is in flight
+    # (recorded, its change on its way) for seconds
+    scrip.knobs.set(latency_ms=5000, path_filter=WELCOME_POINTS)
+    bot.driver.slash_command("pause staging/scrip:welcome-points-drip")
+    wait_for(lambda: bot.cards(CHANNEL), what="the single request's card")
+    bot.driver.slash_command("pause staging/scrip:welcome-points*")
+    preview = card_with(bot, BulkAction.CONFIRM, 1)
+    click(bot, BulkAction.CONFIRM, preview)
+    done = text_of(card_saying(bot, str(preview["ts"]), "Done"))
+    scrip.knobs.set(latency_ms=0)
+    assert "0 done, 0 failed, 0 left" in done, done
+    assert "busy: request" in done
+    single = bot.cards(CHANNEL)[0]
+    wait_for(
+        lambda: any("Verified" in t for t in bot.thread_texts(CHANNEL, str(single["ts"]))),
+        what="the single request verified",
+    )
+    assert scrip.automation(WELCOME_POINTS)["status"] == "paused"
+
+
+# -- bulk pauses on the Home tab and in `list paused` ---------------------------------------
+
+
+def test_a_bulk_pause_shows_on_the_home_tab_and_in_list_paused(bot: BotUnderTest) -> None:
+    assert bot.driver.app_home_opened("U0BOB").status_code == 200
+    wait_for(lambda: bot.slack.home("U0BOB"), what="Bob's Home tab")
+    bot.driver.slash_command("pause staging/automation:daily-welcome-* for 2d")
+    preview = card_with(bot, BulkAction.CONFIRM, 0)
+    batch_id = buttons(preview)[BulkAction.CONFIRM]["value"]
+    click(bot, BulkAction.CONFIRM, preview)
+    card_saying(bot, str(preview["ts"]), "Done")
+
+    # the Home tab Bob opened before is refreshed once the batch is done
+    home = wait_for(
+        lambda: (h := bot.slack.home("U0BOB")) and "daily-welcome-send" in str(h) and h,
+        what="Bob's Home tab showing the bulk pause",
+    )
+    shown = str(home["blocks"])
+    assert "staging/automation:daily-welcome-send" in shown
+    assert "staging/automation:daily-welcome-resend" in shown
+    assert "daily-welcome-send-test" not in shown  # skipped by the batch: not held
+    assert f"paused by <@{USER}>" in shown
+    assert f"batch `{batch_id}`" in shown
+    assert "left" in shown  # ends in 2 days: the time left
+    assert "then it resumes" in shown
+    assert "2 paused" in shown
+    assert BulkAction.RESUME in shown
+    assert "Resume batch" in shown
+
+    bot.driver.slash_command("list paused automation welcome")
+    [listed] = wait_for(
+        lambda: [str(r["blocks"]) for r in bot.replies() if "daily-welcome-send" in str(r)],
+        what="the list of paused automations",
+    )
+    assert f"paused by the bot for <@{USER}> (batch `{batch_id}`)" in listed, listed
+    assert "left), then resume" in listed
+
+
+def test_removing_a_reaction_withdraws_the_vote_on_a_batch(make_bot: BotFactory) -> None:
+    bot = make_bot(approval={"approvers": ["S0APPROVERS", "U0ADMIN", "U0CAROL"], "required": 2})
+    ts = awaiting_batch(bot)
+
+    def counted(n: int) -> bool:
+        return f'automation_bot_approvals_total{{outcome="counted"}} {n}.0' in (
+            bot.metrics.render().decode()
+        )
+
+    bot.driver.reaction_added("U0BOB", APPROVE, CHANNEL, ts)
+    wait_for(lambda: counted(1), what="Bob's approval counted")
+    bot.driver.reaction_removed("U0BOB", APPROVE, CHANNEL, ts)
+    bot.settle()
+    bot.driver.reaction_added("U0CAROL", APPROVE, CHANNEL, ts)
+    wait_for(lambda: counted(2), what="Carol's approval counted")
+    bot.settle()
+    # Bob's approval was withdrawn: one of two, so nothing was done yet
+    assert "Awaiting" in text_of(bot.slack.message(CHANNEL, ts))
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
+    bot.driver.reaction_added("U0ADMIN", APPROVE, CHANNEL, ts)
+    card_saying(bot, ts, "Done")
+    assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 4

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.ids import ModalAction, ModalBlock, ModalCallback
+from bot.slack.ids import BulkAction, ModalAction, ModalBlock, ModalCallback
 from bot.slack.metadata import ModalContext
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.scenarios.conftest import BotUnderTest, wait_for
@@ -401,3 +401,58 @@ def test_a_target_from_another_environment_is_refused_inline(bot: BotUnderTest) 
     # Slack keeps the staging choice in the target select across the redraw.
     answer = submit(bot, view, target(staging))
     assert "prod" in _assert_refused(bot, view, answer, ModalBlock.TARGET)
+
+
+# -- every target matching a pattern (a bulk pause) ---------------------------------------
+
+
+def pattern(value: str) -> dict[str, Any]:
+    return text(ModalBlock.PATTERN, ModalAction.PATTERN, value)
+
+
+def test_a_pattern_instead_of_a_target_posts_the_bulk_preview_card(bot: BotUnderTest) -> None:
+    view = open_modal(bot)
+    assert ModalBlock.PATTERN in block_ids(view)
+    answer = submit(
+        bot, view, merge(pattern("*welcome*"), text(ModalBlock.DAYS, ModalAction.DAYS, "1"))
+    )
+    assert answer is None or answer.get("response_action") != "errors", answer
+    card = wait_for(lambda: bot.cards("C0GENERAL"), what="the preview card")[0]
+    shown = str(card["blocks"])
+    assert "Preview" in shown
+    assert "staging/automation:daily-welcome-send" in shown
+    assert BulkAction.CONFIRM in shown  # the same card as the typed command, with Confirm
+    assert bot.slack.ephemerals("C0GENERAL", USER) == []
+    # nothing changes before the requester confirms
+    assert bot.providers.sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6
+
+
+def test_a_bad_or_empty_pattern_is_refused_inline_and_nothing_is_lost(bot: BotUnderTest) -> None:
+    view = open_modal(bot)
+    answer = submit(bot, view, pattern("welcome"))  # no wildcard
+    assert "*" in _assert_refused(bot, view, answer, ModalBlock.PATTERN)
+    answer = submit(bot, view, pattern("automation:*"))  # no name part
+    assert "name" in _assert_refused(bot, view, answer, ModalBlock.PATTERN)
+    answer = submit(bot, view, pattern("prod/automation:bf25-*"))  # another environment
+    assert "prod" in _assert_refused(bot, view, answer, ModalBlock.PATTERN)
+    answer = submit(bot, view, pattern("no-such-campaign-*"))  # matches nothing
+    assert "no target" in _assert_refused(bot, view, answer, ModalBlock.PATTERN).lower()
+    lead = option_for(bot, view, "lead", "staging|automation|hourly-lead-sync")
+    answer = submit(bot, view, merge(target(lead), pattern("*welcome*")))
+    assert "not both" in _assert_refused(bot, view, answer, ModalBlock.PATTERN)
+    bot.settle()
+    assert bot.cards("C0GENERAL") == []
+    assert bot.slack.ephemerals("C0GENERAL", USER) == []
+    assert bot.providers.sfmc.automation(STAGING_MID, "hourly-lead-sync").status == 6
+
+
+def test_a_pattern_slower_to_resolve_than_the_ack_allows_still_gets_its_card(
+    bot: BotUnderTest,
+) -> None:
+    view = open_modal(bot)
+    bot.providers.scrip.knobs.set(latency_ms=2500)  # listing scrip takes longer than 2 s
+    answer = submit(bot, view, pattern("*welcome*"))  # acked within 3 s all the same
+    assert answer is None or answer.get("response_action") != "errors", answer
+    card = wait_for(lambda: bot.cards("C0GENERAL"), what="the preview card")[0]
+    assert BulkAction.CONFIRM in str(card["blocks"])
+    bot.providers.scrip.knobs.set(latency_ms=0)

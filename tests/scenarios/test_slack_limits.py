@@ -12,8 +12,12 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from bot.slack.ids import BulkAction
+from sandbox.campaign import add_campaign
+from sandbox.sfmc import STAGING_MID
 from sandbox.slack import SANDBOX_BOT_TOKEN
 from tests.scenarios.conftest import BotFactory, BotUnderTest, wait_for
+from tests.scenarios.test_bulk_cards import card_saying, card_with, click, text_of
 
 CHANNEL = "C0OPS"
 #: One request per channel: posts are paced per channel, so the cards and their edits come
@@ -156,4 +160,38 @@ def test_a_modal_slack_is_too_busy_to_open_in_time_is_explained(
     assert "busy" in text
     assert "try again" in text.lower()
     assert "error id" not in text
+    assert not problems(logs, caplog.records), problems(logs, caplog.records)[:5]
+
+
+def test_a_bulk_pause_of_thirty_targets_under_the_limits_ends_in_its_final_state(
+    make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = make_bot(slack_limits=LIMITS)
+    sfmc = bot.providers.sfmc
+    campaign = add_campaign(sfmc, None, mids=(STAGING_MID,), automations=20, journeys=10)
+    caplog.set_level(logging.INFO)
+    with capture_logs() as logs:
+        sent = bot.driver.slash_command("pause staging/*:bf25-*", channel=CHANNEL)
+        assert sent.status_code == 200
+        preview = card_with(bot, BulkAction.CONFIRM, 0)
+        assert "30" in text_of(preview)
+        for _ in range(LIMITS["tier3_burst"]):  # Tier 3 used up: the first edits wait
+            spend(bot, "chat.update", channel=CHANNEL, ts="1.1", text="x")
+        click(bot, BulkAction.CONFIRM, preview)
+        ts = str(preview["ts"])
+        done = card_saying(bot, ts, "Done")
+        bot.settle(timeout=60)
+    assert "30 done, 0 failed, 0 left" in text_of(done)
+    for key in campaign.automations[STAGING_MID]:
+        assert sfmc.automation(STAGING_MID, key).status == 4
+    for key in campaign.journeys[STAGING_MID]:
+        assert sfmc.journey(STAGING_MID, key).status == "Paused"
+    # coalesced: a handful of edits for thirty targets, and the last one is the final state
+    edits = [c for c in bot.slack.calls("chat.update") if c.args.get("ts") == ts]
+    assert 429 in statuses(bot, "chat.update")  # the limit was reached, and the bot went on
+    assert 1 <= len(edits) <= 8, len(edits)
+    assert len(bot.cards(CHANNEL)) == 1
+    final = bot.slack.message(CHANNEL, ts)
+    assert "30 done, 0 failed, 0 left" in text_of(final)
+    assert bot.slack.message_versions(CHANNEL, ts)[-1]["text"] == final["text"]
     assert not problems(logs, caplog.records), problems(logs, caplog.records)[:5]

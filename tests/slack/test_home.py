@@ -12,7 +12,7 @@ from slack_sdk.models.views import View
 from bot.domain.models import TargetKind, ThenAction
 from bot.domain.requests import PauseRecord
 from bot.slack.home import home_view, pause_label, time_left
-from bot.slack.ids import HomeAction
+from bot.slack.ids import BulkAction, HomeAction
 from bot.slack.metadata import ButtonValue
 from tests.slack.test_blocks import EVIL, check_blocks
 
@@ -163,3 +163,16 @@ def test_home_with_many_pauses_fits(count: int) -> None:
         assert shown == 48
         assert f"…and {count - 48} more paused" in text_of(view)
     assert "&lt;!everyone&gt;" in text_of(view)
+
+
+def test_a_pause_held_by_a_batch_offers_resume_batch() -> None:
+    held = record(2, request_id="", batch_id="b" * 12, ends_in=timedelta(hours=5))
+    view = check_home(home_view(pauses=[record(1), held], now=NOW, user_id="U0BOB"))
+    [batch, single] = sorted(resume_buttons(view), key=lambda b: b["action_id"])
+    assert batch["action_id"] == BulkAction.RESUME
+    assert batch["value"] == "b" * 12
+    assert batch["text"]["text"] == "Resume batch"
+    assert single["action_id"] == HomeAction.RESUME_NOW
+    text = text_of(view)
+    assert f"batch `{'b' * 12}`" in text
+    assert "5h left" in text

@@ -9,8 +9,16 @@ import pytest
 from slack_sdk.models.blocks import Option, OptionGroup
 from slack_sdk.models.views import View
 
-from bot.domain.commands import PauseCommand, TargetRef
-from bot.domain.models import PauseOptions, TargetKind, TargetSummary, ThenAction, VersionSelector
+from bot.domain.bulk import BulkPattern
+from bot.domain.commands import BulkCommand, PauseCommand, TargetRef
+from bot.domain.models import (
+    PauseOptions,
+    TargetKind,
+    TargetSummary,
+    ThenAction,
+    Verb,
+    VersionSelector,
+)
 from bot.slack.ids import ModalAction, ModalBlock, ModalCallback
 from bot.slack.metadata import ModalContext, TargetChoice
 from bot.slack.modal import option_text, parse_pause_submission, pause_modal, target_options
@@ -52,6 +60,7 @@ def test_empty_modal() -> None:
     assert block_ids(view) == [
         ModalBlock.ENVIRONMENT,
         ModalBlock.TARGET,
+        ModalBlock.PATTERN,
         ModalBlock.DAYS,
         ModalBlock.END,
         ModalBlock.THEN,
@@ -79,6 +88,7 @@ def test_journey_modal_has_journey_inputs_and_keeps_ids() -> None:
     assert block_ids(view) == [
         ModalBlock.ENVIRONMENT,
         ModalBlock.TARGET,
+        ModalBlock.PATTERN,
         ModalBlock.VERSION,
         ModalBlock.VERSION_NUMBER,
         ModalBlock.DAYS,
@@ -195,6 +205,7 @@ def values(
     then: str | None = "resume",
     journey_options: list[str] | None = None,
     reason: str | None = None,
+    pattern: str | None = None,
 ) -> dict[str, Any]:
     def selected(value: str | None) -> dict[str, Any]:
         return {"selected_option": {"value": value} if value is not None else None}
@@ -206,6 +217,7 @@ def values(
         ModalBlock.END: {ModalAction.END: {"selected_date_time": end}},
         ModalBlock.THEN: {ModalAction.THEN: selected(then)},
         ModalBlock.REASON: {ModalAction.REASON: {"value": reason}},
+        ModalBlock.PATTERN: {ModalAction.PATTERN: {"value": pattern}},
     }
     if version is not None or version_number is not None:
         out[ModalBlock.VERSION] = {ModalAction.VERSION: selected(version)}
@@ -219,7 +231,7 @@ def values(
     return out
 
 
-def submit(**kwargs: Any) -> PauseCommand | dict[str, str]:
+def submit(**kwargs: Any) -> PauseCommand | BulkCommand | dict[str, str]:
     return parse_pause_submission(values(**kwargs), context=CONTEXT, now=NOW)
 
 
@@ -294,10 +306,10 @@ def test_scrip_may_pause_for_up_to_a_year() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "block_id", "message"),
     [
-        ({"target": None}, ModalBlock.TARGET, "Choose a target."),
+        ({"target": None}, ModalBlock.TARGET, "Choose a target"),
         ({"target": "garbage"}, ModalBlock.TARGET, "could not be read"),
         ({"target": "prod|journey|welcome"}, ModalBlock.TARGET, "is in prod, not staging"),
-        ({"environment": None, "target": None}, ModalBlock.TARGET, "Choose a target."),
+        ({"environment": None, "target": None}, ModalBlock.TARGET, "Choose a target"),
         ({"days": "0"}, ModalBlock.DAYS, "whole number of days"),
         ({"days": "-2"}, ModalBlock.DAYS, "whole number of days"),
         ({"days": "1.5"}, ModalBlock.DAYS, "whole number of days"),
@@ -382,11 +394,11 @@ def test_environment_falls_back_to_the_context() -> None:
 
 def test_garbage_values_do_not_raise() -> None:
     assert parse_pause_submission({}, context=CONTEXT, now=NOW) == {
-        ModalBlock.TARGET: "Choose a target."
+        ModalBlock.TARGET: "Choose a target (or give a pattern below)."
     }
     weird: dict[str, Any] = {ModalBlock.TARGET: "x", ModalBlock.DAYS: {ModalAction.DAYS: 5}}
     assert parse_pause_submission(weird, context=CONTEXT, now=NOW) == {
-        ModalBlock.TARGET: "Choose a target."
+        ModalBlock.TARGET: "Choose a target (or give a pattern below)."
     }
 
 
@@ -397,3 +409,48 @@ def test_submission_value_matches_what_the_options_send() -> None:
     value = group["options"][0]["value"]
     assert TargetChoice.parse(value) == TargetChoice(environment="staging", kind=J, key="welcome")
     assert isinstance(submit(target=value), PauseCommand)
+
+
+# -- a pattern instead of one target: a bulk pause ------------------------------------------
+
+
+def test_a_pattern_submits_a_bulk_pause_with_the_form_options() -> None:
+    command = submit(target=None, pattern=" bf25-* ", days="2", then="keep", reason="recall")
+    assert command == BulkCommand(
+        action=Verb.PAUSE,
+        pattern=BulkPattern(environment="staging", kind=None, glob="bf25-*"),
+        options=PauseOptions(duration=timedelta(days=2), then=ThenAction.KEEP, reason="recall"),
+    )
+    typed = submit(target=None, pattern="staging/journey:bf25-*")
+    assert isinstance(typed, BulkCommand)
+    assert typed.pattern == BulkPattern(environment="staging", kind=J, glob="bf25-*")
+    assert typed.options == PauseOptions()
+
+
+def test_the_target_is_optional_in_the_view_but_one_of_them_is_needed() -> None:
+    view = check_view(
+        pause_modal(context=CONTEXT, environments=["staging"], default_environment="staging")
+    )
+    assert block(view, ModalBlock.TARGET)["optional"] is True
+    assert block(view, ModalBlock.PATTERN)["optional"] is True
+    errors = submit(target=None)
+    assert isinstance(errors, dict)
+    assert "pattern" in errors[ModalBlock.TARGET]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"target": None, "pattern": "bf25"}, "*"),
+        ({"target": None, "pattern": "automation:*"}, "name"),
+        ({"target": None, "pattern": "prod/automation:bf25-*"}, "prod"),
+        ({"target": "staging|automation|a1", "pattern": "bf25-*"}, "not both"),
+        ({"target": None, "pattern": "automation:bf25-*", "then": "stop", "days": "2"}, "journey"),
+        ({"target": None, "pattern": "journey:bf25-*", "days": "15"}, "14"),
+    ],
+)
+def test_a_bad_pattern_lands_on_its_block(kwargs: dict[str, Any], words: str) -> None:
+    errors = submit(**kwargs)
+    assert isinstance(errors, dict)
+    assert words in " ".join(errors.values()), errors
+    assert ModalBlock.TARGET not in errors

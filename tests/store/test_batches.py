@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.approvals import Decision, Vote
 from bot.domain.bulk import Batch, BatchStatus, BatchTarget, BulkPattern, TargetStatus
+from bot.domain.errors import TargetBusy
 from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import PauseOptions, TargetKind, Verb
-from bot.domain.requests import Via
+from bot.domain.requests import RequestStatus, Via
 from bot.store import Store
 from bot.store.batches import BatchStore
 from tests.store.conftest import FakeClock
+from tests.store.test_repository import new_request, spec
 
 A, J = TargetKind.AUTOMATION, TargetKind.JOURNEY
 
@@ -108,3 +112,51 @@ async def test_holds_and_a_timed_end_that_runs_once(store: Store, clock: FakeClo
     assert job.due_at == executing.ends_at
     assert await batches.mark_ended(newer.id)
     assert not await batches.mark_ended(newer.id)
+
+
+async def test_a_running_batch_and_a_single_request_never_share_a_target(store: Store) -> None:
+    batches = BatchStore(store)
+    batch = await _create(batches)
+    waiting = await store.create_request(  # approval asked before the batch ran: allowed
+        spec=spec("bf-1", kind=A),
+        requested_by="U1",
+        via=Via.COMMAND,
+        reason=None,
+        channel="C1",
+        status=RequestStatus.AWAITING_APPROVAL,
+    )
+    assert await batches.transition(batch.id, to=BatchStatus.EXECUTING) is not None
+    # bf-1 is still to be acted on by the batch: a request in flight on it is refused
+    with pytest.raises(TargetBusy, match=f"Batch {batch.id} is changing"):
+        await new_request(store, "bf-1", kind=A)
+    approved = await store.transition(waiting.id, to=RequestStatus.APPROVED)
+    assert approved is not None
+    with pytest.raises(TargetBusy, match=batch.id):
+        await store.transition(waiting.id, to=RequestStatus.EXECUTING)
+    # bf-2 the batch skips; another target is free
+    await new_request(store, "bf-2", kind=J)
+    await new_request(store, "other", kind=A)
+    # once the batch has acted on bf-1, single requests may change it again
+    await batches.settle_target(batch.id, A, "bf-1", status=TargetStatus.DONE)
+    await store.transition(waiting.id, to=RequestStatus.EXECUTING)
+    assert (await store.request_changing("prod", A, "bf-1")) is not None
+
+
+async def test_targets_a_bulk_pause_holds_are_among_the_active_pauses(
+    store: Store, clock: FakeClock
+) -> None:
+    batches = BatchStore(store)
+    batch = await _create(batches)
+    assert await store.active_pauses() == []
+    running = await batches.transition(
+        batch.id, to=BatchStatus.EXECUTING, ends_at=clock() + timedelta(days=2)
+    )
+    assert running is not None
+    await batches.settle_target(batch.id, A, "bf-1", status=TargetStatus.DONE, holds_pause=True)
+    [held] = await store.active_pauses()
+    assert (held.batch_id, held.kind, held.key, held.paused_by) == (batch.id, A, "bf-1", "U0ALICE")
+    assert held.ends_at == clock() + timedelta(days=2)
+    assert held.request_id == ""
+    assert await store.active_pauses(environment="staging") == []
+    await batches.drop_holds(batch.id, [(A, "bf-1")])
+    assert await store.active_pauses() == []
