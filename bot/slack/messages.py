@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from bot import render as plain
 from bot.domain.events import (
     ApprovalNeeded,
     Decided,
@@ -241,36 +242,6 @@ def let_it_end_answer(stopped: bool) -> str:
     return "No more reminders for this pause." if stopped else "That pause is no longer running."
 
 
-_ALREADY = {
-    "approved": "already approved",
-    "executing": "already approved and running",
-    "succeeded": "already approved and done",
-    "unverified": "already approved and sent",
-    "failed": "already decided (it failed)",
-    "denied": "already denied",
-    "expired": "expired",
-}
-
-
 def vote_refused_text(refused: VoteRefused) -> str:
-    """Why a vote did not count, for the voter alone."""
-    match refused.why:
-        case "unknown_request":
-            return "That request is no longer known to the bot."
-        case "no_approval_needed":
-            return "This request does not need an approval."
-        case "already_decided":
-            state = _ALREADY.get(refused.status or "", refused.status or "decided")
-            return f"This request is {state}; your vote was not needed."
-        case "already_counted":
-            return f"Your {refused.decision} was already counted."
-        case "not_an_approver":
-            return (
-                f"Only approvers for {refused.environment} can approve or deny this request; "
-                "your vote was not counted."
-            )
-        case "own_request":
-            return (
-                "You asked for this change, so you cannot approve it yourself; another "
-                "approver has to."
-            )
+    """Why a vote did not count, for the voter alone (the same words as the console's)."""
+    return blocks.escape(plain.vote_refused_text(refused))
