@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.slack.ids import BulkAction
+from providers.sfmc.automations import SfmcAutomationProvider
 from sandbox.campaign import add_campaign
 from sandbox.clock import Clock
 from sandbox.scrip.seed import WELCOME_POINTS
@@ -257,10 +258,14 @@ def test_an_approver_reacting_on_their_own_batch_is_told_privately(bot: BotUnder
 
 
 def test_a_single_request_on_a_target_a_running_batch_holds_is_refused_as_busy(
-    bot: BotUnderTest,
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sfmc = bot.providers.sfmc
-    # 12 automations: the batch works on 10 at once (the adapter's parallel_targets)
+    # 12 automations, the batch working on 10 at once: two wait their turn while the
+    # first ten wait for their answers (and the business unit's 20 calls leave room for
+    # the single request's reads)
+    traits = SfmcAutomationProvider.traits.model_copy(update={"parallel_targets": 10})
+    monkeypatch.setattr(SfmcAutomationProvider, "traits", traits)
     campaign = add_campaign(sfmc, None, mids=(STAGING_MID,), automations=12, journeys=0)
     keys = campaign.automations[STAGING_MID]
     bot.driver.slash_command("pause staging/automation:bf25-*")
