@@ -77,7 +77,7 @@ class Bot:
     def busy(self) -> bool:
         """Whether work is in flight: Slack requests still being handled after their ack,
         or Slack messages and notices queued or being sent (tests wait for this to clear)."""
-        return bool(self.handlers._tasks) or self.handlers.notifier.busy()
+        return self.handlers.busy() or self.handlers.notifier.busy()
 
 
 def check_slack_settings(slack: SlackSettings) -> None:

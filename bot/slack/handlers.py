@@ -130,6 +130,10 @@ class SlackHandlers:
         except Exception as exc:  # Slack refused the answer: one line, no traceback
             log.warning("error_reply_failed", error=short_error(exc))
 
+    def busy(self) -> bool:
+        """Whether requests are still being handled after their ack."""
+        return bool(self._tasks)
+
     async def drain(self, within: float = 30.0) -> None:
         """Let work in flight finish (shutdown); what does not is recovered at next start."""
         if self._tasks:
