@@ -688,21 +688,38 @@ def render(
         f"{big.scrip_span[1]:.1f} s, {big.scrip_429} answered 429: the client's token bucket "
         "paces them (10/s after 28 of scrip's 30: two kept spare), so scrip sets the floor "
         "and the time.",
-        "- Two business units: staging's `sfmc:` section names two (`business_units`: "
-        f"`us` = MID {min(big.sfmc_peaks)}, `emea` = MID {max(big.sfmc_peaks)}), each with "
-        "its own token and its own 20 calls in flight; the same campaign is in both (keys "
-        "`us/bf25-...` and `emea/bf25-...`), and the one command took both halves. SFMC's "
-        "floor is per business unit: "
-        + ", ".join(
-            f"{calls:,} calls to MID {mid}" for mid, calls in sorted(big.sfmc_calls.items())
-        )
-        + f"; the bulk request kept up to {parallel_per_unit()} targets of each unit in flight, "
-        "so both units' limits were in use at once.",
+        _two_units(big),
         f"- The bot's process used {big.bot_cpu_s:.1f} s of CPU over the "
         f"{big.card_s:.1f} s, the emulators' {big.emulators_cpu_s:.1f} s.",
     ]
     lines += ["", *_method(args), ""]
     return "\n".join(lines)
+
+
+def _two_units(r: RunResult) -> str:
+    """The finding about staging's two business units (the largest run)."""
+    first, second = sorted(r.sfmc_peaks)
+    text = (
+        "- Two business units: staging's `sfmc:` section names two (`business_units`: "
+        f"`us` = MID {first}, `emea` = MID {second}), each with its own token and its own 20 "
+        "calls in flight; the same campaign is in both (keys `us/bf25-...` and "
+        "`emea/bf25-...`), and the one command took both halves: "
+        + ", ".join(f"{calls:,} calls to MID {mid}" for mid, calls in sorted(r.sfmc_calls.items()))
+        + f". The bulk request keeps up to {parallel_per_unit()} targets of each unit in "
+        f"flight; the emulator saw at most {r.sfmc_peaks[first]} and {r.sfmc_peaks[second]} "
+        f"calls in flight to them ({r.sfmc_peak_all} together"
+        + (", more than one unit's 20 allows" if r.sfmc_peak_all > 20 else "")
+        + f"), {r.sfmc_throttled} throttled."
+    )
+    sfmc_floor = max(v for k, v in r.floors.items() if k.startswith("SFMC"))
+    if r.sfmc_span[1] > 2 * sfmc_floor:
+        text += (
+            f" SFMC's own floor here is {sfmc_floor:.1f} s, yet its last call was answered at "
+            f"{r.sfmc_span[1]:.1f} s: the bot's CPU ({r.bot_cpu_s:.1f} s over the run, on "
+            "this machine's CPUs shared with the emulators) paces the SFMC calls, not SFMC's "
+            "limits."
+        )
+    return text
 
 
 def _method(args: argparse.Namespace) -> list[str]:
