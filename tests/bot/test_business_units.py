@@ -17,9 +17,9 @@ import pytest
 from bot.config import BotConfig, config_from_mapping
 from bot.defaults import sandbox_config
 from bot.domain.bulk import BatchStatus, Progress, TargetStatus
-from bot.domain.commands import PauseCommand, TargetRef
+from bot.domain.commands import BulkCommand, PauseCommand, StatusCommand, TargetRef
 from bot.domain.errors import AmbiguousTarget, ConfigError
-from bot.domain.grammar import parse_command
+from bot.domain.grammar import format_command, parse_command
 from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import PauseOptions, TargetKind
 from bot.domain.requests import OperationRequest, Via
@@ -151,6 +151,38 @@ def test_config_check_lists_the_business_units(tmp_path: Path) -> None:
     assert "sandbox-secret" not in done.stdout + done.stderr
 
 
+# -- the grammar: a unit before the key ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "environment", "name", "formatted"),
+    [
+        ("status automation:emea/welcome-send", None, "emea/welcome-send",
+         "status automation:emea/welcome-send"),
+        ("status prod/automation:emea/welcome-send", "prod", "emea/welcome-send",
+         "status prod/automation:emea/welcome-send"),
+        ('status prod/automation:emea/"Welcome Send"', "prod", "emea/Welcome Send",
+         'status prod/automation:emea/"Welcome Send"'),
+        ("status prod/emea/welcome-send", "prod", "emea/welcome-send",
+         'status prod/"emea/welcome-send"'),
+    ],
+)  # fmt: skip
+def test_a_target_may_name_its_business_unit(
+    text: str, environment: str | None, name: str, formatted: str
+) -> None:
+    command = parse_command(text, now=T0)
+    assert isinstance(command, StatusCommand)
+    assert (command.target.environment, command.target.name) == (environment, name)
+    assert format_command(command) == formatted
+    assert parse_command(formatted, now=T0) == command
+
+
+def test_a_bulk_pattern_may_name_a_business_unit() -> None:
+    command = parse_command("pause prod/automation:emea/bf25-* for 2d", now=T0)
+    assert isinstance(command, BulkCommand)
+    assert (command.pattern.environment, command.pattern.glob) == ("prod", "emea/bf25-*")
+
+
 # -- over HTTP: two MIDs in one environment -------------------------------------------------
 
 
@@ -239,6 +271,27 @@ async def test_a_pause_in_the_second_unit_goes_there_and_so_does_its_timed_resum
     assert not closed.active
 
 
+async def test_pauses_in_both_units_ending_together_each_resume_in_their_unit(
+    world: World,
+) -> None:
+    await world.pause("us/daily-welcome-send", duration=timedelta(days=2))
+    await world.pause("emea/daily-welcome-send", duration=timedelta(days=2))
+    await world.pause("emea-newsletter", duration=timedelta(days=2))
+    assert world.status(STAGING_MID, "daily-welcome-send") == 4
+    assert world.status(EMEA_MID, "daily-welcome-send") == 4
+    assert world.status(EMEA_MID, "emea-newsletter") == 4
+    world.sfmc.clear_calls()
+
+    await world.tick(timedelta(days=2))
+
+    assert world.status(STAGING_MID, "daily-welcome-send") == 6
+    assert world.status(EMEA_MID, "daily-welcome-send") == 6
+    assert world.status(EMEA_MID, "emea-newsletter") == 6
+    resumed = sorted(c.mid or 0 for c in world.sfmc.calls if c.soap_action == "Schedule")
+    assert resumed == [STAGING_MID, EMEA_MID, EMEA_MID]
+    assert await world.runtime.store.active_pauses() == []
+
+
 async def test_a_key_in_one_unit_only_needs_no_unit(world: World) -> None:
     request = await world.pause("emea-newsletter", duration=timedelta(hours=3))
     assert world.status(EMEA_MID, "emea-newsletter") == 4
@@ -273,7 +326,7 @@ async def test_a_key_in_both_units_is_ambiguous_and_names_both(world: World) -> 
 
 async def test_a_bulk_pause_over_both_units_uses_each_unit_s_20_calls(world: World) -> None:
     add_campaign(world.sfmc, None, mids=(STAGING_MID, EMEA_MID), automations=30, journeys=0)
-    command = parse_command("pause staging/automation:bf25-*", now=T0)
+    command = parse_command("pause staging/automation:bf25-* for 2d", now=T0)
     preview = await world.runtime.commands.handle(
         command, actor="U0ALICE", via=Via.CONSOLE, channel="C0OPS"
     )
@@ -298,3 +351,9 @@ async def test_a_bulk_pause_over_both_units_uses_each_unit_s_20_calls(world: Wor
     # both units' calls were on the wire together: more than one unit's 20 at once
     assert world.sfmc.peak_in_flight_all > 20
     assert not [c for c in world.sfmc.calls if c.knob == "concurrency"]
+
+    # the timed end, one batch: every target back on its schedule, in its own unit
+    world.sfmc.knobs.set(latency_ms=0)
+    await world.tick(timedelta(days=2))
+    for mid in (STAGING_MID, EMEA_MID):
+        assert all(world.status(mid, f"bf25-send-{n:03d}") == 6 for n in range(1, 31))
