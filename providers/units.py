@@ -85,9 +85,10 @@ class BusinessUnits:
                 f"No {self.traits.noun} with key {key!r} in the business units of "
                 f"{self.environment} ({names})."
             )
+        units = ", ".join(h.target.key.partition(SEPARATOR)[0] for h in hits)
         raise AmbiguousTarget(
-            f"{key!r} is a {self.traits.noun} in {len(hits)} business units of "
-            f"{self.environment}: name its business unit ({self.kind.value}:<unit>/{key}).",
+            f"{key!r} is a key in {len(hits)} business units of {self.environment} "
+            f"({units}): put the business unit before it.",
             candidates=[h.target.label() for h in hits],
             environment=self.environment,
             query=key,
@@ -122,10 +123,10 @@ class BusinessUnits:
         return [_summary_in(u, s) for u, hits in zip(self.units, every, strict=True) for s in hits]
 
     async def search(self, text: str, *, limit: int = 20) -> list[TargetSummary]:
-        found = self.split(text)
-        if found is not None:
-            unit, provider, inner = found
-            return [_summary_in(unit, s) for s in await provider.search(inner, limit=limit)]
+        unit, sep, inner = text.partition(SEPARATOR)
+        if sep and unit in self.units:  # 'emea/' or 'emea/welc': that unit's targets
+            found = await self.units[unit].search(inner, limit=limit)
+            return [_summary_in(unit, s) for s in found]
         every = await asyncio.gather(*(p.search(text, limit=limit) for p in self.units.values()))
         hits = [_summary_in(u, s) for u, hits in zip(self.units, every, strict=True) for s in hits]
         return hits[:limit]

@@ -300,6 +300,16 @@ async def test_a_key_in_one_unit_only_needs_no_unit(world: World) -> None:
     assert state.target.label() == "staging/automation:emea/emea-newsletter"
 
 
+async def test_the_picker_finds_targets_of_every_unit_and_of_one(world: World) -> None:
+    everywhere = await world.runtime.operations.search("staging", "daily-welcome-send")
+    assert {s.key for s in everywhere if s.kind is A} >= {
+        "us/daily-welcome-send",
+        "emea/daily-welcome-send",
+    }
+    one = await world.runtime.operations.search("staging", "emea/")
+    assert sorted(s.key for s in one) == ["emea/daily-welcome-send", "emea/emea-newsletter"]
+
+
 async def test_a_key_in_both_units_is_ambiguous_and_names_both(world: World) -> None:
     with pytest.raises(AmbiguousTarget) as caught:
         await world.pause("daily-welcome-send", duration=timedelta(days=1))
@@ -308,9 +318,9 @@ async def test_a_key_in_both_units_is_ambiguous_and_names_both(world: World) -> 
         "staging/automation:emea/daily-welcome-send",
     ]
     assert caught.value.user_message() == (
-        "'daily-welcome-send' is a automation in 2 business units of staging: name its "
-        "business unit (automation:<unit>/daily-welcome-send). Pick one: "
-        "staging/automation:us/daily-welcome-send, staging/automation:emea/daily-welcome-send."
+        "'daily-welcome-send' is a key in 2 business units of staging (us, emea): put the "
+        "business unit before it. Pick one: staging/automation:us/daily-welcome-send, "
+        "staging/automation:emea/daily-welcome-send."
     )
     # the same by name: one target per unit, each with its unit
     name = world.sfmc.automation(STAGING_MID, "daily-welcome-send").name
