@@ -52,9 +52,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from benchmarks import report as shared
+from benchmarks.report import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -1100,24 +1102,15 @@ def run_queries(
 
 
 def machine(postgres_version: str | None) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in ("sqlalchemy", "psycopg", "aiosqlite", "httpx", "zeep", "slack_sdk")
-    )
+    versions = shared.versions(("sqlalchemy", "psycopg", "aiosqlite", "httpx", "zeep", "slack_sdk"))
     import sqlite3
 
     versions += f", SQLite {sqlite3.sqlite_version}"
     if postgres_version:
         versions += f", PostgreSQL {postgres_version}"
     return {
-        "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0),
-        "cpu": cpu,
+        "nproc": str(shared.cpu_count()),
+        "cpu": shared.cpu_name(),
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
         "versions": versions,
@@ -1442,26 +1435,6 @@ def _method(args: argparse.Namespace) -> list[str]:
     return textwrap.wrap(text, width=90, break_on_hyphens=False, break_long_words=False)
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of ``docs/benchmarks.md``."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
-    if not lines:
-        lines = ["# Benchmarks\n"]
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        head, tail = lines, []
-        if head and head[-1].strip():
-            head.append("\n")
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        head, tail = lines[:start], lines[end:]
-    body = text.rstrip("\n") + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(head) + body + ("\n" if tail else "") + "".join(tail), "utf-8")
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from bot.runtime import SCHEDULER_BATCH, SCHEDULER_WORKERS
 
@@ -1609,7 +1582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = report(results, when)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, section=SECTION, path=DOC)
         print(f"written to {DOC.relative_to(ROOT)}")
     return 0
 

@@ -430,7 +430,12 @@ def config_summary(cfg: BotConfig) -> list[str]:
     for name, env in cfg.environments.items():
         providers = []
         if env.sfmc is not None:
-            providers.append(f"sfmc (MID {env.sfmc.account_id}, {env.sfmc.auth_url})")
+            units = env.sfmc.units()
+            if len(units) == 1 and units[0].name is None:
+                providers.append(f"sfmc (MID {units[0].account_id}, {env.sfmc.auth_url})")
+            else:
+                named = ", ".join(f"{u.name} MID {u.account_id}" for u in units)
+                providers.append(f"sfmc (business units {named}; {env.sfmc.auth_url})")
         if env.scrip is not None:
             providers.append(f"scrip (program {env.scrip.program_id}, {env.scrip.base_url})")
         kind = "production" if env.production else "not production"

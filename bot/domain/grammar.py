@@ -415,7 +415,8 @@ def _target(token: _Token) -> TargetRef:
     parts = list(token.parts)
     environment: str | None = None
     kind: TargetKind | None = None
-    if parts and not parts[0][1] and "/" in parts[0][0]:
+    if parts and not parts[0][1] and "/" in parts[0][0].partition(":")[0]:
+        # a '/' after 'kind:' is in the name: automation:emea/welcome (a business unit)
         head, _, tail = parts[0][0].partition("/")
         if not _ENV_RE.fullmatch(head):
             raise _Invalid(
@@ -898,6 +899,10 @@ def format_target(target: TargetRef) -> str:
         # a name that looks like "kind:..." is quoted in two parts so it stays a name
         head, _, tail = name.partition(":")
         return f"{environment}{quote_always(head)}{quote_always(':' + tail)}"
+    unit, slash, rest = name.partition("/")
+    if target.kind is not None and slash and rest and _SAFE_WORD_RE.fullmatch(unit):
+        # a business unit before the key: automation:emea/welcome-send
+        return f"{environment}{kind}{unit}/{quote(rest)}"
     return f"{environment}{kind}{quote(name)}"
 
 

@@ -145,7 +145,9 @@ _TARGET_NOTE = (
     f"<target> is `{TARGET_SYNTAX}`: kinds are automation, journey and scrip; quote names "
     'with spaces (automation:"Nightly Import", or the whole target: "automation:Nightly '
     'Import"); `--env <env>` also sets the environment. A bare name is looked up in the '
-    "environment's providers; case, extra spaces, '-' and '_' do not matter."
+    "environment's providers; case, extra spaces, '-' and '_' do not matter. Where an "
+    "environment has several SFMC business units, a key names its unit: "
+    "`automation:emea/welcome-send`."
 )
 
 _BULK_NOTE = (

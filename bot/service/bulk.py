@@ -5,7 +5,8 @@
 (:func:`bot.domain.bulk.plan`) and records it as a batch with its frozen set: the preview.
 The requester confirms; on production one approval covers exactly that set (a set that
 changed since the preview is refused: it is a new request). Execution works on at most
-``traits.parallel_targets`` targets at once per provider instance (the adapters keep their
+``traits.parallel_targets`` targets at once per provider instance, or per business unit of
+a provider that spans several (:class:`bot.service.ports.Lanes`; the adapters keep their
 own call limits under it), retries transient provider failures (tenacity), then records
 each failure with its provider code, and counts a target done only once a read-back shows
 it. ``resume batch <id>`` puts back exactly the targets that batch paused and still holds;
@@ -72,7 +73,7 @@ from bot.domain.models import PauseOptions, TargetState, ThenAction, Verb
 from bot.domain.requests import Via
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.operations import MutatingCommand, OperationService
-from bot.service.ports import Environment, Provider
+from bot.service.ports import Environment, Provider, lane_of
 from bot.service.requests import EXECUTION_LEASE, process_owner
 from bot.store.batches import BatchStore
 
@@ -516,16 +517,19 @@ class BulkService:
         self, batch: Batch, progress: ProgressHook | None, *, resumed: bool = False
     ) -> None:
         env = self._ops.environment(batch.environment)
+        # targets in flight per lane: per provider, or per business unit of one
         limits: dict[int, asyncio.Semaphore] = {}
-        for provider in env.providers.values():
-            limits.setdefault(id(provider), asyncio.Semaphore(provider.traits.parallel_targets))
         counts = batch.progress()
         lock = asyncio.Lock()
+
+        def limit_of(provider: Provider, key: str) -> asyncio.Semaphore:
+            lane = lane_of(provider, key)
+            return limits.setdefault(id(lane), asyncio.Semaphore(lane.traits.parallel_targets))
 
         async def one(target: BatchTarget) -> None:
             nonlocal counts
             provider = env.provider(target.kind)
-            async with limits[id(provider)]:
+            async with limit_of(provider, target.key):
                 status = await self._one(batch, env, provider, target, resumed=resumed)
             async with lock:
                 update: dict[str, int] = {"left": counts.left - 1}

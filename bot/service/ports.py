@@ -75,6 +75,22 @@ class BatchResumes(Protocol):
         ...
 
 
+@runtime_checkable
+class Lanes(Protocol):
+    """A provider whose targets live in several accounts with limits of their own (SFMC
+    business units): a bulk request limits its targets in flight per lane, not per
+    provider. Declared by implementing :meth:`lane`; checked with ``isinstance``."""
+
+    def lane(self, key: str) -> Provider:
+        """The adapter whose limits the target with this key is held to."""
+        ...
+
+
+def lane_of(provider: Provider, key: str) -> Provider:
+    """What a bulk request limits the target ``key`` of ``provider`` by."""
+    return provider.lane(key) if isinstance(provider, Lanes) else provider
+
+
 @dataclass(frozen=True)
 class Environment:
     """The providers of one configured environment."""

@@ -110,6 +110,8 @@ class SfmcEmulator:
         #: Calls in flight per MID now, and the most ever served at once (tests read it).
         self.in_flight: Counter[int] = Counter()
         self.peak_in_flight: Counter[int] = Counter()
+        #: The most calls served at once over every MID together.
+        self.peak_in_flight_all = 0
         self._flight_lock = threading.Lock()
         self._hold: tuple[str | None, str | None] | None = None
         self._released = threading.Event()
@@ -146,6 +148,15 @@ class SfmcEmulator:
         with self.tenant.lock:
             self.tenant.accounts[client_id] = account
         return account
+
+    def add_business_unit(self, mid: int, client_id: str | None = None) -> None:
+        """Let an installed package (default: every one) use one more business unit
+        (``mid``); its automations and journeys are added with ``add_automation`` and
+        ``add_journey``."""
+        with self.tenant.lock:
+            for account in self.tenant.accounts.values():
+                if client_id in (None, account.client_id) and mid not in account.mids:
+                    account.mids.append(mid)
 
     def add_automation(
         self,
@@ -269,6 +280,7 @@ class SfmcEmulator:
         self.calls.clear()
         with self._flight_lock:
             self.peak_in_flight.clear()
+            self.peak_in_flight_all = 0
 
     def hold_answers(self, *, soap_action: str | None = None, path: str | None = None) -> None:
         """From now on, calls with this SOAP action (and/or whose path contains ``path``)
@@ -391,6 +403,8 @@ class SfmcEmulator:
             if limit is not None and now > limit:
                 return True
             self.peak_in_flight[mid] = max(self.peak_in_flight[mid], now)
+            everywhere = sum(self.in_flight.values())
+            self.peak_in_flight_all = max(self.peak_in_flight_all, everywhere)
         return False
 
     async def _serve(
