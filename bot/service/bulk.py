@@ -46,6 +46,8 @@ from bot.domain.bulk import (
     BatchTarget,
     BulkPattern,
     Progress,
+    Skip,
+    SkipCode,
     TargetStatus,
     frozen_targets,
     plan,
@@ -144,6 +146,11 @@ class BulkService:
     @property
     def batches(self) -> BatchStore:
         return self._batches
+
+    def required_approvals(self, environment: str) -> int:
+        """How many approvals a batch in ``environment`` needs (1 without a policy)."""
+        policy = self._policies(environment)
+        return policy.required if policy is not None else 1
 
     # -- preview ----------------------------------------------------------------------
 
@@ -565,7 +572,7 @@ class BulkService:
                 target.kind,
                 target.key,
                 status=TargetStatus.SKIPPED,
-                skip_reason=f"busy: request {busy.id} is changing it",
+                skip_reason=Skip(code=SkipCode.BUSY, request_id=busy.id),
             )
             return TargetStatus.SKIPPED
         command = _command(verb, env.name, target, batch.options)
@@ -593,7 +600,7 @@ class BulkService:
                             target.key,
                             status=TargetStatus.SKIPPED,
                             attempts=attempts,
-                            skip_reason=f"changed since the preview: {why}",
+                            skip_reason=why.model_copy(update={"changed": True}),
                             state_after=before.describe(),
                         )
                         return TargetStatus.SKIPPED
@@ -760,6 +767,8 @@ class BatchPreview:
     batch: Batch
     plan: BatchPlan
     production: bool
+    #: Approvals it will need (production).
+    required: int = 1
 
 
 @dataclass(frozen=True)
@@ -767,6 +776,8 @@ class BatchStarted:
     """A confirmed batch not finished here: awaiting its approval, or executing."""
 
     batch: Batch
+    #: Approvals it needs (when awaiting them).
+    required: int = 1
 
 
 @dataclass(frozen=True)

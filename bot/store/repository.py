@@ -485,6 +485,14 @@ class Store:
             hooks.append(callback)
 
     @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction, for the stores that share this one's engine
+        (:class:`bot.store.batches.BatchStore`): committed on success, and inside
+        :meth:`atomic` a savepoint of its transaction, like every method here."""
+        async with self._tx() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
         """One session in one transaction, committed on success (inside :meth:`atomic`:
         a savepoint of its transaction)."""
