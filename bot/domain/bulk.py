@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,11 +45,17 @@ from bot.domain.traits import ProviderTraits
 
 __all__ = [
     "Batch",
+    "BatchChanged",
+    "BatchEnded",
+    "BatchEvent",
     "BatchPlan",
+    "BatchPreviewed",
+    "BatchProgressed",
     "BatchStatus",
     "BatchTarget",
     "BulkPattern",
     "Counts",
+    "PlanSummary",
     "PlannedTarget",
     "Skip",
     "SkipCode",
@@ -146,6 +153,13 @@ class Counts(_Frozen):
     skip: int = 0
 
 
+class PlanSummary(_Frozen):
+    """What a preview card shows of its plan: targets per kind and provider calls."""
+
+    counts: dict[TargetKind, Counts] = Field(default_factory=dict)
+    provider_calls: dict[TargetKind, int] = Field(default_factory=dict)
+
+
 class BatchPlan(_Frozen):
     """What a bulk request will do, before it does anything (the preview)."""
 
@@ -179,6 +193,9 @@ class BatchPlan(_Frozen):
                 else c.model_copy(update={"skip": c.skip + 1})
             )
         return out
+
+    def summary(self) -> PlanSummary:
+        return PlanSummary(counts=self.counts, provider_calls=self.provider_calls)
 
     @property
     def provider_calls(self) -> dict[TargetKind, int]:
@@ -446,3 +463,37 @@ def frozen_targets(plan_: BatchPlan) -> list[BatchTarget]:
         )
         for i, t in enumerate(plan_.targets)
     ]
+
+
+# -- what happens to a batch (the service emits these; front ends word them) --------------
+
+
+class BatchPreviewed(_Frozen):
+    """A batch was recorded as a preview: its card is to be shown."""
+
+    kind: Literal["previewed"] = "previewed"
+    plan: PlanSummary = Field(default_factory=PlanSummary)
+
+
+class BatchChanged(_Frozen):
+    """The batch moved on (status, votes, holds): its card is stale."""
+
+    kind: Literal["changed"] = "changed"
+    status: BatchStatus
+
+
+class BatchProgressed(_Frozen):
+    """A target of the executing batch settled: its card is stale (may be coalesced)."""
+
+    kind: Literal["progressed"] = "progressed"
+    progress: Progress
+
+
+class BatchEnded(_Frozen):
+    """The timed pause of the batch ended: ``ending`` put back (or stopped) its targets."""
+
+    kind: Literal["ended"] = "ended"
+    ending: Batch
+
+
+BatchEvent = BatchPreviewed | BatchChanged | BatchProgressed | BatchEnded

@@ -9,7 +9,7 @@ from typing import Final
 from slack_sdk.models.blocks import ActionsBlock, Block, ConfirmObject, PlainTextObject
 
 from bot.domain.approvals import Decision
-from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress, TargetStatus
+from bot.domain.bulk import Batch, BatchPlan, BatchStatus, PlanSummary, Progress, TargetStatus
 from bot.domain.models import Verb
 from bot.render_bulk import approvals_text, progress_bar, skip_text
 from bot.slack.blocks import (
@@ -131,7 +131,7 @@ def batch_card(
     batch: Batch,
     *,
     production: bool,
-    plan: BatchPlan | None = None,
+    plan: BatchPlan | PlanSummary | None = None,
     progress: Progress | None = None,
     required: int = 1,
 ) -> Message:
@@ -164,13 +164,15 @@ def batch_card(
     return _message(text, blocks)
 
 
-def end_note(ending: Batch, source: Batch) -> Message:
-    """One thread note when a timed bulk pause ends (its ending batch is done)."""
+def end_note(ending: Batch, source: Batch | None = None) -> Message:
+    """One thread note when a timed bulk pause ends (its ending batch is done; ``source``:
+    the batch whose pause ended, the ending's source by default)."""
+    source_id = source.id if source is not None else ending.source_batch_id
     counts = ending.progress()
     icon = ":warning:" if counts.failed else ":alarm_clock:"
     verb = "stopped" if ending.verb is Verb.STOP else "resumed"
     text = (
-        f"{icon} The timed pause of batch `{source.id}` ended: {counts.done} {verb} "
+        f"{icon} The timed pause of batch `{source_id}` ended: {counts.done} {verb} "
         f"(verified), {counts.failed} failed, {counts.skipped} no longer paused."
     )
     failed = [

@@ -34,7 +34,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0011"
+    assert db.head_revision() == "0012"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
