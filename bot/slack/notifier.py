@@ -277,8 +277,14 @@ class SlackNotifier:
         message = self._posting.pop(item.id, None)
         if message is not None:
             self._remember_edit((item.channel, ts), message)
-        if self.batch_cards is not None and item.batch_id is not None:
-            await self.batch_cards.card_posted(item.batch_id, item.channel, ts)
+        if self.batch_cards is None or item.batch_id is None:
+            return
+        await self.batch_cards.card_posted(item.batch_id, item.channel, ts)
+        # the batch may have moved on since the card was drawn (its edits wait for a ts)
+        stored = outbox_payloads.read_batch_card(item.payload)
+        now = await self.batch_cards.card(item.batch_id, stored.plan)
+        if now is not None and now[1] != message:
+            await self.update_batch_card(now[0])
 
     async def _edit_batch(self, batch_id: str) -> Any:
         if self.batch_cards is None:
@@ -314,8 +320,9 @@ class SlackNotifier:
 
     async def update_batch_card(self, batch: Batch) -> None:
         """The batch's card is stale: have it show the batch as stored when the edit is sent
-        (after its post; at most one edit of it waits)."""
-        if not batch.channel:
+        (at most one edit of it waits). A card not posted yet needs none: its post draws the
+        batch when it is sent, and is edited after when the batch moved on meanwhile."""
+        if not (batch.channel and batch.card_ts):
             return
         await self._enqueue(
             OutboxMessage(
