@@ -10,6 +10,11 @@ own call limits under it), retries transient provider failures (tenacity), then 
 each failure with its provider code, and counts a target done only once a read-back shows
 it. ``resume batch <id>`` puts back exactly the targets that batch paused and still holds;
 a timed bulk pause ends as one batch, from one scheduler job.
+
+What happens to a batch is told to its front end as typed events
+(:class:`BatchListener`: previewed, changed, progressed, ended), inside the store
+transaction of the change (Slack writes its card and notes to the outbox there); the
+service words nothing.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ approval reply shows) and the thread does not say "Verified" while the card stil
 "Working". An edit renders the request as the store holds it when the edit is sent (see
 :meth:`SlackNotifier._edit_current`); a card has at most one edit waiting.
 
+A batch's card (bulk requests) is an outbox row too, and so are its edits and thread
+notes: one stream per batch, drawn from the store when sent (:class:`BatchCards`, see
+:mod:`bot.slack.bulk`), its post found again by its metadata after a crash.
+
 Every Slack call goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6),
 one per kind of Slack limit; each keeps a FIFO per channel:
 
@@ -283,8 +287,11 @@ class SlackNotifier:
         # the batch may have moved on since the card was drawn (its edits wait for a ts)
         stored = outbox_payloads.read_batch_card(item.payload)
         now = await self.batch_cards.card(item.batch_id, stored.plan)
-        if now is not None and now[1] != message:
-            await self.update_batch_card(now[0])
+        if now is not None and now[1] != message and now[0].card_ts:
+            # written here, not through _enqueue: this runs inside the sender's own send
+            # (a flush from here would wait for itself); the sender looks again after it
+            await self._store.enqueue_outbox(self._batch_edit(now[0]))
+            self.sender.wake()
 
     async def _edit_batch(self, batch_id: str) -> Any:
         if self.batch_cards is None:
@@ -324,14 +331,17 @@ class SlackNotifier:
         batch when it is sent, and is edited after when the batch moved on meanwhile."""
         if not (batch.channel and batch.card_ts):
             return
-        await self._enqueue(
-            OutboxMessage(
-                kind=OutboxKind.EDIT,
-                channel=batch.channel,
-                thread_ts=batch.card_ts,
-                batch_id=batch.id,
-                payload=outbox_payloads.batch_card_payload(batch.id),
-            )
+        await self._enqueue(self._batch_edit(batch))
+
+    @staticmethod
+    def _batch_edit(batch: Batch) -> OutboxMessage:
+        assert batch.channel is not None
+        return OutboxMessage(
+            kind=OutboxKind.EDIT,
+            channel=batch.channel,
+            thread_ts=batch.card_ts,
+            batch_id=batch.id,
+            payload=outbox_payloads.batch_card_payload(batch.id),
         )
 
     async def batch_reply(self, batch: Batch, payload: dict[str, Any]) -> None:

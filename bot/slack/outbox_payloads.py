@@ -5,6 +5,8 @@ A row keeps what to render (``{"type": ..., "data": ..., "request": ...}``): an
 the wording. This module is the one place that writes and reads those payloads;
 :func:`thread_message` (a thread reply) and :func:`notice_line` (a notify-channel line)
 are the functions that word them, through :mod:`bot.slack.messages`, when they are sent.
+A batch's rows name the batch instead (``batch_id``): its card to post or edit, drawn from
+the store when sent, and its thread notes (the ending batch of a timed pause as it ended).
 """
 
 from __future__ import annotations

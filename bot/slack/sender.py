@@ -12,7 +12,8 @@ be claimed together to make one summary).
 Idempotent per message: every post carries message metadata naming its outbox row(s).
 A row that was taken before (its sender died, or a send failed after Slack may have
 received it) is first looked for in its thread or channel, and only posted when no
-message carries its id. A card edit is idempotent in itself.
+message carries its id (a batch's card too: its ts is then stored as if just posted). A
+card edit is idempotent in itself.
 
 Background mode (``serve``): :meth:`OutboxSender.start` runs a loop that claims what is
 due whenever something is enqueued (:meth:`OutboxSender.wake`) and every ``poll``
