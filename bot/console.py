@@ -178,7 +178,8 @@ class Console:
         elif answer.batch.status is BatchStatus.DONE:
             self._write(render.outcome_text(BatchDone(batch=answer.batch)))
         else:
-            self._write(render.outcome_text(BatchStarted(batch=answer.batch)))
+            required = self._rt.bulk.required_approvals(answer.batch.environment)
+            self._write(render.outcome_text(BatchStarted(answer.batch, required)))
 
     async def _run(self, text: str) -> None:
         """parse -> handle -> render, as Slack and exec do."""

@@ -289,10 +289,10 @@ def outcome_text(outcome: Outcome, *, where: str = "here") -> str:
             return history_lines(label, events)
         case SubmittedRequest(request=request, events=events, ends_natively=ended_by):
             return request_lines(request, events, ended_by=ended_by)
-        case BatchPreview(batch=batch, plan=plan, production=production):
-            return preview_text(batch, plan, production=production)
-        case BatchStarted(batch=batch):
-            return started_text(batch)
+        case BatchPreview(batch=batch, plan=plan, production=production, required=required):
+            return preview_text(batch, plan, production=production, required=required)
+        case BatchStarted(batch=batch, required=required):
+            return started_text(batch, required=required)
         case BatchProgress(progress=progress):
             return progress_bar(progress)
         case BatchDone(batch=batch):

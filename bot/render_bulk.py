@@ -3,7 +3,7 @@ per-target result table (pure functions)."""
 
 from __future__ import annotations
 
-from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress, TargetStatus
+from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress, Skip, SkipCode, TargetStatus
 from bot.domain.models import TargetKind
 
 #: Width of the progress bar, in characters.
@@ -22,7 +22,42 @@ def _kinds(counts: dict[TargetKind, int]) -> str:
     return ", ".join(f"{kind.value} {n}" for kind, n in sorted(counts.items()))
 
 
-def preview_text(batch: Batch, found: BatchPlan, *, production: bool) -> str:
+def approvals_text(required: int) -> str:
+    """``one approval``, ``2 approvals``: what a production batch waits for."""
+    return "one approval" if required == 1 else f"{required} approvals"
+
+
+def skip_text(reason: Skip | str | None) -> str:
+    """Why a target is skipped, in words (a sentence stored by an older batch as it is)."""
+    if reason is None:
+        return ""
+    if isinstance(reason, str):
+        return reason
+    match reason.code:
+        case SkipCode.UNSUPPORTED:
+            verb = reason.verb.value if reason.verb is not None else "do"
+            why = reason.detail or f"{reason.product} cannot {verb} it"
+        case SkipCode.NO_STOP_AT_END:
+            why = f"{reason.product} cannot end a pause with a stop ('then stop')"
+        case SkipCode.PAUSE_TOO_LONG:
+            why = f"{reason.product} pauses a {reason.noun} for at most {reason.days}d"
+        case SkipCode.ALREADY_PAUSED:
+            why = "already paused"
+        case SkipCode.ALREADY_STOPPED:
+            why = "already stopped"
+        case SkipCode.NOT_PAUSED:
+            why = f"not paused ({reason.state})"
+        case SkipCode.WRONG_STATE:
+            verb = reason.verb.value if reason.verb is not None else "act"
+            why = f"cannot {verb} from {reason.state}"
+        case SkipCode.BUSY:
+            why = f"busy: request {reason.request_id} is changing it"
+        case _:  # pragma: no cover
+            why = reason.code.value
+    return f"changed since the preview: {why}" if reason.changed else why
+
+
+def preview_text(batch: Batch, found: BatchPlan, *, production: bool, required: int = 1) -> str:
     """What a bulk command will do, target by target, before anything is changed."""
     verb = found.verb.value
     acting, skipped = found.acting, found.skipped
@@ -40,13 +75,15 @@ def preview_text(batch: Batch, found: BatchPlan, *, production: bool) -> str:
         )
     rows: list[tuple[str, ...]] = [("TARGET", "STATE", "WILL")]
     for t in found.targets:
-        will = verb if t.act else f"skip: {t.skip_reason}"
+        will = verb if t.act else f"skip: {skip_text(t.skip_reason)}"
         rows.append((t.label(found.environment), t.described, will))
     lines += _table(rows)
     if not acting:
         lines.append("  Nothing to do: every matched target is skipped.")
     elif production:
-        lines.append("  On confirmation it goes to one approval that covers exactly this set.")
+        lines.append(
+            f"  On confirmation it goes to {approvals_text(required)} that covers exactly this set."
+        )
     if skipped and acting:
         lines.append(f"  {len(skipped)} skipped target(s) are left alone.")
     return "\n".join(lines)
@@ -64,13 +101,14 @@ def progress_bar(progress: Progress, width: int = BAR_WIDTH) -> str:
     return f"[{bar}] {progress.done} done, {progress.failed} failed, {progress.left} left"
 
 
-def started_text(batch: Batch) -> str:
+def started_text(batch: Batch, *, required: int = 1) -> str:
     if batch.status is BatchStatus.AWAITING_APPROVAL:
         until = (
             f" until {batch.expires_at:%Y-%m-%d %H:%M} UTC" if batch.expires_at is not None else ""
         )
         return (
-            f"Batch {batch.id}: {batch.describe()} awaits one approval{until} covering its "
+            f"Batch {batch.id}: {batch.describe()} awaits {approvals_text(required)}{until} "
+            "covering its "
             f"{len(batch.acting)} target(s). Nothing was changed yet."
         )
     return f"Batch {batch.id}: {batch.describe()} is {batch.status.value}. " + progress_bar(
@@ -94,7 +132,7 @@ def done_text(batch: Batch) -> str:
             tries = f" after {t.attempts} tries" if t.attempts > 1 else ""
             result, detail = "FAILED", f"{code}{t.error or ''}{tries}"
         elif t.status is TargetStatus.SKIPPED:
-            result, detail = "skipped", t.skip_reason or ""
+            result, detail = "skipped", skip_text(t.skip_reason)
         else:
             result, detail = t.status.value, ""
         rows.append(

@@ -139,9 +139,8 @@ async def build_bot(
         clock=now,
         timings=timings,
     )
-    bulk = BulkCards(runtime=runtime, client=client, notifier=notifier)
-    runtime.bulk.on_end = bulk.ended  # a timed bulk pause's end: one note in its thread
-    runtime.bulk.on_change = bulk.changed  # recovery moved a batch on: its card follows
+    bulk = BulkCards(runtime=runtime, notifier=notifier)
+    bulk.attach()  # batch cards and notes through the outbox, drawn from the store
     handlers = SlackHandlers(
         runtime=runtime, notifier=notifier, clock=now, metrics=metrics, bulk=bulk
     )

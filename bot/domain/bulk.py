@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,12 +45,20 @@ from bot.domain.traits import ProviderTraits
 
 __all__ = [
     "Batch",
+    "BatchChanged",
+    "BatchEnded",
+    "BatchEvent",
     "BatchPlan",
+    "BatchPreviewed",
+    "BatchProgressed",
     "BatchStatus",
     "BatchTarget",
     "BulkPattern",
     "Counts",
+    "PlanSummary",
     "PlannedTarget",
+    "Skip",
+    "SkipCode",
     "TargetStatus",
     "has_wildcards",
     "plan",
@@ -90,6 +99,35 @@ class BulkPattern(_Frozen):
         return fnmatchcase(normalize(name), wanted) or fnmatchcase(normalize(key), wanted)
 
 
+class SkipCode(StrEnum):
+    """Why a batch leaves a target alone (worded by the front ends, like ``VoteRefused``)."""
+
+    UNSUPPORTED = "unsupported"  # the provider cannot do the verb (``detail``: its words)
+    NO_STOP_AT_END = "no_stop_at_end"  # 'then stop' where the pause cannot end with a stop
+    PAUSE_TOO_LONG = "pause_too_long"  # longer than the provider's longest pause
+    ALREADY_PAUSED = "already_paused"
+    ALREADY_STOPPED = "already_stopped"
+    NOT_PAUSED = "not_paused"  # resume of something not paused (``state``)
+    WRONG_STATE = "wrong_state"  # the verb is not allowed from ``state``
+    BUSY = "busy"  # a single request is changing it (``request_id``)
+
+
+class Skip(_Frozen):
+    """Why a target is skipped: a code and what its wording needs (no sentence)."""
+
+    code: SkipCode
+    verb: Verb | None = None
+    product: str | None = None
+    noun: str | None = None
+    days: int | None = None
+    state: str | None = None
+    request_id: str | None = None
+    #: The provider's own words (``UNSUPPORTED``), when it declares some.
+    detail: str | None = None
+    #: Found at execution: the target changed since the preview.
+    changed: bool = False
+
+
 class PlannedTarget(_Frozen):
     """One matched target: its state now, and whether the batch acts on it."""
 
@@ -102,7 +140,7 @@ class PlannedTarget(_Frozen):
     raw_status: str
     described: str = Field(description="the state as the provider says it, for people")
     act: bool
-    skip_reason: str | None = None
+    skip_reason: Skip | None = None
 
     def label(self, environment: str) -> str:
         return target_label(environment, self.kind, self.key, self.name)
@@ -113,6 +151,13 @@ class Counts(_Frozen):
 
     act: int = 0
     skip: int = 0
+
+
+class PlanSummary(_Frozen):
+    """What a preview card shows of its plan: targets per kind and provider calls."""
+
+    counts: dict[TargetKind, Counts] = Field(default_factory=dict)
+    provider_calls: dict[TargetKind, int] = Field(default_factory=dict)
 
 
 class BatchPlan(_Frozen):
@@ -148,6 +193,9 @@ class BatchPlan(_Frozen):
                 else c.model_copy(update={"skip": c.skip + 1})
             )
         return out
+
+    def summary(self) -> PlanSummary:
+        return PlanSummary(counts=self.counts, provider_calls=self.provider_calls)
 
     @property
     def provider_calls(self) -> dict[TargetKind, int]:
@@ -203,29 +251,36 @@ def skip_reason(
     state: TargetState,
     options: PauseOptions | None,
     now: datetime,
-) -> str | None:
+) -> Skip | None:
     """Why the batch leaves ``state`` alone (None: it acts on it), read from the traits."""
+    product = traits.product
     if not traits.supports(verb):
         why = traits.unsupported.get(verb)
-        return why.rstrip(".") if why else f"{traits.product} cannot {verb.value} it"
+        detail = why.rstrip(".") if why else None
+        return Skip(code=SkipCode.UNSUPPORTED, verb=verb, product=product, detail=detail)
     if verb is Verb.PAUSE and options is not None:
         if options.then is ThenAction.STOP and not traits.ends_pause_natively:
-            return f"{traits.product} cannot end a pause with a stop ('then stop')"
+            return Skip(code=SkipCode.NO_STOP_AT_END, product=product)
         too_long = rules.pause_too_long(traits, options, now)
         if too_long is not None:
-            return f"{traits.product} pauses a {traits.noun} for at most {traits.max_pause_days}d"
+            return Skip(
+                code=SkipCode.PAUSE_TOO_LONG,
+                product=product,
+                noun=traits.noun,
+                days=traits.max_pause_days,
+            )
     try:
         rules.check_allowed(traits, verb, state, VersionSelector())
     except (InvalidState, Unsupported):
         already = {
-            (Verb.PAUSE, NormalState.PAUSED): "already paused",
-            (Verb.STOP, NormalState.STOPPED): "already stopped",
+            (Verb.PAUSE, NormalState.PAUSED): SkipCode.ALREADY_PAUSED,
+            (Verb.STOP, NormalState.STOPPED): SkipCode.ALREADY_STOPPED,
         }.get((verb, state.state))
         if already is not None:
-            return already
+            return Skip(code=already)
         if verb is Verb.RESUME and state.state is not NormalState.PAUSED:
-            return f"not paused ({state.describe()})"
-        return f"cannot {verb.value} from {state.describe()}"
+            return Skip(code=SkipCode.NOT_PAUSED, state=state.describe())
+        return Skip(code=SkipCode.WRONG_STATE, verb=verb, state=state.describe())
     return None
 
 
@@ -316,7 +371,8 @@ class BatchTarget(_Frozen):
     version: int | None = None
     state_before: str
     act: bool
-    skip_reason: str | None = None
+    #: Why it is skipped; a sentence in batches recorded before reasons were codes.
+    skip_reason: Skip | str | None = None
     status: TargetStatus = TargetStatus.PENDING
     attempts: int = 0
     error: str | None = None
@@ -407,3 +463,37 @@ def frozen_targets(plan_: BatchPlan) -> list[BatchTarget]:
         )
         for i, t in enumerate(plan_.targets)
     ]
+
+
+# -- what happens to a batch (the service emits these; front ends word them) --------------
+
+
+class BatchPreviewed(_Frozen):
+    """A batch was recorded as a preview: its card is to be shown."""
+
+    kind: Literal["previewed"] = "previewed"
+    plan: PlanSummary = Field(default_factory=PlanSummary)
+
+
+class BatchChanged(_Frozen):
+    """The batch moved on (status, votes, holds): its card is stale."""
+
+    kind: Literal["changed"] = "changed"
+    status: BatchStatus
+
+
+class BatchProgressed(_Frozen):
+    """A target of the executing batch settled: its card is stale (may be coalesced)."""
+
+    kind: Literal["progressed"] = "progressed"
+    progress: Progress
+
+
+class BatchEnded(_Frozen):
+    """The timed pause of the batch ended: ``ending`` put back (or stopped) its targets."""
+
+    kind: Literal["ended"] = "ended"
+    ending: Batch
+
+
+BatchEvent = BatchPreviewed | BatchChanged | BatchProgressed | BatchEnded

@@ -38,6 +38,7 @@ class OutboxKind(StrEnum):
     REPLY = "reply"  # a reply in a card's thread
     NOTICE = "notice"  # a notice in an environment's notify channel
     EDIT = "edit"  # an edit of a card (rendered from the store when it is sent)
+    CARD = "card"  # a batch's card to post (rendered from the store; its ts stored)
 
 
 class OutboxStatus(StrEnum):
@@ -59,12 +60,19 @@ PRIORITY_OF: dict[OutboxKind, OutboxPriority] = {
     OutboxKind.REPLY: OutboxPriority.NOTE,
     OutboxKind.NOTICE: OutboxPriority.NOTICE,
     OutboxKind.EDIT: OutboxPriority.EDIT,
+    OutboxKind.CARD: OutboxPriority.NOTE,  # a preview the requester waits for
 }
 
 
 def card_stream(channel: str, ts: str) -> str:
     """The stream of a card: its thread's replies and its edits."""
     return f"card:{channel}:{ts}"
+
+
+def batch_stream(batch_id: str) -> str:
+    """The stream of a batch: its card's post, its edits and its thread's notes (the card's
+    ts is not known before the post is sent)."""
+    return f"batch:{batch_id}"
 
 
 def notice_stream(channel: str) -> str:
@@ -87,11 +95,15 @@ class OutboxMessage(BaseModel):
     channel: str
     thread_ts: str | None = None
     request_id: str | None = None
+    #: The batch whose card or thread this is (its rows are one stream, in order).
+    batch_id: str | None = None
     #: What to render when it is sent (``{"type": ..., "data": ...}``), not rendered text.
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def stream(self) -> str:
+        if self.batch_id is not None and self.kind is not OutboxKind.NOTICE:
+            return batch_stream(self.batch_id)
         if self.kind is OutboxKind.NOTICE or self.thread_ts is None:
             return notice_stream(self.channel)
         return card_stream(self.channel, self.thread_ts)
@@ -114,6 +126,7 @@ class OutboxItem(BaseModel):
     request_id: str | None
     payload: dict[str, Any]
     priority: int
+    batch_id: str | None = None
     version: int
     status: OutboxStatus
     attempts: int

@@ -11,6 +11,11 @@ own call limits under it), retries transient provider failures (tenacity), then 
 each failure with its provider code, and counts a target done only once a read-back shows
 it. ``resume batch <id>`` puts back exactly the targets that batch paused and still holds;
 a timed bulk pause ends as one batch, from one scheduler job.
+
+What happens to a batch is told to its front end as typed events
+(:class:`BatchListener`: previewed, changed, progressed, ended), inside the store
+transaction of the change (Slack writes its card and notes to the outbox there); the
+service words nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import structlog
 from tenacity import (
@@ -42,11 +48,18 @@ from bot.domain.approvals import (
 )
 from bot.domain.bulk import (
     Batch,
+    BatchChanged,
+    BatchEnded,
+    BatchEvent,
     BatchPlan,
+    BatchPreviewed,
+    BatchProgressed,
     BatchStatus,
     BatchTarget,
     BulkPattern,
     Progress,
+    Skip,
+    SkipCode,
     TargetStatus,
     frozen_targets,
     plan,
@@ -74,13 +87,27 @@ from bot.domain.requests import Via
 from bot.service.directory import Directory, StaticDirectory
 from bot.service.operations import MutatingCommand, OperationService
 from bot.service.ports import Environment, Provider, lane_of
-from bot.service.requests import EXECUTION_LEASE, process_owner
+from bot.service.requests import (
+    EXECUTION_LEASE,
+    failed_event,
+    failure_detail,
+    process_owner,
+)
 from bot.store.batches import BatchStore
 
 log = structlog.get_logger(__name__)
 
 #: Told the batch's counts after each target settles.
 ProgressHook = Callable[[Batch, Progress], Awaitable[None]]
+
+
+class BatchListener(Protocol):
+    """A front end told what happens to batches (Slack: the batch's card and thread). Called
+    inside the store transaction of the change it reports (what it writes, e.g. the Slack
+    outbox, is kept exactly when the change is), except for progress."""
+
+    async def batch_event(self, batch: Batch, event: BatchEvent) -> None: ...
+
 
 #: A preview not confirmed within this long expires (confirm it again: a new preview).
 PREVIEW_TTL = timedelta(hours=1)
@@ -141,10 +168,30 @@ class BulkService:
         self.on_end: Callable[[Batch, Batch], Awaitable[None]] | None = None
         #: Told a batch that recovery moved on (expired, or carried on to its end).
         self.on_change: Callable[[Batch], Awaitable[None]] | None = None
+        #: Told every event of every batch (set by a front end: Slack's batch cards).
+        self.listener: BatchListener | None = None
 
     @property
     def batches(self) -> BatchStore:
         return self._batches
+
+    def required_approvals(self, environment: str) -> int:
+        """How many approvals a batch in ``environment`` needs (1 without a policy)."""
+        policy = self._policies(environment)
+        return policy.required if policy is not None else 1
+
+    async def _emit(self, batch: Batch, event: BatchEvent) -> None:
+        if self.listener is not None:
+            await self.listener.batch_event(batch, event)
+
+    async def _move(self, batch_id: str, *, to: BatchStatus, **fields: Any) -> Batch | None:
+        """Move the batch to ``to`` (None: its status did not allow it), and say so in the
+        same transaction."""
+        async with self._batches.store.atomic():
+            moved = await self._batches.transition(batch_id, to=to, **fields)
+            if moved is not None:
+                await self._emit(moved, BatchChanged(status=moved.status))
+        return moved
 
     # -- preview ----------------------------------------------------------------------
 
@@ -155,7 +202,7 @@ class BulkService:
         found = await self._plan(Verb(command.action), command.pattern, command.options)
         if not found.targets:
             raise NotFound(f"No target in {found.environment} matches {command.pattern.label()}.")
-        batch = await self._record(found, actor=actor, via=via, channel=channel)
+        batch = await self._record(found, actor=actor, via=via, channel=channel, card=True)
         return batch, found
 
     async def preview_resume(
@@ -170,7 +217,7 @@ class BulkService:
                 current_state="nothing held",
             )
         batch = await self._record(
-            found, actor=actor, via=via, channel=channel, source_batch_id=source.id
+            found, actor=actor, via=via, channel=channel, source_batch_id=source.id, card=True
         )
         return batch, found
 
@@ -216,19 +263,25 @@ class BulkService:
         channel: str | None,
         source_batch_id: str | None = None,
         status: BatchStatus = BatchStatus.PREVIEWED,
+        card: bool = False,
     ) -> Batch:
-        return await self._batches.create(
-            verb=found.verb,
-            pattern=found.pattern,
-            options=found.options,
-            digest=found.digest,
-            status=status,
-            requested_by=actor,
-            via=via,
-            channel=channel,
-            targets=frozen_targets(found),
-            source_batch_id=source_batch_id,
-        )
+        """Record the batch (``card``: and its preview card to show, in one transaction)."""
+        async with self._batches.store.atomic():
+            batch = await self._batches.create(
+                verb=found.verb,
+                pattern=found.pattern,
+                options=found.options,
+                digest=found.digest,
+                status=status,
+                requested_by=actor,
+                via=via,
+                channel=channel,
+                targets=frozen_targets(found),
+                source_batch_id=source_batch_id,
+            )
+            if card and channel:
+                await self._emit(batch, BatchPreviewed(plan=found.summary()))
+        return batch
 
     # -- confirmation and approval ----------------------------------------------------
 
@@ -261,14 +314,14 @@ class BulkService:
             )
         now_plan = await self._replan(batch)
         if now_plan.digest != batch.digest:
-            await self._batches.transition(batch.id, to=BatchStatus.CANCELLED)
+            await self._move(batch.id, to=BatchStatus.CANCELLED)
             raise InvalidState(
                 f"The targets matching {batch.pattern.label()} changed since the preview "
                 f"(batch {batch.id}): nothing was done. Ask again for a new preview.",
                 current_state="changed",
             )
         if policy is not None:
-            waiting = await self._batches.transition(
+            waiting = await self._move(
                 batch.id,
                 to=BatchStatus.AWAITING_APPROVAL,
                 expires_at=policy.expires_at(self._clock()),
@@ -285,7 +338,7 @@ class BulkService:
         batch = await self._require(batch_id)
         if actor != batch.requested_by:
             raise BadInput("Only the person who asked for this batch can cancel it.")
-        cancelled = await self._batches.transition(batch.id, to=BatchStatus.CANCELLED)
+        cancelled = await self._move(batch.id, to=BatchStatus.CANCELLED)
         if cancelled is None:
             raise InvalidState(
                 f"Batch {batch.id} is {batch.status.value}: too late to cancel it.",
@@ -315,7 +368,7 @@ class BulkService:
                 decided = VoteRefused(why="already_decided", decision=said, status=status)
                 return BatchVote(False, decided, batch)
             if batch.expires_at is not None and self._clock() >= batch.expires_at:
-                expired = await self._batches.transition(batch.id, to=BatchStatus.EXPIRED)
+                expired = await self._move(batch.id, to=BatchStatus.EXPIRED)
                 late = VoteRefused(why="already_decided", decision=said, status="expired")
                 return BatchVote(False, late, expired or batch)
             why = refusal(
@@ -328,15 +381,18 @@ class BulkService:
             if why is not None:
                 refused = VoteRefused(why=why, decision=said, environment=batch.environment)
                 return BatchVote(False, refused, batch)
-            voted = await self._batches.add_vote(
-                batch, Vote(voter=voter, decision=decision, via=via, at=self._clock())
-            )
+            async with self._batches.store.atomic():
+                voted = await self._batches.add_vote(
+                    batch, Vote(voter=voter, decision=decision, via=via, at=self._clock())
+                )
+                if voted is not None:
+                    await self._emit(voted, BatchChanged(status=voted.status))
             if voted is not None:
                 break
             batch = await self._require(batch_id)  # changed meanwhile: read it again
         match tally(policy, voted.votes).outcome:
             case Outcome.DENIED:
-                denied = await self._batches.transition(voted.id, to=BatchStatus.DENIED)
+                denied = await self._move(voted.id, to=BatchStatus.DENIED)
                 return BatchVote(True, None, denied or await self._require(voted.id))
             case Outcome.APPROVED:
                 return BatchVote(True, None, await self.execute(voted.id, progress=progress))
@@ -383,7 +439,10 @@ class BulkService:
         while batch.status is BatchStatus.AWAITING_APPROVAL:
             if not any(v.voter == voter and v.decision is decision for v in batch.votes):
                 return None
-            withdrawn = await self._batches.withdraw_vote(batch, voter=voter, decision=decision)
+            async with self._batches.store.atomic():
+                withdrawn = await self._batches.withdraw_vote(batch, voter=voter, decision=decision)
+                if withdrawn is not None:
+                    await self._emit(withdrawn, BatchChanged(status=withdrawn.status))
             if withdrawn is not None:
                 return withdrawn
             batch = await self._require(batch.id)  # changed meanwhile: read it again
@@ -420,7 +479,7 @@ class BulkService:
         ends_at = None
         if current.verb is Verb.PAUSE and current.options is not None:
             ends_at = current.options.ends_at(self._clock())
-        batch = await self._batches.transition(
+        batch = await self._move(
             batch_id,
             to=BatchStatus.EXECUTING,
             ends_at=ends_at,
@@ -437,14 +496,25 @@ class BulkService:
         """Act on the batch's pending targets (leased all along), then settle it."""
         async with self._leased(batch.id):
             await self._run(batch, progress, resumed=resumed)
-        if batch.source_batch_id is not None:
-            # put back, or found no longer paused: the source batch holds them no more
-            settled = await self._require(batch.id)
-            await self._batches.drop_holds(
-                batch.source_batch_id,
-                [(t.kind, t.key) for t in settled.targets if t.status is not TargetStatus.FAILED],
-            )
-        done = await self._batches.transition(batch.id, to=BatchStatus.DONE)
+        async with self._batches.store.atomic():
+            if batch.source_batch_id is not None:
+                # put back, or found no longer paused: the source batch holds them no more
+                settled = await self._require(batch.id)
+                await self._batches.drop_holds(
+                    batch.source_batch_id,
+                    [
+                        (t.kind, t.key)
+                        for t in settled.targets
+                        if t.status is not TargetStatus.FAILED
+                    ],
+                )
+            done = await self._move(batch.id, to=BatchStatus.DONE)
+            if done is not None and done.source_batch_id is not None:
+                source = await self._require(done.source_batch_id)
+                if done.via is Via.SCHEDULER:  # the timed end of the source's pause
+                    await self._emit(source, BatchEnded(ending=done))
+                else:  # what the source holds changed (its Resume button)
+                    await self._emit(source, BatchChanged(status=source.status))
         finished = done or await self._require(batch.id)
         if (
             finished.ends_at is not None
@@ -491,7 +561,7 @@ class BulkService:
         done: list[Batch] = []
         stale = await self._batches.stale_previews(now - PREVIEW_TTL)
         for batch_id in [*stale, *await self._batches.overdue_approvals(now)]:
-            expired = await self._batches.transition(batch_id, to=BatchStatus.EXPIRED)
+            expired = await self._move(batch_id, to=BatchStatus.EXPIRED)
             if expired is not None:
                 done.append(expired)
         for batch_id in await self._batches.stalled(now):
@@ -541,6 +611,10 @@ class BulkService:
                     update["skipped"] = counts.skipped + 1
                 counts = counts.model_copy(update=update)
                 seen = counts
+            try:  # the card is stale (only what the store holds is shown: nothing is lost)
+                await self._emit(batch, BatchProgressed(progress=seen))
+            except Exception:
+                log.exception("batch_progress_failed", batch_id=batch.id)
             if progress is not None:
                 try:
                     await progress(batch, seen)
@@ -569,7 +643,7 @@ class BulkService:
                 target.kind,
                 target.key,
                 status=TargetStatus.SKIPPED,
-                skip_reason=f"busy: request {busy.id} is changing it",
+                skip_reason=Skip(code=SkipCode.BUSY, request_id=busy.id),
             )
             return TargetStatus.SKIPPED
         command = _command(verb, env.name, target, batch.options)
@@ -597,26 +671,27 @@ class BulkService:
                             target.key,
                             status=TargetStatus.SKIPPED,
                             attempts=attempts,
-                            skip_reason=f"changed since the preview: {why}",
+                            skip_reason=why.model_copy(update={"changed": True}),
                             state_after=before.describe(),
                         )
                         return TargetStatus.SKIPPED
                     result = await self._ops.perform(command, before)
                     if not result.verified:
                         wanted = " or ".join(sorted(s.value for s in result.expected))
+                        unverified = InvalidState(
+                            f"the read-back shows {result.after.describe()}, not {wanted}",
+                            current_state=result.after.describe(),
+                        )
                         return await self._failed(
                             batch,
                             target,
                             attempts,
-                            f"the read-back shows {result.after.describe()}, not {wanted}",
-                            None,
+                            unverified,
                             state_after=result.after.describe(),
                         )
                     return await self._settle(batch, target, result.after, attempts)
-        except ProviderError as exc:
-            return await self._failed(batch, target, attempts, exc.user_message(), exc.code)
         except BotError as exc:
-            return await self._failed(batch, target, attempts, exc.user_message(), None)
+            return await self._failed(batch, target, attempts, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _audit(
@@ -662,20 +737,25 @@ class BulkService:
         batch: Batch,
         target: BatchTarget,
         attempts: int,
-        error: str,
-        code: str | None,
+        error: BotError,
         *,
         state_after: str | None = None,
     ) -> TargetStatus:
+        """Record a target's failure as a request's is (:func:`failed_event`: the error's
+        words and the provider's code)."""
+        event = failed_event(error)
+        code = event.provider_code
         log.info("batch_target_failed", batch_id=batch.id, key=target.key, code=code)
-        await self._audit(batch, target, "bulk_failed", error=error, code=code, tries=attempts)
+        await self._audit(
+            batch, target, "bulk_failed", **failure_detail(event, error), tries=attempts
+        )
         await self._batches.settle_target(
             batch.id,
             target.kind,
             target.key,
             status=TargetStatus.FAILED,
             attempts=attempts,
-            error=error,
+            error=event.message,
             error_code=code,
             state_after=state_after,
         )
@@ -764,6 +844,8 @@ class BatchPreview:
     batch: Batch
     plan: BatchPlan
     production: bool
+    #: Approvals it will need (production).
+    required: int = 1
 
 
 @dataclass(frozen=True)
@@ -771,6 +853,8 @@ class BatchStarted:
     """A confirmed batch not finished here: awaiting its approval, or executing."""
 
     batch: Batch
+    #: Approvals it needs (when awaiting them).
+    required: int = 1
 
 
 @dataclass(frozen=True)

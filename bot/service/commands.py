@@ -258,7 +258,8 @@ class Commands:
 
     def _preview(self, batch: Batch, plan: BatchPlan) -> BatchPreview:
         env = self._ops.environment(batch.environment)
-        return BatchPreview(batch=batch, plan=plan, production=env.production)
+        required = self._bulk_service().required_approvals(env.name)
+        return BatchPreview(batch=batch, plan=plan, production=env.production, required=required)
 
     async def confirm_batch(
         self, batch_id: str, *, actor: str, via: Via, progress: ProgressHook | None = None
@@ -268,7 +269,9 @@ class Commands:
         batch = await self._bulk_service().confirm(
             batch_id, actor=actor, via=via, progress=progress
         )
-        return BatchDone(batch=batch) if batch.status is BatchStatus.DONE else BatchStarted(batch)
+        if batch.status is BatchStatus.DONE:
+            return BatchDone(batch=batch)
+        return BatchStarted(batch, self._bulk_service().required_approvals(batch.environment))
 
     async def cancel_batch(self, batch_id: str, *, actor: str) -> Batch:
         return await self._bulk_service().cancel(batch_id, actor=actor)

@@ -142,6 +142,14 @@ def failed_event(error: BotError, error_type: str | None = None) -> RequestFaile
     )
 
 
+def failure_detail(event: RequestFailed, error: BotError) -> dict[str, str]:
+    """What the audit trail keeps of a failure (a request's, or a batch target's)."""
+    detail = {"error": event.message, "type": type(error).__name__}
+    if event.provider_code is not None:
+        detail["code"] = event.provider_code
+    return detail
+
+
 def command_for(spec: RequestSpec) -> MutatingCommand:
     """The command that carries out ``spec`` exactly (never re-resolved by name)."""
     target = TargetRef(environment=spec.environment, kind=spec.kind, name=spec.key)
@@ -538,7 +546,8 @@ class RequestService:
     async def _fail(
         self, request: OperationRequest, exc: BotError, *, actor: str, via: Via
     ) -> OperationRequest:
-        message = exc.user_message()
+        event = failed_event(exc)
+        message = event.message
         async with self._store.atomic():
             failed = await self._store.transition(
                 request.id,
@@ -552,9 +561,9 @@ class RequestService:
                     action="failed",
                     via=via,
                     request_id=request.id,
-                    detail={"error": message, "type": type(exc).__name__},
+                    detail=failure_detail(event, exc),
                 )
-                await self.publish(failed, failed_event(exc))
+                await self.publish(failed, event)
         if failed is None:  # settled by another process (it took over): it told the thread
             return await self._require(request.id)
         log.info("request_failed", request_id=request.id, error=message)

@@ -8,9 +8,10 @@ from typing import Final
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ConfirmObject, PlainTextObject
 
-from bot.domain.bulk import Batch, BatchPlan, BatchStatus, Progress, TargetStatus
+from bot.domain.approvals import Decision
+from bot.domain.bulk import Batch, BatchPlan, BatchStatus, PlanSummary, Progress, TargetStatus
 from bot.domain.models import Verb
-from bot.render_bulk import progress_bar
+from bot.render_bulk import approvals_text, progress_bar, skip_text
 from bot.slack.blocks import (
     MESSAGE_BLOCKS_MAX,
     TEXT_MAX,
@@ -36,20 +37,22 @@ _HEAD: Final[dict[Verb, str]] = {
 }
 
 
-def _status(batch: Batch, progress: Progress | None, production: bool) -> str:
+def _status(batch: Batch, progress: Progress | None, production: bool, required: int) -> str:
     acting = len(batch.acting)
     match batch.status:
         case BatchStatus.PREVIEWED:
-            then = "asks for one approval" if production else "acts on them"
+            then = f"asks for {approvals_text(required)}" if production else "acts on them"
             return (
                 f":mag: *Preview*: nothing was changed yet. Confirm {then}: exactly these "
                 f"{acting} target(s); a set that changes meanwhile is refused."
             )
         case BatchStatus.AWAITING_APPROVAL:
             until = f" until {batch.expires_at:%Y-%m-%d %H:%M} UTC" if batch.expires_at else ""
+            approved = sum(1 for v in batch.votes if v.decision is Decision.APPROVE)
+            so_far = f" ({approved} of {required} so far)" if required > 1 else ""
             return (
-                f":hourglass_flowing_sand: *Awaiting one approval*{until}: it covers exactly "
-                f"these {acting} target(s)."
+                f":hourglass_flowing_sand: *Awaiting {approvals_text(required)}*{so_far}{until}: "
+                f"it covers exactly these {acting} target(s)."
             )
         case BatchStatus.EXECUTING:
             return f":gear: *Working*: `{progress_bar(progress or batch.progress())}`"
@@ -78,7 +81,7 @@ def _rows(batch: Batch) -> list[str]:
                 code = f"code {t.error_code}: " if t.error_code else ""
                 rows.append(f"✗ {label}: FAILED after {t.attempts} tries: {code}{t.error}")
             case TargetStatus.SKIPPED:
-                rows.append(f"- {label}: {t.state_before}; skipped: {t.skip_reason}")
+                rows.append(f"- {label}: {t.state_before}; skipped: {skip_text(t.skip_reason)}")
             case TargetStatus.PENDING:
                 rows.append(f"• {label}: {t.state_before} → will {verb}")
     if len(batch.targets) > TABLE_ROWS_MAX:
@@ -128,8 +131,9 @@ def batch_card(
     batch: Batch,
     *,
     production: bool,
-    plan: BatchPlan | None = None,
+    plan: BatchPlan | PlanSummary | None = None,
     progress: Progress | None = None,
+    required: int = 1,
 ) -> Message:
     """The one card of a batch, in whatever state it is (``progress``: the latest counts
     while it executes; ``plan``: the preview's counts per kind and provider calls)."""
@@ -138,7 +142,7 @@ def batch_card(
         head = f"{_HEAD[Verb.RESUME]}: batch {batch.source_batch_id}"
     blocks: list[Block] = [
         header(head),
-        section(_status(batch, progress, production), block_id=BulkBlock.STATUS),
+        section(_status(batch, progress, production, required), block_id=BulkBlock.STATUS),
     ]
     notes = [f"batch `{batch.id}` · asked by <@{batch.requested_by}>"]
     if plan is not None:
@@ -160,13 +164,15 @@ def batch_card(
     return _message(text, blocks)
 
 
-def end_note(ending: Batch, source: Batch) -> Message:
-    """One thread note when a timed bulk pause ends (its ending batch is done)."""
+def end_note(ending: Batch, source: Batch | None = None) -> Message:
+    """One thread note when a timed bulk pause ends (its ending batch is done; ``source``:
+    the batch whose pause ended, the ending's source by default)."""
+    source_id = source.id if source is not None else ending.source_batch_id
     counts = ending.progress()
     icon = ":warning:" if counts.failed else ":alarm_clock:"
     verb = "stopped" if ending.verb is Verb.STOP else "resumed"
     text = (
-        f"{icon} The timed pause of batch `{source.id}` ended: {counts.done} {verb} "
+        f"{icon} The timed pause of batch `{source_id}` ended: {counts.done} {verb} "
         f"(verified), {counts.failed} failed, {counts.skipped} no longer paused."
     )
     failed = [

@@ -177,8 +177,7 @@ class SlackHandlers:
     ) -> None:
         outcome = await self._rt.commands.handle(command, actor=user, via=via, channel=channel)
         if isinstance(outcome, BatchPreview) and self.bulk is not None and channel:
-            await self.bulk.post_preview(outcome)  # one card in the channel, edited in place
-            return
+            return  # its card is on its way (the outbox): one card in the channel
         message = outcome_message(outcome)
         if message is not None:
             await self._say_somewhere(respond, message, user=user, channel=channel)
@@ -437,8 +436,7 @@ class SlackHandlers:
         async def post() -> None:
             outcome = await preview
             if isinstance(outcome, BatchPreview) and self.bulk is not None:
-                await self.bulk.post_preview(outcome)
-                return
+                return  # its card is on its way (the outbox)
             message = outcome_message(outcome)
             if message is not None:
                 await self._say_somewhere(None, message, user=context.user_id, channel=channel)

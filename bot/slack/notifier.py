@@ -10,6 +10,10 @@ approval reply shows) and the thread does not say "Verified" while the card stil
 "Working". An edit renders the request as the store holds it when the edit is sent (see
 :meth:`SlackNotifier._edit_current`); a card has at most one edit waiting.
 
+A batch's card (bulk requests) is an outbox row too, and so are its edits and thread
+notes: one stream per batch, drawn from the store when sent (:class:`BatchCards`, see
+:mod:`bot.slack.bulk`), its post found again by its metadata after a crash.
+
 Every Slack call goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6),
 one per kind of Slack limit; each keeps a FIFO per channel:
 
@@ -52,12 +56,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.approvals import ApprovalView
+from bot.domain.bulk import Batch, PlanSummary
 from bot.domain.events import Event
 from bot.domain.outbox import OutboxItem, OutboxKind, OutboxMessage
 from bot.domain.requests import OperationRequest
@@ -112,6 +117,16 @@ class Notice:
     request: OperationRequest
     text: str
     link: str | None = None
+
+
+class BatchCards(Protocol):
+    """Draws a batch's card from the store (:class:`bot.slack.bulk.BulkCards`)."""
+
+    async def card(
+        self, batch_id: str, plan: PlanSummary | None
+    ) -> tuple[Batch, blocks.Message] | None: ...
+
+    async def card_posted(self, batch_id: str, channel: str, ts: str) -> None: ...
 
 
 class SlackNotifier:
@@ -172,6 +187,10 @@ class SlackNotifier:
         self._permalinks: OrderedDict[tuple[str, str], str] = OrderedDict()
         # (channel, card ts) -> the card as this process last sent it
         self._last_edits: OrderedDict[tuple[str, str], blocks.Message] = OrderedDict()
+        #: Batch cards (set by the Slack front end of bulk requests; None: none are sent).
+        self.batch_cards: BatchCards | None = None
+        # outbox row id -> the batch card it is posting (remembered once it is posted)
+        self._posting: dict[int, blocks.Message] = {}
 
     def start(self) -> None:
         """Deliver the outbox in the background (``serve``)."""
@@ -238,10 +257,105 @@ class SlackNotifier:
         return await self._notice_messages(notices)
 
     async def send_edit(self, item: OutboxItem) -> Any:
+        if item.batch_id is not None:
+            return await self._edit_batch(item.batch_id)
         stored = outbox_payloads.read_card(item.payload)
         assert item.thread_ts is not None
         return await self._edit_current(
             item.channel, item.thread_ts, stored.request, stored.data.approval
+        )
+
+    async def render_card(self, item: OutboxItem) -> blocks.Message | None:
+        """A batch's card to post, as the store holds the batch now (None: no such batch)."""
+        if self.batch_cards is None or item.batch_id is None:
+            return None
+        stored = outbox_payloads.read_batch_card(item.payload)
+        found = await self.batch_cards.card(item.batch_id, stored.plan)
+        if found is None:
+            return None
+        self._posting[item.id] = found[1]
+        return found[1]
+
+    async def card_posted(self, item: OutboxItem, ts: str) -> None:
+        """A batch's card is in Slack: remember where (its edits and thread go there)."""
+        message = self._posting.pop(item.id, None)
+        if message is not None:
+            self._remember_edit((item.channel, ts), message)
+        if self.batch_cards is None or item.batch_id is None:
+            return
+        await self.batch_cards.card_posted(item.batch_id, item.channel, ts)
+        # the batch may have moved on since the card was drawn (its edits wait for a ts)
+        stored = outbox_payloads.read_batch_card(item.payload)
+        now = await self.batch_cards.card(item.batch_id, stored.plan)
+        if now is not None and now[1] != message and now[0].card_ts:
+            # written here, not through _enqueue: this runs inside the sender's own send
+            # (a flush from here would wait for itself); the sender looks again after it
+            await self._store.enqueue_outbox(self._batch_edit(now[0]))
+            self.sender.wake()
+
+    async def _edit_batch(self, batch_id: str) -> Any:
+        if self.batch_cards is None:
+            return None
+        found = await self.batch_cards.card(batch_id, None)
+        if found is None:
+            return None
+        batch, message = found
+        if not (batch.channel and batch.card_ts):
+            return None  # its card was never posted
+        card = (batch.channel, batch.card_ts)
+        if self._last_edits.get(card) == message:
+            return None  # this process already showed exactly this
+        response = await self._client.chat_update(
+            channel=batch.channel, ts=batch.card_ts, text=message.text, blocks=message.blocks
+        )
+        self._remember_edit(card, message)
+        return response
+
+    async def post_batch_card(self, batch: Batch, plan: PlanSummary | None) -> None:
+        """Post the batch's card in its channel (written to the outbox: drawn from the store
+        and its ts stored when it is sent, once, even across a crash)."""
+        if not batch.channel:
+            return
+        await self._enqueue(
+            OutboxMessage(
+                kind=OutboxKind.CARD,
+                channel=batch.channel,
+                batch_id=batch.id,
+                payload=outbox_payloads.batch_card_payload(batch.id, plan),
+            )
+        )
+
+    async def update_batch_card(self, batch: Batch) -> None:
+        """The batch's card is stale: have it show the batch as stored when the edit is sent
+        (at most one edit of it waits). A card not posted yet needs none: its post draws the
+        batch when it is sent, and is edited after when the batch moved on meanwhile."""
+        if not (batch.channel and batch.card_ts):
+            return
+        await self._enqueue(self._batch_edit(batch))
+
+    @staticmethod
+    def _batch_edit(batch: Batch) -> OutboxMessage:
+        assert batch.channel is not None
+        return OutboxMessage(
+            kind=OutboxKind.EDIT,
+            channel=batch.channel,
+            thread_ts=batch.card_ts,
+            batch_id=batch.id,
+            payload=outbox_payloads.batch_card_payload(batch.id),
+        )
+
+    async def batch_reply(self, batch: Batch, payload: dict[str, Any]) -> None:
+        """A note in the batch card's thread (written to the outbox)."""
+        if not (batch.channel and batch.card_ts):
+            return
+        await self._enqueue(
+            OutboxMessage(
+                kind=OutboxKind.REPLY,
+                channel=batch.channel,
+                thread_ts=batch.card_ts,
+                batch_id=batch.id,
+                payload=payload,
+            )
         )
 
     async def post_card(

@@ -12,7 +12,8 @@ be claimed together to make one summary).
 Idempotent per message: every post carries message metadata naming its outbox row(s).
 A row that was taken before (its sender died, or a send failed after Slack may have
 received it) is first looked for in its thread or channel, and only posted when no
-message carries its id. A card edit is idempotent in itself.
+message carries its id (a batch's card too: its ts is then stored as if just posted). A
+card edit is idempotent in itself.
 
 Background mode (``serve``): :meth:`OutboxSender.start` runs a loop that claims what is
 due whenever something is enqueued (:meth:`OutboxSender.wake`) and every ``poll``
@@ -56,7 +57,11 @@ log = structlog.get_logger(__name__)
 #: edits. Each has its own room in this sender's queues, so notices due together are
 #: claimed together (one summary, not a few left over by the notes) and edits (another
 #: Slack budget) never wait behind posts.
-CLAIMS: Final = ((OutboxKind.REPLY,), (OutboxKind.NOTICE,), (OutboxKind.EDIT,))
+CLAIMS: Final = (
+    (OutboxKind.REPLY, OutboxKind.CARD),
+    (OutboxKind.NOTICE,),
+    (OutboxKind.EDIT,),
+)
 #: Notices in one summary message at most (more are sent as several summaries).
 NOTICES_PER_MESSAGE: Final = 50
 #: Slack errors that no retry will fix: the row is given up at once.
@@ -88,6 +93,10 @@ class OutboxRenderer(Protocol):
     ) -> list[blocks.Message]: ...
 
     async def send_edit(self, item: OutboxItem) -> Any: ...
+
+    async def render_card(self, item: OutboxItem) -> blocks.Message | None: ...
+
+    async def card_posted(self, item: OutboxItem, ts: str) -> None: ...
 
 
 def default_owner() -> str:
@@ -340,6 +349,8 @@ class OutboxSender:
                 await self._send_edit(group[0])
             elif kind is OutboxKind.REPLY:
                 await self._send_reply(group[0])
+            elif kind is OutboxKind.CARD:
+                await self._send_card(group[0])
             else:
                 await self._send_notices(group)
         except Exception as exc:
@@ -373,6 +384,34 @@ class OutboxSender:
         )
         crash_point(CrashPoint.AFTER_SLACK_SEND)
         await self._mark_sent([item], str(response["ts"]))
+
+    async def _send_card(self, item: OutboxItem) -> None:
+        """Post a card (a batch's), then have its ts stored: once, found by its metadata
+        when an earlier try may have posted it."""
+        if item.attempts > 1:
+            found = await self._posted(item, [item])
+            if item.id in found:
+                await self._renderer.card_posted(item, found[item.id])
+                await self._mark_sent([item], found[item.id])
+                return
+        message = await self._renderer.render_card(item)
+        if message is None:  # nothing to show any more
+            await self._mark_sent([item], None)
+            return
+        channel = item.channel
+        response = await self._posts.post(
+            channel,
+            lambda: self._client.chat_postMessage(
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks,
+                metadata=_metadata([item]),
+            ),
+        )
+        crash_point(CrashPoint.AFTER_SLACK_SEND)
+        ts = str(response["ts"])
+        await self._renderer.card_posted(item, ts)
+        await self._mark_sent([item], ts)
 
     async def _send_notices(self, group: list[OutboxItem]) -> None:
         channel = group[0].channel

@@ -22,6 +22,7 @@ from bot.domain.bulk import (
     BatchStatus,
     BatchTarget,
     BulkPattern,
+    Skip,
     TargetStatus,
 )
 from bot.domain.jobs import JobKind, job_key
@@ -38,6 +39,23 @@ _TARGET_FIELDS = frozenset(
 )
 
 
+def _skip_out(reason: Skip | str | None) -> str | None:
+    """A skip reason as stored: its code and parameters as JSON."""
+    if reason is None or isinstance(reason, str):
+        return reason
+    return reason.model_dump_json(exclude_defaults=True)
+
+
+def _skip_in(stored: str | None) -> Skip | str | None:
+    """A stored skip reason: a :class:`Skip`, or the sentence an older batch stored."""
+    if stored is None or not stored.startswith("{"):
+        return stored
+    try:
+        return Skip.model_validate_json(stored)
+    except ValueError:
+        return stored
+
+
 def _opt(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
@@ -52,7 +70,7 @@ def _target(row: BatchTargetRow) -> BatchTarget:
         version=row.version,
         state_before=row.state_before,
         act=row.act,
-        skip_reason=row.skip_reason,
+        skip_reason=_skip_in(row.skip_reason),
         status=TargetStatus(row.status),
         attempts=row.attempts,
         error=row.error,
@@ -125,7 +143,7 @@ class BatchStore:
     ) -> Batch:
         now = self.now()
         batch_id = uuid.uuid4().hex[:12]
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             session.add(
                 BatchRow(
                     id=batch_id,
@@ -157,7 +175,7 @@ class BatchStore:
                     version=t.version,
                     state_before=t.state_before,
                     act=t.act,
-                    skip_reason=t.skip_reason,
+                    skip_reason=_skip_out(t.skip_reason),
                     status=t.status.value,
                     attempts=t.attempts,
                     holds_pause=t.holds_pause,
@@ -169,7 +187,7 @@ class BatchStore:
         return found
 
     async def get(self, batch_id: str) -> Batch | None:
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             row = await session.get(BatchRow, batch_id)
             if row is None:
                 return None
@@ -186,7 +204,7 @@ class BatchStore:
 
     async def find_by_card(self, *, channel: str, card_ts: str) -> Batch | None:
         """The batch whose card is the message ``card_ts`` in ``channel`` (reactions)."""
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             batch_id = (
                 await session.execute(
                     select(BatchRow.id)
@@ -199,7 +217,7 @@ class BatchStore:
     async def by_source(self, source_batch_id: str) -> list[Batch]:
         """The batches that put back (or ended) the pauses of ``source_batch_id``, oldest
         first."""
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             ids = (
                 (
                     await session.execute(
@@ -220,7 +238,7 @@ class BatchStore:
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} in a transition")
         values = {k: (to_utc(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             result = await session.execute(
                 update(BatchRow)
                 .where(BatchRow.id == batch_id, BatchRow.status.in_(_sources(to)))
@@ -232,7 +250,7 @@ class BatchStore:
 
     async def set_card(self, batch_id: str, *, channel: str, card_ts: str) -> None:
         """Where the batch's card is (its thread holds the batch's notes)."""
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             await session.execute(
                 update(BatchRow)
                 .where(BatchRow.id == batch_id)
@@ -251,7 +269,7 @@ class BatchStore:
         return await self._set_votes(batch, votes)
 
     async def _set_votes(self, batch: Batch, votes: list[Vote]) -> Batch | None:
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             result = await session.execute(
                 update(BatchRow)
                 .where(
@@ -274,7 +292,9 @@ class BatchStore:
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} on a batch target")
         values = {k: (v.value if isinstance(v, TargetStatus) else v) for k, v in fields.items()}
-        async with self._store._tx() as session:
+        if "skip_reason" in values:
+            values["skip_reason"] = _skip_out(values["skip_reason"])
+        async with self._store.transaction() as session:
             await session.execute(
                 update(BatchTargetRow)
                 .where(
@@ -291,7 +311,7 @@ class BatchStore:
         """Targets paused again by batch ``but``: no older batch puts them back any more."""
         if not targets:
             return
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             wanted = {(k.value, key) for k, key in targets}
             held = (
                 await session.execute(
@@ -332,7 +352,7 @@ class BatchStore:
 
     async def renew(self, batch_id: str, *, owner: str, until: datetime) -> bool:
         """Extend ``owner``'s lease on an executing batch (False: it holds it no more)."""
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             result = await session.execute(
                 update(BatchRow)
                 .where(
@@ -345,44 +365,31 @@ class BatchStore:
             )
             return result.scalar_one_or_none() is not None
 
-    async def stalled(self, now: datetime) -> list[str]:
-        """Executing batches whose owner's lease ran out (its process stopped)."""
-        async with self._store._tx() as session:
+    async def _ids(self, status: BatchStatus, column: Any, before: datetime) -> list[str]:
+        """The batches in ``status`` whose ``column`` is before ``before``."""
+        async with self._store.transaction() as session:
             rows = await session.execute(
-                select(BatchRow.id).where(
-                    BatchRow.status == BatchStatus.EXECUTING.value,
-                    BatchRow.lease_until < to_utc(now),
-                )
+                select(BatchRow.id).where(BatchRow.status == status.value, column < to_utc(before))
             )
             return list(rows.scalars().all())
+
+    async def stalled(self, now: datetime) -> list[str]:
+        """Executing batches whose owner's lease ran out (its process stopped)."""
+        return await self._ids(BatchStatus.EXECUTING, BatchRow.lease_until, now)
 
     async def stale_previews(self, older_than: datetime) -> list[str]:
         """Previews nobody confirmed since ``older_than``."""
-        async with self._store._tx() as session:
-            rows = await session.execute(
-                select(BatchRow.id).where(
-                    BatchRow.status == BatchStatus.PREVIEWED.value,
-                    BatchRow.created_at < to_utc(older_than),
-                )
-            )
-            return list(rows.scalars().all())
+        return await self._ids(BatchStatus.PREVIEWED, BatchRow.created_at, older_than)
 
     async def overdue_approvals(self, now: datetime) -> list[str]:
         """Batches still awaiting approval after their expiry."""
-        async with self._store._tx() as session:
-            rows = await session.execute(
-                select(BatchRow.id).where(
-                    BatchRow.status == BatchStatus.AWAITING_APPROVAL.value,
-                    BatchRow.expires_at < to_utc(now),
-                )
-            )
-            return list(rows.scalars().all())
+        return await self._ids(BatchStatus.AWAITING_APPROVAL, BatchRow.expires_at, now)
 
     async def take_over(
         self, batch_id: str, *, owner: str, now: datetime, until: datetime
     ) -> Batch | None:
         """Hold a stalled executing batch (its lease ran out), once across processes."""
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             result = await session.execute(
                 update(BatchRow)
                 .where(
@@ -398,7 +405,7 @@ class BatchStore:
 
     async def mark_ended(self, batch_id: str) -> bool:
         """Stamp the timed end of a batch, once (False: it ended already)."""
-        async with self._store._tx() as session:
+        async with self._store.transaction() as session:
             result = await session.execute(
                 update(BatchRow)
                 .where(BatchRow.id == batch_id, BatchRow.ended_at.is_(None))

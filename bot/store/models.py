@@ -312,6 +312,9 @@ class BatchRow(Base):
     owner: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None]
 
+    # reactions on a card that is no request's: which batch's card is it? (0012)
+    __table_args__ = (Index("ix_batches_channel_card_ts", "channel", "card_ts"),)
+
 
 class BatchTargetRow(Base):
     """One target of a batch (:class:`bot.domain.bulk.BatchTarget`)."""
@@ -361,6 +364,8 @@ class OutboxRow(Base):
     channel: Mapped[str] = mapped_column(String(64))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(32))
+    #: The batch whose card (post, edit) or thread note this is (migration 0012).
+    batch_id: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     priority: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))

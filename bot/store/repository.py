@@ -308,6 +308,7 @@ def _outbox(row: OutboxRow) -> OutboxItem:
         channel=row.channel,
         thread_ts=row.thread_ts,
         request_id=row.request_id,
+        batch_id=row.batch_id,
         payload=dict(row.payload or {}),
         priority=row.priority,
         version=row.version,
@@ -483,6 +484,14 @@ class Store:
             await callback()
         else:
             hooks.append(callback)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction, for the stores that share this one's engine
+        (:class:`bot.store.batches.BatchStore`): committed on success, and inside
+        :meth:`atomic` a savepoint of its transaction, like every method here."""
+        async with self._tx() as session:
+            yield session
 
     @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
@@ -1511,6 +1520,7 @@ class Store:
                 channel=message.channel,
                 thread_ts=message.thread_ts,
                 request_id=message.request_id,
+                batch_id=message.batch_id,
                 payload=dict(message.payload),
                 priority=int(message.priority),
                 version=1,

@@ -18,6 +18,7 @@ from bot.domain.grammar import parse_command
 from bot.domain.jobs import JobKind, job_key
 from bot.domain.models import TargetKind
 from bot.domain.requests import Via
+from bot.render_bulk import skip_text
 from bot.runtime import Runtime, build_runtime, build_scheduler
 from bot.service.bulk import PREVIEW_TTL, BatchPreview
 from bot.service.commands import Outcome
@@ -168,7 +169,7 @@ async def test_resume_batch_puts_back_exactly_what_the_batch_paused(
     # paused before the batch: the batch skips it, and resume batch leaves it paused
     assert not isinstance(await _handle(runtime, "pause automation:bf25-send-001"), BatchPreview)
     preview = await _preview(runtime, "pause staging/*:bf25-*")
-    assert {t.key: t.skip_reason for t in preview.plan.skipped} == {
+    assert {t.key: skip_text(t.skip_reason) or None for t in preview.plan.skipped} == {
         "bf25-send-001": "already paused"
     }
     paused = (
@@ -190,7 +191,7 @@ async def test_resume_batch_puts_back_exactly_what_the_batch_paused(
         for t in paused.targets
         if t.status is TargetStatus.DONE and t.key != "bf25-journey-001"
     }
-    assert {t.key: t.skip_reason for t in again.plan.skipped} == {
+    assert {t.key: skip_text(t.skip_reason) or None for t in again.plan.skipped} == {
         "bf25-send-002": "not paused (active (6 Scheduled))"
     }
     resumed = (await runtime.commands.confirm_batch(again.batch.id, actor=ALICE, via=Via.CLI)).batch

@@ -83,8 +83,11 @@ def test_a_bulk_pause_from_preview_card_to_result_table_and_back(bot: BotUnderTe
     assert BulkAction.CANCEL in buttons(preview)
     assert sfmc.automation(STAGING_MID, "daily-welcome-send").status == 6  # nothing yet
 
+    # slow enough that the card is sent while it works (only its latest state is sent)
+    sfmc.knobs.set(latency_ms=300)
     click(bot, BulkAction.CONFIRM, preview)
     done = card_saying(bot, str(preview["ts"]), "Done")
+    sfmc.knobs.set(latency_ms=0)
     table = text_of(done)
     assert "5 done, 0 failed, 0 left" in table
     assert "paused (4 Paused) (verified)" in table

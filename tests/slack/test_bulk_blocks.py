@@ -133,3 +133,39 @@ def test_the_end_note_counts_and_lists_failures() -> None:
     assert check_message_blocks(note.blocks) == []
     assert "1 resumed (verified), 1 failed" in note.text
     assert "code 50100: refused" in str(note.blocks)
+
+
+def test_the_card_says_how_many_approvals_the_policy_needs() -> None:
+    from bot.domain.approvals import Decision, Vote
+
+    vote = Vote(voter="U0ADMIN", decision=Decision.APPROVE, via=Via.BUTTON, at=datetime.now(UTC))
+    two = _batch(BatchStatus.AWAITING_APPROVAL, [_target(1)], votes=(vote,))
+    text = batch_card(two, production=True, required=2).blocks[1]["text"]["text"]
+    assert "Awaiting 2 approvals" in text
+    assert "(1 of 2 so far)" in text
+    assert "one approval" not in text
+    preview = batch_card(_batch(BatchStatus.PREVIEWED, [_target(1)]), production=True, required=3)
+    assert "asks for 3 approvals" in preview.blocks[1]["text"]["text"]
+    one = batch_card(_batch(BatchStatus.AWAITING_APPROVAL, [_target(1)]), production=True)
+    assert "Awaiting one approval" in one.blocks[1]["text"]["text"]
+
+
+def test_skip_reasons_are_worded_from_their_codes_and_old_sentences_shown_as_they_are() -> None:
+    from bot.domain.bulk import Skip, SkipCode
+
+    targets = [
+        _target(1, TargetStatus.SKIPPED, skip_reason=Skip(code=SkipCode.ALREADY_PAUSED)),
+        _target(2, TargetStatus.SKIPPED, skip_reason=Skip(code=SkipCode.BUSY, request_id="r1")),
+        _target(
+            3,
+            TargetStatus.SKIPPED,
+            skip_reason=Skip(code=SkipCode.NOT_PAUSED, state="active", changed=True),
+        ),
+        _target(4, TargetStatus.SKIPPED, skip_reason="an old <sentence>"),
+    ]
+    card = batch_card(_batch(BatchStatus.DONE, targets), production=False)
+    text = "\n".join(str(b.get("text", {}).get("text", "")) for b in card.blocks)
+    assert "skipped: already paused" in text
+    assert "skipped: busy: request r1 is changing it" in text
+    assert "skipped: changed since the preview: not paused (active)" in text
+    assert "skipped: an old &lt;sentence&gt;" in text  # escaped for Slack

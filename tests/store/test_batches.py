@@ -4,6 +4,7 @@ that do not overwrite each other, holds, and a timed end that runs once."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -160,3 +161,60 @@ async def test_targets_a_bulk_pause_holds_are_among_the_active_pauses(
     assert await store.active_pauses(environment="staging") == []
     await batches.drop_holds(batch.id, [(A, "bf-1")])
     assert await store.active_pauses() == []
+
+
+async def test_skip_reasons_are_stored_as_codes_and_old_sentences_still_read(
+    store: Store,
+) -> None:
+    from sqlalchemy import select
+
+    from bot.domain.bulk import Skip, SkipCode
+    from bot.render_bulk import skip_text
+    from bot.store.models import BatchTargetRow
+
+    batches = BatchStore(store)
+    too_long = Skip(
+        code=SkipCode.PAUSE_TOO_LONG, product="Journey Builder", noun="journey", days=14
+    )
+    targets = [t.model_copy(update={"skip_reason": too_long}) for t in _targets()]
+    batch = await batches.create(
+        verb=Verb.PAUSE,
+        pattern=BulkPattern(environment="prod", kind=None, glob="bf-*"),
+        options=None,
+        digest="d" * 64,
+        status=BatchStatus.PREVIEWED,
+        requested_by="U0ALICE",
+        via=Via.CLI,
+        channel=None,
+        targets=targets,
+    )
+    assert batch.targets[1].skip_reason == too_long
+    busy = Skip(code=SkipCode.BUSY, request_id="req1")
+    await batches.settle_target(batch.id, A, "bf-1", status=TargetStatus.SKIPPED, skip_reason=busy)
+    again = await batches.get(batch.id)
+    assert again is not None
+    assert again.targets[0].skip_reason == busy
+    async with store.transaction() as session:
+        stored = (await session.execute(select(BatchTargetRow.skip_reason))).scalars().all()
+    assert sorted(json.loads(s or "{}")["code"] for s in stored) == ["busy", "pause_too_long"]
+    assert skip_text(again.targets[1].skip_reason) == (
+        "Journey Builder pauses a journey for at most 14d"
+    )
+    old = await _create(batches)  # a sentence, as batches before codes stored it
+    assert old.targets[1].skip_reason == "already paused"
+    assert skip_text(old.targets[1].skip_reason) == "already paused"
+
+
+async def test_the_expiry_queries_share_one_shape(store: Store, clock: FakeClock) -> None:
+    batches = BatchStore(store)
+    preview = await _create(batches)
+    waiting = await _create(batches)
+    await batches.transition(
+        waiting.id, to=BatchStatus.AWAITING_APPROVAL, expires_at=clock() + timedelta(minutes=5)
+    )
+    now = clock()
+    assert await batches.stale_previews(now) == []
+    assert await batches.stale_previews(now + timedelta(seconds=1)) == [preview.id]
+    assert await batches.overdue_approvals(now) == []
+    assert await batches.overdue_approvals(now + timedelta(minutes=6)) == [waiting.id]
+    assert await batches.stalled(now + timedelta(days=1)) == []

@@ -34,7 +34,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_head_revision() -> None:
-    assert db.head_revision() == "0011"
+    assert db.head_revision() == "0012"
 
 
 def test_upgrade_from_empty_and_downgrade(database_url: str) -> None:
@@ -301,3 +301,27 @@ async def test_0009_leaves_requests_executing_before_it_to_recovery(database_url
         await store.close()
     db.downgrade(database_url, "0007")
     assert db.current_revision(database_url) == "0007"
+
+
+def test_0012_names_batches_in_the_outbox_and_finds_batches_by_card(database_url: str) -> None:
+    def shape() -> tuple[set[str], set[str]]:
+        engine = db.create_sync_engine_for(database_url)
+        try:
+            with engine.connect() as conn:
+                found = inspect(conn)
+                columns = {c["name"] for c in found.get_columns("outbox")}
+                indexes = {str(i["name"]) for i in found.get_indexes("batches")}
+                return columns, indexes
+        finally:
+            engine.dispose()
+
+    db.upgrade(database_url)
+    columns, indexes = shape()
+    assert "batch_id" in columns
+    assert "ix_batches_channel_card_ts" in indexes
+    db.downgrade(database_url, "0011")
+    columns, indexes = shape()
+    assert "batch_id" not in columns
+    assert "ix_batches_channel_card_ts" not in indexes
+    db.upgrade(database_url)
+    assert db.is_up_to_date(database_url)

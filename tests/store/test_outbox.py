@@ -199,3 +199,27 @@ async def test_one_recovery_pass_claims_the_posting_of_a_missing_card(
     await store.set_card(request.id, channel=CH, card_ts=TS)
     clock.advance(timedelta(minutes=5))
     assert not await store.claim_card_post(request.id, idle_before=clock())  # it has a card
+
+
+async def test_a_batch_card_its_edits_and_notes_are_one_stream_in_order(
+    store: Store, clock: FakeClock
+) -> None:
+    from bot.domain.outbox import batch_stream
+
+    post = OutboxMessage(kind=OutboxKind.CARD, channel=CH, batch_id="b1", payload={"p": 1})
+    stale = OutboxMessage(kind=OutboxKind.EDIT, channel=CH, batch_id="b1", payload={"e": 1})
+    note = OutboxMessage(
+        kind=OutboxKind.REPLY, channel=CH, thread_ts=TS, batch_id="b1", payload={"n": 1}
+    )
+    card = await store.enqueue_outbox(post)
+    first = await store.enqueue_outbox(stale)
+    assert await store.enqueue_outbox(stale) == first  # coalesced: one edit waits
+    reply_id = await store.enqueue_outbox(note)
+    items = await store.outbox_items(stream=batch_stream("b1"))
+    assert [(i.id, i.kind, i.batch_id) for i in items] == [
+        (card, OutboxKind.CARD, "b1"),
+        (first, OutboxKind.EDIT, "b1"),
+        (reply_id, OutboxKind.REPLY, "b1"),
+    ]
+    assert items[1].version == 2
+    assert await claim(store, clock) == [card]  # the post first: the rest waits for it
