@@ -365,6 +365,7 @@ async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
             client=slack_client,
             store=store,
             background=True,
+            limits=config.slack_limits,
             notify_channels={
                 name: env.notify_channel
                 for name, env in config.environments.items()

@@ -47,7 +47,7 @@ from bot.domain.outbox import (
 )
 from bot.faults import CrashPoint, crash_point
 from bot.slack import blocks
-from bot.slack.pacing import ChannelPacer
+from bot.slack.pacing import ChannelPacer, Urgency
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -88,6 +88,8 @@ class OutboxRenderer(Protocol):
     ) -> list[blocks.Message]: ...
 
     async def send_edit(self, item: OutboxItem) -> Any: ...
+
+    def edit_urgency(self, item: OutboxItem) -> Urgency: ...
 
 
 def default_owner() -> str:
@@ -370,6 +372,7 @@ class OutboxSender:
                 blocks=message.blocks,
                 metadata=_metadata([item]),
             ),
+            Urgency.NOTE,
         )
         crash_point(CrashPoint.AFTER_SLACK_SEND)
         await self._mark_sent([item], str(response["ts"]))
@@ -393,13 +396,19 @@ class OutboxSender:
                 blocks=message.blocks,
                 metadata=_metadata(group),
             )
-            response = await self._posts.post(channel, send)
+            response = await self._posts.post(channel, send, Urgency.NOTICE)
             ts = ts or str(response["ts"])
         crash_point(CrashPoint.AFTER_SLACK_SEND)
         await self._mark_sent(group, ts)
 
     async def _send_edit(self, item: OutboxItem) -> None:
-        await self._edits.post(item.channel, lambda: self._renderer.send_edit(item))
+        # per card (edits of different cards keep no order among themselves); when the
+        # chat.update budget is short, settled cards go before cards still moving
+        await self._edits.post(
+            f"{item.channel}:{item.thread_ts}",
+            lambda: self._renderer.send_edit(item),
+            lambda: self._renderer.edit_urgency(item),
+        )
         await self._mark_sent([item], item.thread_ts)
 
     async def _posted(self, first: OutboxItem, items: Sequence[OutboxItem]) -> dict[int, str]:
