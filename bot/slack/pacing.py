@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import structlog
 from slack_sdk.errors import SlackApiError
@@ -80,19 +80,27 @@ class Urgency(IntEnum):
     REFRESH = 5  # a Home tab refreshed for someone who opened it earlier
 
 
+#: Sends that wait while their budget is in use (see :class:`WorkspaceBudget`).
+HELD_BACK: Final = frozenset({Urgency.EDIT_MOVING})
+#: How long a held-back send waits at most; then it is sent like any other.
+HOLD_BACK_MAX: Final = 5.0
+#: How often held-back sends are looked at again (their urgency may have changed).
+_RECHECK: Final = 0.25
+
 #: An urgency fixed when the send is queued, or read again each time a token is handed
 #: out (a card edit queued while its request was moving may show a settled state by then).
 UrgencyOf = Urgency | Callable[[], Urgency]
 
 
-def _urgency(of: UrgencyOf) -> int:
-    return int(of() if callable(of) else of)
+def _urgency(of: UrgencyOf) -> Urgency:
+    return of() if callable(of) else of
 
 
 @dataclass(slots=True)
 class _Waiter:
     urgency: UrgencyOf
     order: int
+    since: float
     future: asyncio.Future[None]
 
 
@@ -103,7 +111,17 @@ class WorkspaceBudget:
     :meth:`take` returns at once while tokens are left and nobody waits; otherwise the
     caller waits its turn, and each token goes to the most urgent waiter (the first of
     equals). :meth:`hold` (a 429's ``Retry-After``) empties the bucket and stops it for
-    that long. Runs in one event loop; not thread-safe.
+    that long.
+
+    Holding back: a send whose urgency is in :data:`HELD_BACK` (a card edit of a request
+    still moving: another edit of that card is sure to follow) goes only while the bucket
+    holds a token for it and one for the later send of every held-back one (or is full),
+    so it never takes a token a settled card will need. Otherwise it waits until its urgency changes
+    (the request settled: the edit then shows the settled state, one call instead of
+    two) or ``hold_max`` seconds pass (a long execution still shows "Working"). Nothing is
+    dropped, only delayed.
+
+    Runs in one event loop; not thread-safe.
     """
 
     def __init__(
@@ -114,12 +132,14 @@ class WorkspaceBudget:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         name: str = "budget",
+        hold_max: float = HOLD_BACK_MAX,
     ) -> None:
         if per_min <= 0 or burst < 1:
             raise ValueError("per_min must be positive and burst at least 1")
         self.rate = per_min / 60.0
         self.burst = burst
         self.name = name
+        self.hold_max = hold_max
         self._clock = clock
         self._sleep = sleep
         self._bucket = _Bucket(tokens=float(burst), updated=clock())
@@ -141,13 +161,14 @@ class WorkspaceBudget:
 
     async def take(self, urgency: UrgencyOf = Urgency.NOW) -> None:
         """Spend one call of the budget, waiting for a token by ``urgency``."""
-        if not self._waiters and self._ready():
+        now = self._clock()
+        if not self.waiting() and self._ready() and self._may_go(_urgency(urgency), now, now):
             self._spend()
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._order += 1
-        self._waiters.append(_Waiter(urgency, self._order, future))
+        self._waiters.append(_Waiter(urgency, self._order, now, future))
         self.waited += 1
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = loop.create_task(
@@ -169,6 +190,14 @@ class WorkspaceBudget:
         self._refill()
         return self._bucket.tokens >= 1 - _EPSILON
 
+    def _may_go(self, urgency: Urgency, since: float, now: float) -> bool:
+        if urgency not in HELD_BACK or now - since >= self.hold_max:
+            return True
+        # a token for this send, and one for the later send of each held-back one (this
+        # one's included: those are sure to come), or a full bucket
+        held = sum(1 for w in self._waiters if _urgency(w.urgency) in HELD_BACK)
+        return self._bucket.tokens >= min(self.burst, 1 + max(1, held)) - _EPSILON
+
     def _spend(self) -> None:
         self._bucket.tokens = max(0.0, self._bucket.tokens - 1)
         self.taken += 1
@@ -177,9 +206,8 @@ class WorkspaceBudget:
         now = self._clock()
         bucket = self._bucket
         if now > bucket.updated:
-            bucket.tokens = min(
-                float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate
-            )
+            refilled = bucket.tokens + (now - bucket.updated) * self.rate
+            bucket.tokens = min(float(self.burst), refilled)
             bucket.updated = now
 
     async def _dispatch(self) -> None:
@@ -194,7 +222,11 @@ class WorkspaceBudget:
             if not self._ready():
                 await self._sleep((1 - self._bucket.tokens) / self.rate)
                 continue
-            first = min(self._waiters, key=lambda w: (_urgency(w.urgency), w.order))
+            ranked = sorted((_urgency(w.urgency), w.order, w) for w in self._waiters)
+            first = next((w for u, _, w in ranked if self._may_go(u, w.since, now)), None)
+            if first is None:  # only held-back sends: look again soon
+                await self._sleep(_RECHECK)
+                continue
             self._waiters.remove(first)
             self._spend()
             first.future.set_result(None)

@@ -262,6 +262,59 @@ async def test_a_waiting_send_whose_urgency_changes_is_served_by_the_new_one() -
     assert sent == ["card-0", "card-1", "card-3", "card-4", "card-2"]
 
 
+async def test_an_edit_of_a_card_still_moving_waits_while_the_budget_is_in_use() -> None:
+    manual = ManualTime()
+    budget = WorkspaceBudget(per_min=60, burst=3, clock=manual.clock, sleep=manual.sleep)
+    sent: dict[str, float] = {}
+    moving = True
+
+    def card_a() -> Urgency:
+        return Urgency.EDIT_MOVING if moving else Urgency.EDIT
+
+    async def edit(what: str, urgency: Any) -> None:
+        await budget.take(urgency)
+        sent[what] = manual.now
+
+    for _ in range(2):  # the budget is in use: 1 of 3 tokens left
+        await budget.take(Urgency.NOTE)
+    tasks = [
+        asyncio.ensure_future(edit("A", card_a)),
+        asyncio.ensure_future(edit("B", Urgency.EDIT_MOVING)),
+    ]
+    await manual.advance(0.5)
+    assert sent == {}  # a token is there, but both cards will change again
+    moving = False  # A's request settled: its edit now shows the settled state
+    await manual.advance(0.5)
+    assert list(sent) == ["A"]
+    await manual.advance(0.5)
+    assert list(sent) == ["A"]  # B waits for a token for it and one for its later edit
+    # B goes once the bucket holds a token for it and one for its card's later edit
+    await manual.advance(3.0)
+    await asyncio.gather(*tasks)
+    assert sent["B"] >= sent["A"] + 1.0
+
+
+async def test_a_held_back_edit_goes_after_hold_max_however_busy_the_budget() -> None:
+    manual = ManualTime()
+    budget = WorkspaceBudget(
+        per_min=6, burst=3, clock=manual.clock, sleep=manual.sleep, hold_max=5.0
+    )
+    sent: list[float] = []
+
+    async def edit() -> None:
+        await budget.take(Urgency.EDIT_MOVING)
+        sent.append(manual.now)
+
+    for _ in range(2):  # a token for it and its later edit only after 10 s
+        await budget.take(Urgency.NOTE)
+    task = asyncio.ensure_future(edit())
+    await manual.advance(4.5)
+    assert sent == []
+    await manual.advance(1.0)
+    await task
+    assert 5.0 <= sent[0] <= 5.5
+
+
 async def test_a_429_holds_the_whole_budget_for_retry_after() -> None:
     manual = ManualTime()
     budget = WorkspaceBudget(per_min=6000, burst=10, clock=manual.clock, sleep=manual.sleep)
