@@ -286,6 +286,15 @@ class SlackNotifier:
         while len(self._card_states) > _CARD_STATES_MAX:
             self._card_states.popitem(last=False)
 
+    async def edit_needed(self, item: OutboxItem) -> bool:
+        """Whether the card would show something this process has not shown yet (an edit
+        sent again after its row was bumped often has nothing new: it spends no budget)."""
+        stored = outbox_payloads.read_card(item.payload)
+        assert item.thread_ts is not None
+        current, view = await self._current(stored.request, stored.data.approval)
+        message = blocks.request_card(current, now=self._clock(), approval=view)
+        return self._last_edits.get((item.channel, item.thread_ts)) != message
+
     async def send_edit(self, item: OutboxItem) -> Any:
         stored = outbox_payloads.read_card(item.payload)
         assert item.thread_ts is not None

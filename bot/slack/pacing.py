@@ -83,7 +83,7 @@ class Urgency(IntEnum):
 #: Sends that wait while their budget is in use (see :class:`WorkspaceBudget`).
 HELD_BACK: Final = frozenset({Urgency.EDIT_MOVING})
 #: How long a held-back send waits at most; then it is sent like any other.
-HOLD_BACK_MAX: Final = 5.0
+HOLD_BACK_MAX: Final = 10.0
 #: How often held-back sends are looked at again (their urgency may have changed).
 _RECHECK: Final = 0.25
 

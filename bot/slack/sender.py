@@ -87,6 +87,8 @@ class OutboxRenderer(Protocol):
         self, channel: str, items: Sequence[OutboxItem]
     ) -> list[blocks.Message]: ...
 
+    async def edit_needed(self, item: OutboxItem) -> bool: ...
+
     async def send_edit(self, item: OutboxItem) -> Any: ...
 
     def edit_urgency(self, item: OutboxItem) -> Urgency: ...
@@ -402,6 +404,9 @@ class OutboxSender:
         await self._mark_sent(group, ts)
 
     async def _send_edit(self, item: OutboxItem) -> None:
+        if not await self._renderer.edit_needed(item):  # e.g. sent again after a bump
+            await self._mark_sent([item], item.thread_ts)
+            return
         # per card (edits of different cards keep no order among themselves); when the
         # chat.update budget is short, settled cards go before cards still moving
         await self._edits.post(
