@@ -2,8 +2,12 @@
 
 Rows are leased from the store (:meth:`~bot.store.repository.Store.claim_outbox`: several
 processes share one outbox, each row goes to one of them), sent through the notifier's
-pacers (per channel, per method; a 429 is retried after ``Retry-After``), then marked
-sent. A row's stream (a card's thread with its edits, a notify channel) gives out one
+pacers (per channel or card, within each method's workspace budget; a 429 is retried
+after ``Retry-After``), then marked sent. The budgets serve the claims' order: a thread
+note waiting beats a notice waiting for ``chat.postMessage``; a card edit showing a
+settled request beats one of a request still moving (which is held back while the
+``chat.update`` budget is short: see :class:`~bot.slack.pacing.WorkspaceBudget`); an edit
+with nothing new to show (sent again after a newer version was written) spends nothing. A row's stream (a card's thread with its edits, a notify channel) gives out one
 row at a time, in order; notices of one channel that are due together become one summary.
 Thread notes, notices and card edits are claimed separately, in that order, each with
 its own room in the queues (edits have their own Slack budget; notices due together must
