@@ -18,6 +18,14 @@ showing a settled state, card edits of a request still moving, Home refreshes); 
 equals, the one that asked first. A 429 makes the whole budget wait ``Retry-After``, not
 only the key that met it.
 
+Holding back card edits: an edit of a card whose request is still moving (received,
+approved, executing) will be followed by another edit of that card in a moment. While the
+``chat.update`` budget is short it waits: it goes only when the budget holds a token for
+it and one for the later edit of every card still moving, or when its request settles
+meanwhile (then, rendered when it is sent, it shows the settled state: one call instead
+of two), or after :data:`HOLD_BACK_MAX` seconds (a long execution still shows "Working").
+A card therefore always ends in its final state, and no edit is dropped.
+
 :class:`Coalescer` gathers items added under one key within a short window and hands them
 over as one batch (the notifier turns many notify-channel notices into one summary).
 
@@ -154,10 +162,6 @@ class WorkspaceBudget:
     def waiting(self) -> int:
         """Sends waiting for a token now."""
         return sum(1 for w in self._waiters if not w.future.done())
-
-    def short(self) -> bool:
-        """Whether a send asking now would have to wait."""
-        return bool(self.waiting()) or not self._ready()
 
     async def take(self, urgency: UrgencyOf = Urgency.NOW) -> None:
         """Spend one call of the budget, waiting for a token by ``urgency``."""

@@ -7,8 +7,9 @@ after ``Retry-After``), then marked sent. The budgets serve the claims' order: a
 note waiting beats a notice waiting for ``chat.postMessage``; a card edit showing a
 settled request beats one of a request still moving (which is held back while the
 ``chat.update`` budget is short: see :class:`~bot.slack.pacing.WorkspaceBudget`); an edit
-with nothing new to show (sent again after a newer version was written) spends nothing. A row's stream (a card's thread with its edits, a notify channel) gives out one
-row at a time, in order; notices of one channel that are due together become one summary.
+with nothing new to show (sent again after a newer version was written) spends nothing.
+A row's stream (a card's thread with its edits, a notify channel) gives out one row at a
+time, in order; notices of one channel that are due together become one summary.
 Thread notes, notices and card edits are claimed separately, in that order, each with
 its own room in the queues (edits have their own Slack budget; notices due together must
 be claimed together to make one summary).
