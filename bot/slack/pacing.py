@@ -335,9 +335,7 @@ class ChannelPacer:
         try:
             while queue:
                 job = queue[0]
-                await self._take_token(key)
-                if self.budget is not None:
-                    await self.budget.take(job.urgency)
+                await self._take_token(key, job.urgency)
                 await self._send(key, job)
                 queue.popleft()
         finally:
@@ -350,16 +348,22 @@ class ChannelPacer:
                 job.future.cancel()
             self._prune()
 
-    async def _take_token(self, key: str) -> None:
+    async def _take_token(self, key: str, urgency: UrgencyOf) -> None:
+        """Wait for a token of ``key`` and then of the budget; the key's is spent only when
+        the send goes (only this key's worker spends it), so a send that waited for the
+        budget does not go right after one the key sent meanwhile."""
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(tokens=float(self.burst), updated=self._clock())
         while True:
             self._refill(bucket)
             if bucket.tokens >= 1 - _EPSILON:
-                bucket.tokens = max(0.0, bucket.tokens - 1)
-                return
+                break
             await self._sleep((1 - bucket.tokens) / self.rate)
+        if self.budget is not None:
+            await self.budget.take(urgency)
+            self._refill(bucket)
+        bucket.tokens = max(0.0, bucket.tokens - 1)
 
     def _refill(self, bucket: _Bucket) -> None:
         now = self._clock()
