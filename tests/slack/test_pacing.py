@@ -341,6 +341,23 @@ async def test_a_429_holds_the_whole_budget_for_retry_after() -> None:
     assert pacer.rate_limited == 1
 
 
+async def test_a_send_that_waited_for_the_budget_spends_its_channels_token_when_it_goes() -> None:
+    fake = FakeTime()
+    budget = WorkspaceBudget(per_min=6000, burst=10, clock=fake.clock, sleep=fake.sleep)
+    pacer = ChannelPacer(rate=1.0, burst=2, clock=fake.clock, sleep=fake.sleep, budget=budget)
+    sent: list[float] = []
+
+    async def send() -> None:
+        sent.append(fake.now)
+
+    budget.hold(5.0)  # e.g. another channel's 429: nobody sends for 5 s
+    await asyncio.gather(*(pacer.post("C1", send) for _ in range(3)))
+    # the channel allows two at once, then one a second: counted from when they went,
+    # not from when the first one started waiting
+    assert sent[0] >= 5.0
+    assert sent[2] - sent[0] >= 1.0 - 1e-6, sent
+
+
 def test_a_budget_needs_a_rate_and_a_burst() -> None:
     with pytest.raises(ValueError, match="per_min must be positive"):
         WorkspaceBudget(per_min=0, burst=1)
