@@ -139,7 +139,7 @@ def test_bursts_of_requests_and_pause_ends_stay_within_the_workspace_budgets(
     # a card whose request finished while its edit waited is edited once: only the edits
     # the full budget let through (nobody else needed it then) showed "Working"
     assert len(working) <= BOT_BURST, [str(e.args.get("text"))[:80] for e in working]
-    assert len(made) <= N + len(working), len(made)
+    assert len(made) < 2 * N, len(made)  # not an edit per state ("Working", then "Done")
     bot.providers.sfmc.knobs.set(latency_ms=0)
 
     clock.advance(timedelta(hours=1, minutes=1))  # every pause ends at once
