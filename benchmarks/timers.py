@@ -367,6 +367,7 @@ async def _bot(plan: dict[str, Any]) -> dict[str, Any]:
             client=slack_client,
             store=store,
             background=True,
+            limits=config.slack_limits,
             notify_channels={
                 name: env.notify_channel
                 for name, env in config.environments.items()
@@ -1416,7 +1417,8 @@ def _method(args: argparse.Namespace) -> list[str]:
         "window (for the notes, until the notifier is drained); peak RSS is `VmHWM`. Ends: the "
         "notifier records the notes in memory, no notify channel. Notes: the notifier is "
         "built as `automation-bot serve` builds it (`SlackNotifier(background=True)`: per-"
-        "channel pacing at 0.97/s with a burst of 3, notify-channel notices coalesced, the "
+        "channel pacing at 0.97/s with a burst of 3, every method within its workspace "
+        "budget (`slack_limits`, Slack's figures), notify-channel notices coalesced, the "
         "client's 429 retry handler), against the Slack emulator with its per-channel "
         "`chat.postMessage` limit on (1/s, burst 3) and a notify channel configured; each "
         "request's card is in one of the channels (round robin); when every end is done the "

@@ -154,7 +154,7 @@ async def _exec(cfg: BotConfig, plan: _Plan, *, user: str | None) -> str:
         from bot.slack.notifier import SlackNotifier
 
         client = await _slack_client(plan.slack)
-        slack_notifier = SlackNotifier(client=client, store=store)
+        slack_notifier = SlackNotifier(client=client, store=store, limits=cfg.slack_limits)
         notifier, drain = slack_notifier, slack_notifier.drain
         directory = SlackDirectory(client)  # approver groups are read as `serve` reads them
     runtime = build_runtime(cfg, store=store, notifier=notifier, directory=directory)

@@ -125,6 +125,22 @@ class PauseSettings(_Section):
         return parse_duration(v)
 
 
+class SlackLimitSettings(_Section):
+    """Slack's Web API budgets per workspace (reference §2.6) the bot keeps to (all
+    optional; the defaults are Slack's figures). Raise them only for a test Slack."""
+
+    tier3_per_min: float = Field(default=50.0, gt=0, description="chat.update (Tier 3)")
+    tier3_burst: int = Field(default=10, ge=1)
+    tier4_per_min: float = Field(
+        default=100.0, gt=0, description="views.publish, chat.postEphemeral (Tier 4)"
+    )
+    tier4_burst: int = Field(default=20, ge=1)
+    post_message_workspace_per_min: float = Field(
+        default=300.0, gt=0, description="chat.postMessage across all channels"
+    )
+    post_message_workspace_burst: int = Field(default=30, ge=1)
+
+
 class BotConfig(BaseSettings):
     """The whole configuration file."""
 
@@ -133,6 +149,7 @@ class BotConfig(BaseSettings):
     database_url: str = "sqlite:///automation-bot.db"
     default_environment: str
     pauses: PauseSettings = Field(default_factory=PauseSettings)
+    slack_limits: SlackLimitSettings = Field(default_factory=SlackLimitSettings)
     environments: dict[str, EnvironmentSettings] = Field(min_length=1)
 
     @classmethod

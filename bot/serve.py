@@ -115,13 +115,14 @@ async def build_bot(
     now = clock or _utcnow
     store = Store.from_url(config.database_url, clock=now)
     # Replies, card edits and notices are written to the outbox and sent in the background,
-    # paced per channel; notify-channel notices close together are coalesced
-    # (bot/slack/notifier.py, bot/slack/sender.py).
+    # paced per channel and within Slack's workspace budgets; notify-channel notices close
+    # together are coalesced (bot/slack/notifier.py, bot/slack/sender.py).
     notifier = SlackNotifier(
         client=client,
         store=store,
         clock=now,
         background=True,
+        limits=config.slack_limits,
         notify_channels={
             name: env.notify_channel
             for name, env in config.environments.items()

@@ -41,6 +41,10 @@ TERMINAL = frozenset(
     }
 )
 
+#: Statuses a request leaves on its own within moments (no person has to act): its card
+#: will be edited again soon.
+MOVING = frozenset({RequestStatus.RECEIVED, RequestStatus.APPROVED, RequestStatus.EXECUTING})
+
 #: status -> statuses it may move to. Every write is a conditional transition.
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.RECEIVED: frozenset(
@@ -178,6 +182,11 @@ class OperationRequest(_Frozen):
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def moving(self) -> bool:
+        """Whether the request is about to change again by itself (see :data:`MOVING`)."""
+        return self.status in MOVING
 
 
 class AuditEvent(_Frozen):

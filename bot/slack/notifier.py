@@ -15,17 +15,28 @@ notes: one stream per batch, drawn from the store when sent (:class:`BatchCards`
 :mod:`bot.slack.bulk`), its post found again by its metadata after a crash.
 
 Every Slack call goes through a :class:`~bot.slack.pacing.ChannelPacer` (reference §2.6),
-one per kind of Slack limit; each keeps a FIFO per channel:
+one per Slack method; each keeps a FIFO per key and shares one workspace-wide
+:class:`~bot.slack.pacing.WorkspaceBudget` (``limits``, the configuration's
+``slack_limits``: Slack's figures unless raised for a test Slack):
 
-* ``posts`` — ``chat.postMessage`` (cards, thread replies, notices): about one message per
-  second per channel after a burst of three, which is Slack's own limit.
-* ``edits`` — ``chat.update`` (card edits). Slack limits it per workspace (Tier 3), not per
-  channel, so edits have their own budget and never spend a channel's posts.
+* ``posts`` — ``chat.postMessage`` (cards, thread replies, notices), per channel: about one
+  message per second after a burst of three, which is Slack's own limit; all channels
+  together within the workspace-wide cap.
+* ``edits`` — ``chat.update`` (card edits), per card, all of them within Tier 3 (about 50
+  a minute): edits have their own budget and never spend a channel's posts.
 * ``ephemerals`` — ``chat.postEphemeral`` (private answers to a click or command, Tier 4):
   their own budget, so an answer never waits behind a backlog of replies or edits.
-* ``homes`` — ``views.publish`` (Home tabs, Tier 4: about 100 a minute per workspace), one
-  queue for the workspace, so many people opening the Home tab at once, or one refresh for
-  many viewers, stay within the budget.
+* ``homes`` — ``views.publish`` (Home tabs, Tier 4), per user, all within the budget: a
+  Home tab someone opens goes before the refreshes of the others.
+
+When a budget is short, the most urgent send goes first (:class:`~bot.slack.pacing.Urgency`):
+a new card or a private answer, then outcome notes in threads, notify-channel notices,
+card edits, Home refreshes. Among card edits, one whose request is settled goes before one
+whose request is still moving (received, approved, executing: it will change again in a
+moment). An edit is rendered from the store when its turn comes, so an edit held back
+while its request moved on shows the newer state in the same ``chat.update``: a card whose
+request finishes while its edit waits is edited once, not twice, and always ends in its
+final state (a later state always enqueues a later edit).
 
 A 429 that gets past the client's retry handler is retried by the pacer after
 ``Retry-After``; nothing is dropped. Notify-channel notices are coalesced: notices for one
@@ -61,6 +72,7 @@ from typing import Any, Final, Protocol
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import SlackLimitSettings
 from bot.domain.approvals import ApprovalView
 from bot.domain.bulk import Batch, PlanSummary
 from bot.domain.events import Event
@@ -70,7 +82,7 @@ from bot.faults import CrashPoint, crash_point
 from bot.service.notify import CardRef
 from bot.slack import blocks, messages, outbox_payloads
 from bot.slack.home import home_view
-from bot.slack.pacing import ChannelPacer
+from bot.slack.pacing import ChannelPacer, Urgency, WorkspaceBudget
 from bot.slack.sender import NOTICES_PER_MESSAGE, OutboxSender
 from bot.store.repository import Store
 
@@ -81,12 +93,10 @@ log = structlog.get_logger(__name__)
 #: costs a whole ``Retry-After`` second; 3% slower costs 3 s per 100 messages.
 POST_RATE: Final = 0.97
 
-#: Home tab publishes per second (``views.publish`` is Tier 4: about 100 a minute), and
-#: how many may go at once.
-HOME_RATE: Final = 1.6
-HOME_BURST: Final = 10
-#: The one key of the ``homes`` pacer (Slack's budget is per workspace, not per user).
-_HOMES_KEY: Final = "views.publish"
+#: Edits of one card per second at most (all cards together: the ``chat.update`` budget).
+CARD_EDIT_RATE: Final = 1.0
+#: Cards whose last known state (moving or settled) is remembered for their waiting edits.
+_CARD_STATES_MAX: Final = 10_000
 
 #: Notices in one summary message at most (more are split over several messages).
 SUMMARY_ITEMS_MAX: Final = NOTICES_PER_MESSAGE
@@ -150,6 +160,7 @@ class SlackNotifier:
         owner: str | None = None,
         poll: float = 2.0,
         notify_channels: Mapping[str, str] | None = None,
+        limits: SlackLimitSettings | None = None,
     ) -> None:
         if notice_window < 0 or notice_max_hold < notice_window:
             raise ValueError("notice_window must be >= 0 and notice_max_hold >= notice_window")
@@ -162,10 +173,31 @@ class SlackNotifier:
         self._home_delay = home_delay
         self._home_refresh: asyncio.Task[None] | None = None
         self._home_again = False  # a refresh was asked for after the running one read
-        self.posts = posts or ChannelPacer(name="posts", rate=POST_RATE)
-        self.edits = edits or ChannelPacer(name="edits")
-        self.ephemerals = ephemerals or ChannelPacer(name="ephemerals")
-        self.homes = homes or ChannelPacer(name="homes", rate=HOME_RATE, burst=HOME_BURST)
+        limits = limits or SlackLimitSettings()
+        self.posts = posts or ChannelPacer(
+            name="posts",
+            rate=POST_RATE,
+            budget=_budget(
+                "chat.postMessage",
+                limits.post_message_workspace_per_min,
+                limits.post_message_workspace_burst,
+            ),
+        )
+        self.edits = edits or ChannelPacer(
+            name="edits",
+            rate=CARD_EDIT_RATE,
+            budget=_budget("chat.update", limits.tier3_per_min, limits.tier3_burst),
+        )
+        self.ephemerals = ephemerals or ChannelPacer(
+            name="ephemerals",
+            budget=_budget("chat.postEphemeral", limits.tier4_per_min, limits.tier4_burst),
+        )
+        self.homes = homes or ChannelPacer(
+            name="homes",
+            budget=_budget("views.publish", limits.tier4_per_min, limits.tier4_burst),
+        )
+        # (channel, card ts) -> whether its request is still moving, as last written here
+        self._card_states: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self._notice_window = notice_window
         self._notice_max_hold = notice_max_hold
         self._background = background
@@ -255,6 +287,38 @@ class SlackNotifier:
             request, text = outbox_payloads.notice_line(item.payload)
             notices.append(Notice(request=request, text=text))
         return await self._notice_messages(notices)
+
+    def edit_urgency(self, item: OutboxItem) -> Urgency:
+        """A waiting card edit's urgency now: lower while its request is still moving (as
+        last written by this process, else as the edit was written). A batch's card:
+        an edit of a settled card (its progress edits are already coalesced)."""
+        if item.batch_id is not None:
+            return Urgency.EDIT
+        assert item.thread_ts is not None
+        card = (item.channel, item.thread_ts)
+        moving = self._card_states.get(card)
+        if moving is None:
+            moving = outbox_payloads.read_card(item.payload).request.moving
+            self._card_state(card, moving=moving)
+        return Urgency.EDIT_MOVING if moving else Urgency.EDIT
+
+    def _card_state(self, card: tuple[str, str], *, moving: bool) -> None:
+        self._card_states[card] = moving
+        self._card_states.move_to_end(card)
+        while len(self._card_states) > _CARD_STATES_MAX:
+            self._card_states.popitem(last=False)
+
+    async def edit_needed(self, item: OutboxItem) -> bool:
+        """Whether the card would show something this process has not shown yet (an edit
+        sent again after its row was bumped often has nothing new: it spends no budget).
+        A batch's card is rendered only when sent (``_edit_batch`` skips an unchanged one)."""
+        if item.batch_id is not None:
+            return True
+        stored = outbox_payloads.read_card(item.payload)
+        assert item.thread_ts is not None
+        current, view = await self._current(stored.request, stored.data.approval)
+        message = blocks.request_card(current, now=self._clock(), approval=view)
+        return self._last_edits.get((item.channel, item.thread_ts)) != message
 
     async def send_edit(self, item: OutboxItem) -> Any:
         if item.batch_id is not None:
@@ -395,6 +459,8 @@ class SlackNotifier:
             payload=outbox_payloads.card_payload(request, approval),
         )
         await self._enqueue(message)
+        # only an order hint for the edit that may be waiting: it renders what is stored
+        self._card_state((request.channel, request.card_ts), moving=request.moving)
         if request.terminal:
             await self.refresh_homes()
 
@@ -596,11 +662,11 @@ class SlackNotifier:
         self._home_viewers.add(user_id)
         pauses = await self._store.active_pauses()
         view = home_view(pauses=pauses, now=self._clock(), user_id=user_id)
-        await self._publish(user_id, view)
+        await self._publish(user_id, view, Urgency.NOW)
 
-    async def _publish(self, user_id: str, view: dict[str, Any]) -> None:
+    async def _publish(self, user_id: str, view: dict[str, Any], urgency: Urgency) -> None:
         await self.homes.post(
-            _HOMES_KEY, lambda: self._client.views_publish(user_id=user_id, view=view)
+            user_id, lambda: self._client.views_publish(user_id=user_id, view=view), urgency
         )
 
     async def refresh_homes(self) -> None:
@@ -638,7 +704,14 @@ class SlackNotifier:
         pauses = await self._store.active_pauses()
         now = self._clock()
         for user_id in viewers:
-            await self._publish(user_id, home_view(pauses=pauses, now=now, user_id=user_id))
+            view = home_view(pauses=pauses, now=now, user_id=user_id)
+            await self._publish(user_id, view, Urgency.REFRESH)
+
+
+def _budget(method: str, per_min: float, burst: int) -> WorkspaceBudget:
+    """``method``'s workspace budget, one token short of Slack's burst: a call that reaches
+    Slack a little early (network and event-loop jitter) still finds a token there."""
+    return WorkspaceBudget(per_min=per_min, burst=max(1, burst - 1), name=method)
 
 
 # -- summaries of coalesced notices ---------------------------------------------------------

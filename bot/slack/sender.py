@@ -2,9 +2,14 @@
 
 Rows are leased from the store (:meth:`~bot.store.repository.Store.claim_outbox`: several
 processes share one outbox, each row goes to one of them), sent through the notifier's
-pacers (per channel, per method; a 429 is retried after ``Retry-After``), then marked
-sent. A row's stream (a card's thread with its edits, a notify channel) gives out one
-row at a time, in order; notices of one channel that are due together become one summary.
+pacers (per channel or card, within each method's workspace budget; a 429 is retried
+after ``Retry-After``), then marked sent. The budgets serve the claims' order: a thread
+note waiting beats a notice waiting for ``chat.postMessage``; a card edit showing a
+settled request beats one of a request still moving (which is held back while the
+``chat.update`` budget is short: see :class:`~bot.slack.pacing.WorkspaceBudget`); an edit
+with nothing new to show (sent again after a newer version was written) spends nothing.
+A row's stream (a card's thread with its edits, a notify channel) gives out one row at a
+time, in order; notices of one channel that are due together become one summary.
 Thread notes, notices and card edits are claimed separately, in that order, each with
 its own room in the queues (edits have their own Slack budget; notices due together must
 be claimed together to make one summary).
@@ -48,7 +53,7 @@ from bot.domain.outbox import (
 )
 from bot.faults import CrashPoint, crash_point
 from bot.slack import blocks
-from bot.slack.pacing import ChannelPacer
+from bot.slack.pacing import ChannelPacer, Urgency
 from bot.store.repository import Store
 
 log = structlog.get_logger(__name__)
@@ -92,11 +97,15 @@ class OutboxRenderer(Protocol):
         self, channel: str, items: Sequence[OutboxItem]
     ) -> list[blocks.Message]: ...
 
+    async def edit_needed(self, item: OutboxItem) -> bool: ...
+
     async def send_edit(self, item: OutboxItem) -> Any: ...
 
     async def render_card(self, item: OutboxItem) -> blocks.Message | None: ...
 
     async def card_posted(self, item: OutboxItem, ts: str) -> None: ...
+
+    def edit_urgency(self, item: OutboxItem) -> Urgency: ...
 
 
 def default_owner() -> str:
@@ -381,6 +390,7 @@ class OutboxSender:
                 blocks=message.blocks,
                 metadata=_metadata([item]),
             ),
+            Urgency.NOTE,
         )
         crash_point(CrashPoint.AFTER_SLACK_SEND)
         await self._mark_sent([item], str(response["ts"]))
@@ -432,13 +442,23 @@ class OutboxSender:
                 blocks=message.blocks,
                 metadata=_metadata(group),
             )
-            response = await self._posts.post(channel, send)
+            response = await self._posts.post(channel, send, Urgency.NOTICE)
             ts = ts or str(response["ts"])
         crash_point(CrashPoint.AFTER_SLACK_SEND)
         await self._mark_sent(group, ts)
 
     async def _send_edit(self, item: OutboxItem) -> None:
-        await self._edits.post(item.channel, lambda: self._renderer.send_edit(item))
+        if not await self._renderer.edit_needed(item):  # e.g. sent again after a bump
+            await self._mark_sent([item], item.thread_ts)
+            return
+        # per card (edits of different cards keep no order among themselves); when the
+        # chat.update budget is short, settled cards go before cards still moving
+        card = f"batch:{item.batch_id}" if item.batch_id is not None else item.thread_ts
+        await self._edits.post(
+            f"{item.channel}:{card}",
+            lambda: self._renderer.send_edit(item),
+            lambda: self._renderer.edit_urgency(item),
+        )
         await self._mark_sent([item], item.thread_ts)
 
     async def _posted(self, first: OutboxItem, items: Sequence[OutboxItem]) -> dict[int, str]:

@@ -204,6 +204,19 @@ def test_pause_timings_are_configurable(tmp_path: Path) -> None:
         load_config(write(tmp_path, GOOD + "pauses:\n  reminders: soon\n"), environ=ENV)
 
 
+def test_slack_budgets_default_to_slacks_and_are_configurable(tmp_path: Path) -> None:
+    limits = load_config(write(tmp_path, GOOD), environ=ENV).slack_limits
+    assert (limits.tier3_per_min, limits.tier3_burst) == (50.0, 10)  # chat.update
+    assert (limits.tier4_per_min, limits.tier4_burst) == (100.0, 20)
+    assert limits.post_message_workspace_per_min == 300.0
+    text = GOOD + "slack_limits:\n  tier3_per_min: 100\n  tier3_burst: 20\n"
+    raised = load_config(write(tmp_path, text), environ=ENV).slack_limits
+    assert (raised.tier3_per_min, raised.tier3_burst, raised.tier4_per_min) == (100.0, 20, 100.0)
+    for bad in ("tier3_per_min: 0", "tier4_burst: 0", "tier5_per_min: 1"):
+        with pytest.raises(ConfigError, match=r"slack_limits\."):
+            load_config(write(tmp_path, GOOD + f"slack_limits:\n  {bad}\n"), environ=ENV)
+
+
 def test_the_most_common_policy_starts_with_a_warning(tmp_path: Path) -> None:
     """One lead approves, self-approval off: the configuration loads (staging keeps
     working); the lead's own requests cannot be approved, which is a warning."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from pydantic import SecretStr
@@ -68,6 +68,17 @@ class BotProcess:
         self.server.stop()
 
 
+#: The bot's budgets when the emulator enforces none: far above anything a scenario sends.
+WIDE_SLACK_LIMITS: Final = {
+    "tier3_per_min": 60_000,
+    "tier3_burst": 1_000,
+    "tier4_per_min": 60_000,
+    "tier4_burst": 1_000,
+    "post_message_workspace_per_min": 60_000,
+    "post_message_workspace_burst": 1_000,
+}
+
+
 class BotUnderTest:
     """A running bot plus everything around it.
 
@@ -78,6 +89,9 @@ class BotUnderTest:
     ``notify`` sets environments' ``notify_channel`` (prod's is ``C0OPS`` unless given);
     ``slack_limits``: Slack's rate limits on in the emulator, with these settings (e.g.
     ``{"tier3_per_min": 30}``); without it they are off, so scenarios run at full speed.
+    ``bot_limits``: the budgets the bot keeps to (its ``slack_limits`` section); without
+    it, Slack's own when the emulator's limits are on, and wide ones when they are off
+    (the bot does not wait for budgets nobody enforces).
     """
 
     def __init__(
@@ -90,6 +104,7 @@ class BotUnderTest:
         approval: Mapping[str, Any] | None = None,
         notify: Mapping[str, str] | None = None,
         slack_limits: Mapping[str, Any] | None = None,
+        bot_limits: Mapping[str, Any] | None = None,
     ) -> None:
         self.providers = providers
         self.clock = clock
@@ -111,6 +126,10 @@ class BotUnderTest:
                 **mapping["environments"][environment],
                 "notify_channel": channel,
             }
+        if bot_limits is not None:
+            mapping["slack_limits"] = dict(bot_limits)
+        elif slack_limits is None:
+            mapping["slack_limits"] = WIDE_SLACK_LIMITS
         self.config: BotConfig = config_from_mapping(mapping, source="scenario")
         upgrade(database_url)
         self.slack_settings = SlackSettings(

@@ -23,7 +23,7 @@ from bot.domain.requests import OperationRequest
 from bot.slack.app import create_web_client
 from bot.slack.blocks import step_message
 from bot.slack.notifier import SUMMARY_ITEMS_MAX, Notice, SlackNotifier, notice_summaries
-from bot.slack.pacing import ChannelPacer, Coalescer, rate_limited_for
+from bot.slack.pacing import ChannelPacer, Coalescer, Urgency, WorkspaceBudget, rate_limited_for
 from sandbox.server import ServerThread
 from sandbox.slack import SlackEmulator
 from sandbox.slack.model import SANDBOX_BOT_TOKEN, SlackCall, SlackSettings
@@ -187,6 +187,182 @@ async def test_a_caller_that_stops_waiting_does_not_drop_its_message() -> None:
     waiting.cancel()
     assert await pacer.drain()
     assert sent == [0, 1]
+
+
+# -- the workspace budget shared by every key, on a fake clock ---------------------------------
+
+
+async def test_every_key_shares_the_workspace_budget() -> None:
+    fake = FakeTime()
+    budget = WorkspaceBudget(per_min=60, burst=2, clock=fake.clock, sleep=fake.sleep)
+    # each channel alone could send all of its messages at once
+    pacer = ChannelPacer(rate=1000.0, burst=10, clock=fake.clock, sleep=fake.sleep, budget=budget)
+    sent: list[tuple[str, float]] = []
+
+    async def send(key: str) -> None:
+        sent.append((key, fake.now))
+
+    await asyncio.gather(
+        *(pacer.post(key, partial(send, key)) for _ in range(2) for key in ("A", "B", "C"))
+    )
+    # one a second after a burst of two, whichever channel it is for
+    assert [round(t, 6) for _, t in sent] == [0, 0, 1, 2, 3, 4]
+    assert sorted(k for k, _ in sent) == ["A", "A", "B", "B", "C", "C"]
+    assert budget.taken == 6
+
+
+async def test_the_most_urgent_waiting_send_gets_the_next_token() -> None:
+    fake = FakeTime()
+    budget = WorkspaceBudget(per_min=60, burst=1, clock=fake.clock, sleep=fake.sleep)
+    pacer = ChannelPacer(rate=1000.0, burst=10, clock=fake.clock, sleep=fake.sleep, budget=budget)
+    sent: list[str] = []
+
+    async def send(what: str) -> None:
+        sent.append(what)
+
+    first = pacer.submit("card-0", partial(send, "first"), Urgency.EDIT_MOVING)
+    await first  # spends the only token
+    waiting = [
+        pacer.submit("card-1", partial(send, "moving"), Urgency.EDIT_MOVING),
+        pacer.submit("card-2", partial(send, "settled"), Urgency.EDIT),
+        pacer.submit("C1", partial(send, "refresh"), Urgency.REFRESH),
+        pacer.submit("C2", partial(send, "note"), Urgency.NOTE),
+        pacer.submit("C3", partial(send, "notice"), Urgency.NOTICE),
+        pacer.submit("card-3", partial(send, "settled later"), Urgency.EDIT),
+    ]
+    await asyncio.gather(*waiting)
+    assert sent == ["first", "note", "notice", "settled", "settled later", "moving", "refresh"]
+    assert budget.waited == 6
+
+
+async def test_a_waiting_send_whose_urgency_changes_is_served_by_the_new_one() -> None:
+    fake = FakeTime()
+    budget = WorkspaceBudget(per_min=60, burst=1, clock=fake.clock, sleep=fake.sleep)
+    pacer = ChannelPacer(rate=1000.0, burst=10, clock=fake.clock, sleep=fake.sleep, budget=budget)
+    sent: list[str] = []
+    moving = True
+
+    async def send(what: str) -> None:
+        sent.append(what)
+
+    def card_1() -> Urgency:
+        return Urgency.EDIT_MOVING if moving else Urgency.EDIT
+
+    await pacer.post("card-0", partial(send, "card-0"))  # spends the only token
+    later = [
+        pacer.submit("card-1", partial(send, "card-1"), card_1),
+        pacer.submit("card-2", partial(send, "card-2"), Urgency.EDIT_MOVING),
+        pacer.submit("card-3", partial(send, "card-3"), Urgency.EDIT),
+        pacer.submit("card-4", partial(send, "card-4"), Urgency.EDIT),
+    ]
+    await asyncio.sleep(0)
+    assert budget.waiting() == 4
+    moving = False  # card-1's request settled while its edit waited
+    await asyncio.gather(*later)
+    assert sent == ["card-0", "card-1", "card-3", "card-4", "card-2"]
+
+
+async def test_an_edit_of_a_card_still_moving_waits_while_the_budget_is_in_use() -> None:
+    manual = ManualTime()
+    budget = WorkspaceBudget(per_min=60, burst=3, clock=manual.clock, sleep=manual.sleep)
+    sent: dict[str, float] = {}
+    moving = True
+
+    def card_a() -> Urgency:
+        return Urgency.EDIT_MOVING if moving else Urgency.EDIT
+
+    async def edit(what: str, urgency: Any) -> None:
+        await budget.take(urgency)
+        sent[what] = manual.now
+
+    for _ in range(2):  # the budget is in use: 1 of 3 tokens left
+        await budget.take(Urgency.NOTE)
+    tasks = [
+        asyncio.ensure_future(edit("A", card_a)),
+        asyncio.ensure_future(edit("B", Urgency.EDIT_MOVING)),
+    ]
+    await manual.advance(0.5)
+    assert sent == {}  # a token is there, but both cards will change again
+    moving = False  # A's request settled: its edit now shows the settled state
+    await manual.advance(0.5)
+    assert list(sent) == ["A"]
+    await manual.advance(0.5)
+    assert list(sent) == ["A"]  # B waits for a token for it and one for its later edit
+    # B goes once the bucket holds a token for it and one for its card's later edit
+    await manual.advance(3.0)
+    await asyncio.gather(*tasks)
+    assert sent["B"] >= sent["A"] + 1.0
+
+
+async def test_a_held_back_edit_goes_after_hold_max_however_busy_the_budget() -> None:
+    manual = ManualTime()
+    budget = WorkspaceBudget(
+        per_min=6, burst=3, clock=manual.clock, sleep=manual.sleep, hold_max=5.0
+    )
+    sent: list[float] = []
+
+    async def edit() -> None:
+        await budget.take(Urgency.EDIT_MOVING)
+        sent.append(manual.now)
+
+    for _ in range(2):  # a token for it and its later edit only after 10 s
+        await budget.take(Urgency.NOTE)
+    task = asyncio.ensure_future(edit())
+    await manual.advance(4.5)
+    assert sent == []
+    await manual.advance(1.0)
+    await task
+    assert 5.0 <= sent[0] <= 5.5
+
+
+async def test_a_429_holds_the_whole_budget_for_retry_after() -> None:
+    manual = ManualTime()
+    budget = WorkspaceBudget(per_min=6000, burst=10, clock=manual.clock, sleep=manual.sleep)
+    pacer = ChannelPacer(
+        rate=1000.0, burst=10, clock=manual.clock, sleep=manual.sleep, budget=budget
+    )
+    sent: list[tuple[str, float]] = []
+    refused = {"A": 1}
+
+    async def send(key: str) -> None:
+        if refused.get(key):
+            refused[key] -= 1
+            raise ratelimited("2")
+        sent.append((key, manual.now))
+
+    pacer.submit("A", partial(send, "A"))
+    await manual.advance(0.5)
+    pacer.submit("B", partial(send, "B"))  # another channel, after the 429
+    await manual.advance(3.0)
+    assert await pacer.drain(within=1)
+    # B waited out A's Retry-After too (the budget is the workspace's, not the channel's)
+    assert [k for k, _ in sent] == ["A", "B"] or [k for k, _ in sent] == ["B", "A"]
+    assert all(t >= 2.0 for _, t in sent), sent
+    assert pacer.rate_limited == 1
+
+
+async def test_a_send_that_waited_for_the_budget_spends_its_channels_token_when_it_goes() -> None:
+    fake = FakeTime()
+    budget = WorkspaceBudget(per_min=6000, burst=10, clock=fake.clock, sleep=fake.sleep)
+    pacer = ChannelPacer(rate=1.0, burst=2, clock=fake.clock, sleep=fake.sleep, budget=budget)
+    sent: list[float] = []
+
+    async def send() -> None:
+        sent.append(fake.now)
+
+    budget.hold(5.0)  # e.g. another channel's 429: nobody sends for 5 s
+    await asyncio.gather(*(pacer.post("C1", send) for _ in range(3)))
+    # the channel allows two at once, then one a second: counted from when they went,
+    # not from when the first one started waiting
+    assert sent[0] >= 5.0
+    assert sent[2] - sent[0] >= 1.0 - 1e-6, sent
+
+
+def test_a_budget_needs_a_rate_and_a_burst() -> None:
+    with pytest.raises(ValueError, match="per_min must be positive"):
+        WorkspaceBudget(per_min=0, burst=1)
+    with pytest.raises(ValueError, match="burst at least 1"):
+        WorkspaceBudget(per_min=1, burst=0)
 
 
 def test_rate_limited_for_reads_retry_after() -> None:
