@@ -41,6 +41,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks import report
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Slash-command ack"
@@ -478,28 +480,7 @@ def render(results: dict[str, AppResult], args: argparse.Namespace, when: dateti
 
 def write_section(text: str, path: Path = DOC) -> None:
     """Replace (or append) this benchmark's section of ``docs/benchmarks.md``."""
-    if path.exists():
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    else:
-        lines = [
-            "# Benchmarks\n",
-            "\n",
-            "Figures written by the scripts in `benchmarks/` (DESIGN §8); rerun a script to\n",
-            "refresh its section.\n",
-        ]
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        head, tail = lines, []
-        if head and head[-1].strip():
-            head.append("\n")
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        head, tail = lines[:start], lines[end:]
-    body = text.rstrip("\n") + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(head) + body + ("\n" if tail else "") + "".join(tail), "utf-8")
+    report.write_section(text, section=SECTION, path=path)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
