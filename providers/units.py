@@ -92,16 +92,7 @@ class BusinessUnits:
             candidates=[h.target.label() for h in hits],
             environment=self.environment,
             query=key,
-            matches=[
-                TargetSummary(
-                    kind=h.target.kind,
-                    key=h.target.key,
-                    name=h.target.name,
-                    id=h.target.id,
-                    raw_status=h.raw_status,
-                )
-                for h in hits
-            ],
+            matches=[h.summary() for h in hits],
         )
 
     async def _everywhere(self, key: str, version: int | None) -> list[TargetState]:

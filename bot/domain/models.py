@@ -172,6 +172,13 @@ class TargetState(_Model):
             return self.state.value
         return f"{self.state.value} ({self.raw_status})"
 
+    def summary(self) -> TargetSummary:
+        """The target as a search hit (a picker's choice)."""
+        t = self.target
+        return TargetSummary(
+            kind=t.kind, key=t.key, name=t.name, id=t.id, raw_status=self.raw_status
+        )
+
 
 class TargetSummary(_Model):
     """A search hit: enough to show in a picker and to resolve later."""

@@ -111,16 +111,7 @@ class OperationService:
                 candidates=[h.target.label() for h in hits],
                 environment=env.name,
                 query=ref.name,
-                matches=[
-                    TargetSummary(
-                        kind=h.target.kind,
-                        key=h.target.key,
-                        name=h.target.name,
-                        id=h.target.id,
-                        raw_status=h.raw_status,
-                    )
-                    for h in hits
-                ],
+                matches=[h.summary() for h in hits],
             )
 
         by_name = await asyncio.gather(*(p.find_by_name(ref.name) for _, p in providers))
