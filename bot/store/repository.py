@@ -29,6 +29,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -409,6 +410,24 @@ async def _batch_changing(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+def target_lock_key(environment: str, kind: str, key: str) -> str:
+    """What :func:`_lock_target` locks: one target of one environment."""
+    return f"{environment}/{kind}:{key}"
+
+
+async def _lock_target(session: AsyncSession, environment: str, kind: str, key: str) -> None:
+    """On PostgreSQL, hold a transaction-scoped advisory lock on one target, so a batch's
+    check that no request is changing a target and a request's check that no batch holds it
+    take turns (READ COMMITTED would let both pass at once). SQLite needs none: every
+    transaction there is ``BEGIN IMMEDIATE``, one at a time."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:target, 0))"),
+        {"target": target_lock_key(environment, kind, key)},
+    )
+
+
 def _busy(what: str) -> TargetBusy:
     return TargetBusy(
         f"Another request is already changing {what}; wait for it to finish (see its card), "
@@ -556,6 +575,7 @@ class Store:
         try:
             async with self._tx() as session:
                 if status in IN_FLIGHT:  # a running batch holds the target until it acts
+                    await _lock_target(session, spec.environment, spec.kind.value, spec.key)
                     batch_id = await _batch_changing(
                         session, spec.environment, spec.kind.value, spec.key
                     )
@@ -591,6 +611,7 @@ class Store:
             RequestRow.target_key == key,
         )
         async with self._tx() as session:
+            await _lock_target(session, environment, kind.value, key)
             row = (await session.execute(stmt)).scalars().first()
             return None if row is None else _request(row)
 
@@ -668,6 +689,9 @@ class Store:
                         )
                     ).one_or_none()  # columns, not the row: RETURNING below reads it fresh
                     if current is not None and RequestStatus(current.status) not in IN_FLIGHT:
+                        await _lock_target(
+                            session, current.environment, current.kind, current.target_key
+                        )
                         batch_id = await _batch_changing(
                             session, current.environment, current.kind, current.target_key
                         )

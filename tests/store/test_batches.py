@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from bot.domain.approvals import Decision, Vote
 from bot.domain.bulk import Batch, BatchStatus, BatchTarget, BulkPattern, TargetStatus
@@ -17,6 +20,7 @@ from bot.domain.models import PauseOptions, TargetKind, Verb
 from bot.domain.requests import RequestStatus, Via
 from bot.store import Store
 from bot.store.batches import BatchStore
+from bot.store.repository import target_lock_key
 from tests.store.conftest import FakeClock
 from tests.store.test_repository import new_request, spec
 
@@ -218,3 +222,56 @@ async def test_the_expiry_queries_share_one_shape(store: Store, clock: FakeClock
     assert await batches.overdue_approvals(now) == []
     assert await batches.overdue_approvals(now + timedelta(minutes=6)) == [waiting.id]
     assert await batches.stalled(now + timedelta(days=1)) == []
+
+
+async def test_on_postgresql_a_batch_check_and_a_request_take_turns_on_one_target(
+    store: Store,
+) -> None:
+    """READ COMMITTED would let a request's "no batch holds it" and a batch's "no request
+    changes it" both pass at once: each takes the target's advisory lock first, so one
+    waits for the other (held here by another connection)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one transaction at a time (BEGIN IMMEDIATE)")
+    key = f"bf-{uuid.uuid4().hex[:8]}"  # advisory locks span schemas: a key of its own
+    lock = target_lock_key("prod", A.value, key)
+
+    async def waiting_on_the_lock() -> bool:
+        async with store.engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
+                    "AND query LIKE '%pg_advisory_xact_lock%'"
+                )
+            )
+            return bool(found.scalar_one())
+
+    async def blocked(work: Awaitable[object]) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        for _ in range(500):  # until the store's transaction waits on the lock (<= 10 s)
+            if await waiting_on_the_lock():
+                break
+            assert not task.done(), "it did not wait for the target's lock"
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("nothing waited on the target's lock")
+        assert not task.done()
+        return task
+
+    async def create() -> object:
+        return await new_request(store, key, kind=A)
+
+    async def check() -> object:
+        return await store.request_changing("prod", A, key)
+
+    works: list[Callable[[], Awaitable[object]]] = [create, check]
+    for work in works:
+        async with store.engine.connect() as holder:
+            await holder.execute(
+                text("SELECT pg_advisory_lock(hashtextextended(:t, 0))"), {"t": lock}
+            )
+            task = await blocked(work())
+            await holder.execute(
+                text("SELECT pg_advisory_unlock(hashtextextended(:t, 0))"), {"t": lock}
+            )
+        await asyncio.wait_for(task, timeout=10)
