@@ -1513,10 +1513,18 @@ class Store:
                     )
                 ).scalar_one_or_none()
                 if tail is not None and tail.kind == OutboxKind.EDIT.value:
-                    tail.version += 1
-                    tail.payload = dict(message.payload)
-                    await session.flush()
-                    return tail.id
+                    # only while still unsent: its sender may have marked it sent since the
+                    # read above (READ COMMITTED), having drawn the card before this change;
+                    # the edit then gets a row of its own after it
+                    bumped = await session.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.id == tail.id, OutboxRow.status.in_(_UNSENT))
+                        .values(version=OutboxRow.version + 1, payload=dict(message.payload))
+                        .returning(OutboxRow.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if bumped.first() is not None:
+                        return tail.id
                 await session.execute(
                     delete(OutboxRow)
                     .where(

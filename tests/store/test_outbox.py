@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus, card_stream
 from bot.store.repository import Store
@@ -223,3 +224,49 @@ async def test_a_batch_card_its_edits_and_notes_are_one_stream_in_order(
     ]
     assert items[1].version == 2
     assert await claim(store, clock) == [card]  # the post first: the rest waits for it
+
+
+async def test_on_postgresql_an_edit_is_not_folded_into_a_row_its_sender_just_marked_sent(
+    store: Store, clock: FakeClock
+) -> None:
+    """The last edit of a card (a batch's "Done") must never be lost. Under READ COMMITTED
+    the enqueue reads the card's unsent tail edit, then bumps it; should its sender mark it
+    sent in between (having drawn the card before this change committed), a bump of the
+    sent row would be an edit nobody sends. Here the sender's mark holds the row (another
+    connection) while the enqueue waits on it."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one transaction at a time (BEGIN IMMEDIATE)")
+    first = await store.enqueue_outbox(edit("working"))
+    [claimed] = await store.claim_outbox(owner="a", now=clock(), lease=LEASE, limit=5)
+    assert claimed.id == first
+
+    async def waiting_on_the_row() -> bool:
+        async with store.engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE outbox%'"
+                )
+            )
+            return bool(found.scalar_one())
+
+    async with store.engine.connect() as sender:
+        marked = await sender.execute(  # what outbox_sent does, its commit held back
+            text("UPDATE outbox SET status = 'sent', sent_ts = :ts WHERE id = :id AND version = 1"),
+            {"ts": TS, "id": first},
+        )
+        assert marked.rowcount == 1
+        task = asyncio.ensure_future(store.enqueue_outbox(edit("done")))
+        for _ in range(500):  # until the enqueue waits on the row (<= 10 s)
+            if await waiting_on_the_row():
+                break
+            assert not task.done(), "the enqueue did not wait for the sender's mark"
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("nothing waited on the outbox row")
+        await sender.commit()
+    latest = await asyncio.wait_for(task, timeout=10)
+    assert latest != first  # a row of its own, behind the sent one
+    pending = [i for i in await store.outbox_items() if i.status is OutboxStatus.PENDING]
+    assert [(i.id, i.payload["data"]) for i in pending] == [(latest, "done")]
+    assert await claim(store, clock, owner="b") == [latest]
