@@ -411,12 +411,10 @@ class BulkService:
         """A reaction on a batch's card: a vote when it is the policy's approve or deny emoji
         (None: not a batch card, or another emoji). The same policy and refusals as a
         button."""
-        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
-        if batch is None:
+        found = await self._reaction_on(channel, card_ts, reaction)
+        if found is None:
             return None
-        decision = reaction_decision(self._policies(batch.environment), reaction)
-        if decision is None:
-            return None
+        batch, decision = found
         return await self.vote(
             batch_id=batch.id,
             voter=voter,
@@ -425,17 +423,26 @@ class BulkService:
             progress=progress,
         )
 
+    async def _reaction_on(
+        self, channel: str, card_ts: str, reaction: str
+    ) -> tuple[Batch, Decision] | None:
+        """The batch whose card got ``reaction`` and the vote it means (None: not a batch
+        card, or not its policy's approve or deny emoji)."""
+        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
+        if batch is None:
+            return None
+        decision = reaction_decision(self._policies(batch.environment), reaction)
+        return None if decision is None else (batch, decision)
+
     async def withdraw_by_reaction(
         self, *, channel: str, card_ts: str, voter: str, reaction: str
     ) -> Batch | None:
         """Removing an approve (or deny) reaction from a batch's card before the decision
         withdraws that vote: the batch, or None when there was no such vote to withdraw."""
-        batch = await self._batches.find_by_card(channel=channel, card_ts=card_ts)
-        if batch is None:
+        found = await self._reaction_on(channel, card_ts, reaction)
+        if found is None:
             return None
-        decision = reaction_decision(self._policies(batch.environment), reaction)
-        if decision is None:
-            return None
+        batch, decision = found
         while batch.status is BatchStatus.AWAITING_APPROVAL:
             if not any(v.voter == voter and v.decision is decision for v in batch.votes):
                 return None
