@@ -496,4 +496,12 @@ class BatchEnded(_Frozen):
     ending: Batch
 
 
-BatchEvent = BatchPreviewed | BatchChanged | BatchProgressed | BatchEnded
+class BatchReactionIgnored(_Frozen):
+    """Someone who may not approve the batch reacted on its card with an approval emoji
+    (said once per person per batch, in the card's thread)."""
+
+    kind: Literal["reaction_ignored"] = "reaction_ignored"
+    actor: str
+
+
+BatchEvent = BatchPreviewed | BatchChanged | BatchProgressed | BatchEnded | BatchReactionIgnored

@@ -54,6 +54,7 @@ from bot.domain.bulk import (
     BatchPlan,
     BatchPreviewed,
     BatchProgressed,
+    BatchReactionIgnored,
     BatchStatus,
     BatchTarget,
     BulkPattern,
@@ -379,6 +380,8 @@ class BulkService:
                 decision=decision,
             )
             if why is not None:
+                if via is Via.REACTION and why == "not_an_approver":
+                    await self._note_once(batch, voter)
                 refused = VoteRefused(why=why, decision=said, environment=batch.environment)
                 return BatchVote(False, refused, batch)
             async with self._batches.store.atomic():
@@ -422,6 +425,13 @@ class BulkService:
             via=Via.REACTION,
             progress=progress,
         )
+
+    async def _note_once(self, batch: Batch, voter: str) -> None:
+        """A non-approver's reaction is ignored, and said so once per person per batch."""
+        store = self._batches.store
+        async with store.atomic():
+            if await store.claim_event(f"ignored-reaction:batch:{batch.id}:{voter}"):
+                await self._emit(batch, BatchReactionIgnored(actor=voter))
 
     async def _reaction_on(
         self, channel: str, card_ts: str, reaction: str

@@ -29,8 +29,15 @@ from bot.domain.commands import (
     StatusCommand,
 )
 from bot.domain.errors import AmbiguousTarget, BotError
+from bot.domain.events import VoteRefused
 from bot.domain.models import Target, TargetKind, TargetState, TargetSummary, Verb
-from bot.domain.requests import AuditEvent, OperationRequest, PauseRecord, Via
+from bot.domain.requests import (
+    AuditEvent,
+    OperationRequest,
+    PauseRecord,
+    RequestStatus,
+    Via,
+)
 from bot.service.approvals import ApprovalService, VoteAnswer
 from bot.service.bulk import (
     BatchDone,
@@ -122,6 +129,16 @@ class FormNeeded:
     """``pause`` without a target: the pause form (a Slack modal)."""
 
     command: OpenPauseModal
+
+
+@dataclass(frozen=True)
+class Reacted:
+    """A reaction on a card (a request's or a batch's) taken as a vote."""
+
+    counted: bool
+    #: Why it did not count, for the person who reacted alone (None: nothing to tell them
+    #: privately; a non-approver's reaction is noted once in the card's thread instead).
+    tell: VoteRefused | None = None
 
 
 Outcome = (
@@ -249,6 +266,49 @@ class Commands:
             request_id=request_id, voter=voter, decision=decision, via=via
         )
 
+    async def react(
+        self, *, channel: str, card_ts: str, user: str, reaction: str
+    ) -> Reacted | None:
+        """A reaction added to a message: a vote when the message is a request's or a
+        batch's card awaiting approval and the emoji is its policy's approve or deny (None:
+        neither). The requester reacting on their own card is told privately why it does
+        not count."""
+        answer = await self._approvals.vote_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
+        )
+        if answer is not None:
+            request = answer.request
+            own = (
+                request is not None
+                and request.requested_by == user
+                and request.status is RequestStatus.AWAITING_APPROVAL
+            )
+            return Reacted(answer.counted, _private(answer.refused, own=own))
+        if self._bulk is None:
+            return None
+        voted = await self._bulk.vote_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
+        )
+        if voted is None:
+            return None
+        batch = voted.batch
+        own = batch.requested_by == user and batch.status is BatchStatus.AWAITING_APPROVAL
+        return Reacted(voted.counted, _private(voted.refused, own=own))
+
+    async def unreact(self, *, channel: str, card_ts: str, user: str, reaction: str) -> bool:
+        """A reaction removed from a card before its decision: the vote it cast withdrawn
+        (False: it cast none, or the card is not awaiting approval)."""
+        if await self._approvals.withdraw_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
+        ):
+            return True
+        if self._bulk is None:
+            return False
+        withdrawn = await self._bulk.withdraw_by_reaction(
+            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
+        )
+        return withdrawn is not None
+
     # -- bulk requests: preview (through handle), then confirm, vote or cancel -------------
 
     def _bulk_service(self) -> BulkService:
@@ -308,3 +368,11 @@ class Commands:
                 await self._ops.list_targets(command.model_copy(update={"environment": name}))
             )
         return states
+
+
+def _private(refused: VoteRefused | None, *, own: bool) -> VoteRefused | None:
+    """What a refused reaction's author alone should hear: only on their own card while
+    it awaits approval, and not that they are no approver (the thread notes that once)."""
+    if refused is None or not own or refused.why == "not_an_approver":
+        return None
+    return refused

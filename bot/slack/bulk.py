@@ -29,12 +29,12 @@ from bot.domain.bulk import (
     BatchEvent,
     BatchPreviewed,
     BatchProgressed,
+    BatchReactionIgnored,
     BatchStatus,
     PlanSummary,
 )
 from bot.domain.requests import Via
 from bot.runtime import Runtime
-from bot.service.bulk import BatchVote
 from bot.slack import blocks, messages, outbox_payloads
 from bot.slack.bulk_blocks import batch_card
 from bot.slack.ids import BulkAction
@@ -94,6 +94,11 @@ class BulkCards:
                 payload = outbox_payloads.batch_end_payload(batch.id, ending)
                 await self._notifier.batch_reply(batch, payload)
                 await self._notifier.update_batch_card(batch)
+            case BatchReactionIgnored(actor=actor):
+                note = messages.reaction_ignored_reply(actor, batch.environment)
+                await self._notifier.batch_reply(
+                    batch, outbox_payloads.batch_message_payload(batch.id, note)
+                )
 
     async def card(
         self, batch_id: str, plan: PlanSummary | None
@@ -141,43 +146,6 @@ class BulkCards:
             batch_id=batch_id, voter=user, decision=decision, via=Via.BUTTON
         )
         return messages.vote_refused_text(answer.refused) if answer.refused else None
-
-    async def reaction(
-        self, *, channel: str, card_ts: str, user: str, reaction: str
-    ) -> BatchVote | None:
-        """A reaction on a batch's card, as a vote (None: not a batch card, or not an
-        approval emoji). Like on a request card, a non-approver's reaction is noted once in
-        the card's thread, and a requester reacting on their own batch is told privately."""
-        answer = await self._rt.bulk.vote_by_reaction(
-            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
-        )
-        if answer is None:
-            return None
-        batch = answer.batch
-        refused = answer.refused
-        if refused is None:
-            return answer
-        if refused.why == "not_an_approver":
-            if await self._rt.store.claim_event(f"ignored-reaction:batch:{batch.id}:{user}"):
-                note = messages.reaction_ignored_reply(user, batch.environment)
-                await self._notifier.batch_reply(
-                    batch, outbox_payloads.batch_message_payload(batch.id, note)
-                )
-        elif batch.requested_by == user and batch.status is BatchStatus.AWAITING_APPROVAL:
-            await self._notifier.ephemeral(
-                channel=channel,
-                user=user,
-                message=blocks.error_message(messages.vote_refused_text(refused)),
-            )
-        return answer
-
-    async def withdraw(self, *, channel: str, card_ts: str, user: str, reaction: str) -> bool:
-        """A reaction removed from a batch's card: its vote withdrawn (True; the card
-        follows)."""
-        batch = await self._rt.bulk.withdraw_by_reaction(
-            channel=channel, card_ts=card_ts, voter=user, reaction=reaction
-        )
-        return batch is not None
 
     async def resume(self, batch_id: str, *, user: str, channel: str | None) -> None:
         """Resume batch: a new preview card for putting back exactly what it paused."""

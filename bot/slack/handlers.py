@@ -29,7 +29,7 @@ from bot.domain.commands import (
 from bot.domain.errors import BadInput, BotError, DuplicateRequest, RateLimited
 from bot.domain.grammar import parse_command
 from bot.domain.models import TargetKind, TargetSummary, VersionSelector
-from bot.domain.requests import RequestStatus, Via
+from bot.domain.requests import Via
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.service.bulk import BatchPreview
@@ -261,47 +261,27 @@ class SlackHandlers:
             )
 
     async def reaction(self, event: dict[str, Any], *, added: bool) -> None:
-        """A reaction added to (or removed from) a message: a vote if it is on a card.
-
-        A non-approver's reaction is noted in the thread by the service; a requester
-        reacting on their own request is told privately why it does not count.
-        """
+        """A reaction added to (or removed from) a message: a vote if it is on a card (a
+        request's or a batch's). What the reacting person alone should hear is said
+        privately; the card and its thread show the rest."""
         item = event.get("item") or {}
         channel, ts = item.get("channel"), item.get("ts")
         user, reaction = event.get("user"), event.get("reaction")
         if item.get("type") != "message" or not (channel and ts and user and reaction):
             return
-        approvals = self._rt.approvals
+        commands = self._rt.commands
         if not added:
-            withdrawn = await approvals.withdraw_by_reaction(
-                channel=channel, card_ts=ts, voter=user, reaction=reaction
-            )
-            if not withdrawn and self.bulk is not None:  # perhaps a batch's card
-                await self.bulk.withdraw(channel=channel, card_ts=ts, user=user, reaction=reaction)
+            await commands.unreact(channel=channel, card_ts=ts, user=user, reaction=reaction)
             return
-        answer = await approvals.vote_by_reaction(
-            channel=channel, card_ts=ts, voter=user, reaction=reaction
-        )
-        if answer is None:  # not a request card: perhaps a batch's
-            if self.bulk is not None:
-                voted = await self.bulk.reaction(
-                    channel=channel, card_ts=ts, user=user, reaction=reaction
-                )
-                if voted is not None:
-                    self._count_vote(counted=voted.counted)
+        answer = await commands.react(channel=channel, card_ts=ts, user=user, reaction=reaction)
+        if answer is None:
             return
         self._count_vote(counted=answer.counted)
-        request = answer.request
-        if (
-            answer.refused is not None
-            and request is not None
-            and request.requested_by == user
-            and request.status is RequestStatus.AWAITING_APPROVAL
-        ):
+        if answer.tell is not None:
             await self.notifier.ephemeral(
                 channel=channel,
                 user=user,
-                message=blocks.error_message(messages.vote_refused_text(answer.refused)),
+                message=blocks.error_message(messages.vote_refused_text(answer.tell)),
             )
 
     async def request_again(

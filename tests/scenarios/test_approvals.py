@@ -403,12 +403,15 @@ def test_non_approver_reactions_are_ignored_and_noted_once(bot: BotUnderTest) ->
     bot.driver.reaction_added("U0DAVE", DENY, CHANNEL, ts)
     bot.driver.reaction_removed("U0DAVE", APPROVE, CHANNEL, ts)
     bot.driver.reaction_added("U0DAVE", APPROVE, CHANNEL, ts)
+    bot.driver.reaction_added("U0ALICE", APPROVE, CHANNEL, ts)  # the requester, no approver
     bot.settle()
     notes = [t for t in thread(bot, ts) if "is not an approver" in t]
-    assert len(notes) == 1
+    assert len(notes) == 2  # once per person
     assert notes[0].startswith("<@U0DAVE> reacted")
+    assert notes[1].startswith("<@U0ALICE> reacted")
     assert request_of(bot, ts).status is RequestStatus.AWAITING_APPROVAL
     assert bot.slack.ephemerals(CHANNEL, "U0DAVE") == []  # ignored: no private answer
+    assert bot.slack.ephemerals(CHANNEL, "U0ALICE") == []  # the thread said it already
     assert changes(bot) == []
 
 

@@ -242,6 +242,7 @@ def test_reactions_of_non_approvers_and_the_requester_do_not_count(bot: BotUnder
     assert notes[0].startswith("<@U0DAVE> reacted")
     assert notes[1].startswith(f"<@{USER}> reacted")
     assert bot.slack.ephemerals(CHANNEL, "U0DAVE") == []
+    assert bot.slack.ephemerals(CHANNEL, USER) == []  # the thread said it already
     assert "Awaiting one approval" in text_of(bot.slack.message(CHANNEL, ts))
     assert bot.providers.sfmc.automation(PROD_MID, "bf25-send-001").status == 6
 
