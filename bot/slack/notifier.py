@@ -109,9 +109,6 @@ TEAM_URL_RETRY_S: Final = 60.0
 _TEAM_URL_TIMEOUT_S: Final = 10.0
 _PERMALINKS_CACHED_MAX: Final = 10_000
 _EDITS_REMEMBERED_MAX: Final = 10_000
-#: Edits of one card per update at most: it is edited again (read again) while the store
-#: moved on during the previous edit.
-CARD_EDIT_ROUNDS: Final = 3
 _CHANNEL_ID_RE: Final = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _TS_RE: Final = re.compile(r"^[0-9]+\.[0-9]+$")
 
@@ -444,10 +441,9 @@ class SlackNotifier:
 
         The edit waits in the outbox behind the card's earlier replies, and another bot
         process may edit the same card meanwhile: so the request (and its votes) are read
-        again right before each ``chat.update``, and once more after it; when the store
-        moved on in between (another process may have sent a newer card before this one
-        landed), the card is edited again. The last edit of a card therefore always shows
-        the stored state.
+        again right before the ``chat.update``. A change stored after that read writes an
+        edit of its own (bumping this row, whose send then does not count, or after it),
+        so the last edit of a card always shows the stored state.
         """
         if not (request.channel and request.card_ts):
             return
@@ -488,22 +484,18 @@ class SlackNotifier:
     async def _edit_current(
         self, channel: str, ts: str, request: OperationRequest, approval: ApprovalView | None
     ) -> Any:
+        """One ``chat.update`` showing the request as stored now. Should it change while
+        this edit is on its way, the change's own edit bumps the outbox row (this send
+        then does not count) or follows it: the card's last edit shows the stored state."""
         card = (channel, ts)
-        response: Any = None
-        for _ in range(CARD_EDIT_ROUNDS):
-            now = self._clock()
-            current, view = await self._current(request, approval)
-            message = blocks.request_card(current, now=now, approval=view)
-            if self._last_edits.get(card) == message:
-                return response  # this process already showed exactly this
-            response = await self._client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=message.blocks
-            )
-            self._remember_edit(card, message)
-            # another process may have stored (and shown) something newer meanwhile
-            again, again_view = await self._current(request, approval)
-            if blocks.request_card(again, now=now, approval=again_view) == message:
-                return response
+        current, view = await self._current(request, approval)
+        message = blocks.request_card(current, now=self._clock(), approval=view)
+        if self._last_edits.get(card) == message:
+            return None  # this process already showed exactly this
+        response = await self._client.chat_update(
+            channel=channel, ts=ts, text=message.text, blocks=message.blocks
+        )
+        self._remember_edit(card, message)
         return response
 
     def _remember_edit(self, card: tuple[str, str], message: blocks.Message) -> None:

@@ -14,6 +14,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.models import PauseOptions, TargetKind, Verb
+from bot.domain.outbox import OutboxStatus
 from bot.domain.requests import OperationRequest, RequestSpec, RequestStatus, Via
 from bot.slack import blocks
 from bot.slack.app import create_web_client
@@ -91,8 +92,9 @@ async def test_an_edit_from_an_old_copy_shows_the_stored_request(
 
 
 class OtherProcessFirst(AsyncWebClient):
-    """Slack as seen when another process finishes the request and edits the card while
-    this process's older edit is on its way (so the older edit lands last)."""
+    """Slack as seen when another process finishes the request (writing its card's edit
+    to the shared outbox, as every change does) and shows it on the card while this
+    process's older edit is on its way, so the older edit lands last."""
 
     def __init__(self, *, store: Store, emulator_api: str, **kwargs: Any) -> None:
         super().__init__(token=SANDBOX_BOT_TOKEN, base_url=emulator_api, **kwargs)
@@ -106,6 +108,8 @@ class OtherProcessFirst(AsyncWebClient):
             request = await self.store.find_by_card(channel=kwargs["channel"], card_ts=kwargs["ts"])
             assert request is not None
             done = await finish(self.store, request)
+            other = SlackNotifier(client=self.other, store=self.store, owner="other-process")
+            await other.update_card(done)  # its row is this process's, being sent: bumped
             final = blocks.request_card(done, now=done.updated_at)
             await self.other.chat_update(
                 channel=kwargs["channel"], ts=kwargs["ts"], text=final.text, blocks=final.blocks
@@ -123,3 +127,4 @@ async def test_an_edit_that_lands_after_a_newer_one_is_followed_by_the_stored_st
     await notifier.update_card(request)
     assert client.raced
     assert "Done" in card_text(emulator, request)
+    assert all(i.status is OutboxStatus.SENT for i in await store.outbox_items())
