@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy import text
 
 from bot.store.db import upgrade
 from bot.store.repository import Store
 from tests.db import DATABASE_PARAMS, isolated_database
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -52,3 +57,23 @@ async def store(migrated_url: str, clock: FakeClock) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+async def waiting_on_a_lock(store: Store, work: Awaitable[T], *, query: str) -> asyncio.Task[T]:
+    """Start ``work`` and return (its task) once PostgreSQL shows a statement like ``query``
+    (a ``LIKE`` pattern) waiting on a lock: another connection holds what it needs. Fails
+    when ``work`` ends without waiting, or nothing waits within 10 s."""
+    task: asyncio.Task[T] = asyncio.ensure_future(work)
+    probe = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"
+    )
+    for _ in range(500):
+        async with store.engine.connect() as conn:
+            if (await conn.execute(probe, {"q": query})).scalar_one():
+                break
+        assert not task.done(), f"{query!r} did not wait for the lock"
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"nothing like {query!r} waited on a lock")
+    assert not task.done()
+    return task

@@ -21,7 +21,7 @@ from bot.domain.requests import RequestStatus, Via
 from bot.store import Store
 from bot.store.batches import BatchStore
 from bot.store.repository import target_lock_key
-from tests.store.conftest import FakeClock
+from tests.store.conftest import FakeClock, waiting_on_a_lock
 from tests.store.test_repository import new_request, spec
 
 A, J = TargetKind.AUTOMATION, TargetKind.JOURNEY
@@ -235,29 +235,6 @@ async def test_on_postgresql_a_batch_check_and_a_request_take_turns_on_one_targe
     key = f"bf-{uuid.uuid4().hex[:8]}"  # advisory locks span schemas: a key of its own
     lock = target_lock_key("prod", A.value, key)
 
-    async def waiting_on_the_lock() -> bool:
-        async with store.engine.connect() as conn:
-            found = await conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
-                    "AND query LIKE '%pg_advisory_xact_lock%'"
-                )
-            )
-            return bool(found.scalar_one())
-
-    async def blocked(work: Awaitable[object]) -> asyncio.Task[object]:
-        task: asyncio.Task[object] = asyncio.ensure_future(work)
-        for _ in range(500):  # until the store's transaction waits on the lock (<= 10 s)
-            if await waiting_on_the_lock():
-                break
-            assert not task.done(), "it did not wait for the target's lock"
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("nothing waited on the target's lock")
-        assert not task.done()
-        return task
-
     async def create() -> object:
         return await new_request(store, key, kind=A)
 
@@ -270,7 +247,7 @@ async def test_on_postgresql_a_batch_check_and_a_request_take_turns_on_one_targe
             await holder.execute(
                 text("SELECT pg_advisory_lock(hashtextextended(:t, 0))"), {"t": lock}
             )
-            task = await blocked(work())
+            task = await waiting_on_a_lock(store, work(), query="%pg_advisory_xact_lock%")
             await holder.execute(
                 text("SELECT pg_advisory_unlock(hashtextextended(:t, 0))"), {"t": lock}
             )

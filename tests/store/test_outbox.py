@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from bot.domain.outbox import OutboxKind, OutboxMessage, OutboxStatus, card_stream
 from bot.store.repository import Store
-from tests.store.conftest import FakeClock
+from tests.store.conftest import FakeClock, waiting_on_a_lock
 
 LEASE = timedelta(seconds=60)
 CH = "C0CARDS"
@@ -240,30 +240,15 @@ async def test_on_postgresql_an_edit_is_not_folded_into_a_row_its_sender_just_ma
     [claimed] = await store.claim_outbox(owner="a", now=clock(), lease=LEASE, limit=5)
     assert claimed.id == first
 
-    async def waiting_on_the_row() -> bool:
-        async with store.engine.connect() as conn:
-            found = await conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE outbox%'"
-                )
-            )
-            return bool(found.scalar_one())
-
     async with store.engine.connect() as sender:
         marked = await sender.execute(  # what outbox_sent does, its commit held back
             text("UPDATE outbox SET status = 'sent', sent_ts = :ts WHERE id = :id AND version = 1"),
             {"ts": TS, "id": first},
         )
         assert marked.rowcount == 1
-        task = asyncio.ensure_future(store.enqueue_outbox(edit("done")))
-        for _ in range(500):  # until the enqueue waits on the row (<= 10 s)
-            if await waiting_on_the_row():
-                break
-            assert not task.done(), "the enqueue did not wait for the sender's mark"
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("nothing waited on the outbox row")
+        task = await waiting_on_a_lock(
+            store, store.enqueue_outbox(edit("done")), query="UPDATE outbox%"
+        )
         await sender.commit()
     latest = await asyncio.wait_for(task, timeout=10)
     assert latest != first  # a row of its own, behind the sent one
