@@ -250,34 +250,55 @@ class BotUnderTest:
 
 
 @pytest.fixture(params=DATABASE_PARAMS)
-def bot(request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path) -> Iterator[BotUnderTest]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for the test's bot (and its replicas): SQLite, and PostgreSQL
+    when one is configured."""
     with isolated_database(request.param, tmp_path) as url:
-        under_test = BotUnderTest(sandbox, url)
-        try:
-            yield under_test
-        finally:
-            under_test.stop()
+        yield url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves on (wall time plus an offset)."""
+    return Clock()
+
+
+@pytest.fixture
+def clocked_sandbox(clock: Clock) -> Iterator[Sandbox]:
+    """The provider and Slack emulators on the test's clock (a journey's guardrail acts
+    when its PausedDays are up; tokens expire while time jumps ahead)."""
+    box = Sandbox(clock=clock)
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def bot(sandbox: Sandbox, database_url: str) -> Iterator[BotUnderTest]:
+    under_test = BotUnderTest(sandbox, database_url)
+    try:
+        yield under_test
+    finally:
+        under_test.stop()
 
 
 BotFactory = Callable[..., BotUnderTest]
 
 
-@pytest.fixture(params=DATABASE_PARAMS)
-def make_bot(
-    request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path: Path
-) -> Iterator[BotFactory]:
+@pytest.fixture
+def make_bot(sandbox: Sandbox, database_url: str) -> Iterator[BotFactory]:
     """Start one bot with options (see :class:`BotUnderTest`); stopped after the test."""
     started: list[BotUnderTest] = []
-    with isolated_database(request.param, tmp_path) as url:
 
-        def make(**options: Any) -> BotUnderTest:
-            assert not started, "one bot per test (use start_another() for a replica)"
-            under_test = BotUnderTest(sandbox, url, **options)
-            started.append(under_test)
-            return under_test
+    def make(**options: Any) -> BotUnderTest:
+        assert not started, "one bot per test (use start_another() for a replica)"
+        under_test = BotUnderTest(sandbox, database_url, **options)
+        started.append(under_test)
+        return under_test
 
-        try:
-            yield make
-        finally:
-            for under_test in started:
-                under_test.stop()
+    try:
+        yield make
+    finally:
+        for under_test in started:
+            under_test.stop()

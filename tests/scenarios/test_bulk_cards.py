@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from sandbox.clock import Clock
 from sandbox.scrip.seed import WELCOME_POINTS
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
-from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotFactory, BotUnderTest, wait_for
 
 USER = "U0ALICE"
@@ -133,24 +131,14 @@ def test_a_production_bulk_pause_needs_one_approval(bot: BotUnderTest) -> None:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=DATABASE_PARAMS)
 def clocked_bot(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+    clocked_sandbox: Sandbox, database_url: str, clock: Clock
 ) -> Iterator[BotUnderTest]:
-    box = Sandbox(clock=clock)
+    under_test = BotUnderTest(clocked_sandbox, database_url, clock=clock)
     try:
-        with isolated_database(request.param, tmp_path) as url:
-            under_test = BotUnderTest(box, url, clock=clock)
-            try:
-                yield under_test
-            finally:
-                under_test.stop()
+        yield under_test
     finally:
-        box.stop()
+        under_test.stop()
 
 
 def test_a_timed_bulk_pause_ends_with_one_thread_note(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -29,7 +28,6 @@ from sandbox.campaign import add_campaign
 from sandbox.clock import Clock
 from sandbox.sfmc import STAGING_MID
 from tests.conftest import Sandbox
-from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotFactory, BotUnderTest, wait_for
 from tests.scenarios.test_bulk_cards import CHANNEL, card_saying, card_with, click, text_of
 from tests.scenarios.test_recovery import Victim, victims  # noqa: F401
@@ -102,14 +100,13 @@ def test_a_bulk_pause_card_goes_through_the_outbox_coalesced_to_its_final_state(
 # -- a bot process dies around the card's post, or around a timed end's note -------------
 
 
-@pytest.fixture(params=DATABASE_PARAMS)
-def bot(sandbox: Sandbox, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BotUnderTest]:
-    with isolated_database(request.param, tmp_path) as url:
-        under_test = BotUnderTest(sandbox, url, clock=Clock())
-        try:
-            yield under_test
-        finally:
-            under_test.stop()
+@pytest.fixture
+def bot(sandbox: Sandbox, database_url: str, clock: Clock) -> Iterator[BotUnderTest]:
+    under_test = BotUnderTest(sandbox, database_url, clock=clock)
+    try:
+        yield under_test
+    finally:
+        under_test.stop()
 
 
 def restart(bot: BotUnderTest, victim: Victim) -> None:

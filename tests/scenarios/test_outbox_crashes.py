@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 
 import pytest
 
@@ -29,7 +28,6 @@ from sandbox.clock import Clock
 from sandbox.sfmc import STAGING_MID
 from sandbox.sfmc.schedule import Schedule
 from tests.conftest import Sandbox
-from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
 from tests.scenarios.test_approvals import card_text, thread
 from tests.scenarios.test_recovery import Victim, victims  # noqa: F401
@@ -43,14 +41,13 @@ ACTIVE = 6
 JOB_LEASE = timedelta(seconds=60)  # the scheduler's
 
 
-@pytest.fixture(params=DATABASE_PARAMS)
-def bot(sandbox: Sandbox, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BotUnderTest]:
-    with isolated_database(request.param, tmp_path) as url:
-        under_test = BotUnderTest(sandbox, url, clock=Clock(), notify={"staging": NOTIFY})
-        try:
-            yield under_test
-        finally:
-            under_test.stop()
+@pytest.fixture
+def bot(sandbox: Sandbox, database_url: str, clock: Clock) -> Iterator[BotUnderTest]:
+    under_test = BotUnderTest(sandbox, database_url, clock=clock, notify={"staging": NOTIFY})
+    try:
+        yield under_test
+    finally:
+        under_test.stop()
 
 
 def key(i: int) -> str:

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,7 +37,6 @@ from sandbox.clock import Clock
 from sandbox.server import ServerThread
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
-from tests.db import DATABASE_PARAMS, isolated_database
 from tests.processes import reap, sigkill
 from tests.scenarios.conftest import BotUnderTest, wait_for
 from tests.scenarios.test_approvals import ask, card_text, thread
@@ -67,16 +65,15 @@ def bot_process(
     threading.Event().wait()
 
 
-@pytest.fixture(params=DATABASE_PARAMS)
-def bot(sandbox: Sandbox, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BotUnderTest]:
+@pytest.fixture
+def bot(sandbox: Sandbox, database_url: str, clock: Clock) -> Iterator[BotUnderTest]:
     """The bot on a clock the test can move on (wall time plus an offset, as the
     victim's own wall clock is)."""
-    with isolated_database(request.param, tmp_path) as url:
-        under_test = BotUnderTest(sandbox, url, clock=Clock())
-        try:
-            yield under_test
-        finally:
-            under_test.stop()
+    under_test = BotUnderTest(sandbox, database_url, clock=clock)
+    try:
+        yield under_test
+    finally:
+        under_test.stop()
 
 
 class Victim:

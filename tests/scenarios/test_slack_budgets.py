@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from sandbox.campaign import add_campaign
 from sandbox.clock import Clock
 from sandbox.sfmc import STAGING_MID
 from tests.conftest import Sandbox
-from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
 
 #: Pauses made at once, one per channel (a channel's posts are paced per channel; the
@@ -49,20 +47,9 @@ ENDED = "resumed"
 RESUMED = "The pause time is up. Resumed: it is now active"
 
 
-@pytest.fixture(params=DATABASE_PARAMS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with isolated_database(request.param, tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def bot(clock: Clock, database_url: str) -> Iterator[BotUnderTest]:
-    box = Sandbox(clock=clock)
+def bot(clocked_sandbox: Sandbox, clock: Clock, database_url: str) -> Iterator[BotUnderTest]:
+    box = clocked_sandbox
     add_campaign(box.sfmc, None, mids=(STAGING_MID,), automations=N, journeys=0)
     under_test = BotUnderTest(
         box,
@@ -76,7 +63,6 @@ def bot(clock: Clock, database_url: str) -> Iterator[BotUnderTest]:
         yield under_test
     finally:
         under_test.stop()
-        box.stop()
 
 
 def card_ts(bot: BotUnderTest, channel: str) -> str | None:

@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from bot.store import Store
 from sandbox.clock import Clock
 from sandbox.sfmc import PROD_MID, STAGING_MID
 from tests.conftest import Sandbox
-from tests.db import DATABASE_PARAMS, isolated_database
 from tests.scenarios.conftest import BotUnderTest, wait_for
 from tests.scenarios.test_approvals import card_text
 from tests.scenarios.test_modal import slack_state, text
@@ -93,28 +91,6 @@ CASES = {
         approval=True,
     ),
 }
-
-
-@pytest.fixture(params=DATABASE_PARAMS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with isolated_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def clocked_sandbox(clock: Clock) -> Iterator[Sandbox]:
-    """The provider emulators on the bot's clock: a journey's guardrail acts when its
-    PausedDays are up, and tokens expire while time jumps ahead."""
-    box = Sandbox(clock=clock)
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.fixture
