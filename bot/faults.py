@@ -24,6 +24,7 @@ class CrashPoint(StrEnum):
     BEFORE_CARD_POST = "before_card_post"  # a request is recorded; its card is not posted
     AFTER_OUTBOX_COMMIT = "after_outbox_commit"  # Slack messages written; none sent yet
     AFTER_SLACK_SEND = "after_slack_send"  # a message is in Slack; its row not marked sent
+    AFTER_SETTLED = "after_settled"  # a request settled (verified or not, or failed)
 
 
 def crash_point(point: CrashPoint) -> None:

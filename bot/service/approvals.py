@@ -137,7 +137,7 @@ class ApprovalService:
                     total=policy.required,
                 ),
             )
-        await self._requests.show(request)
+            await self._requests.show(request)
         match result.outcome:
             case Outcome.DENIED:
                 await self._decide(request, RequestStatus.DENIED, actor=voter, via=via)
@@ -195,7 +195,7 @@ class ApprovalService:
                     total=policy.required,
                 ),
             )
-        await self._requests.show(request)
+            await self._requests.show(request)
         return True
 
     # -- decisions ------------------------------------------------------------------------
@@ -226,7 +226,7 @@ class ApprovalService:
                     decision="denied" if status is RequestStatus.DENIED else "expired",
                 ),
             )
-        await self._requests.show(decided)
+            await self._requests.show(decided)
         return decided
 
     async def _expire(self, request: OperationRequest) -> OperationRequest | None:

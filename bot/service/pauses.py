@@ -231,19 +231,20 @@ class PauseService:
         still_paused: bool = False,
         tell: OperationRequest | None = None,
     ) -> bool:
-        """:meth:`close`, then show the request's card as it is now. False when the pause
-        was closed already."""
-        request = await self.close(
-            pause,
-            reason=reason,
-            event=event,
-            running=running,
-            audit=audit,
-            still_paused=still_paused,
-            tell=tell,
-        )
-        if request is not None:
-            await self._requests.show_as(request)
+        """:meth:`close`, and show the request's card as it is now (in the same
+        transaction). False when the pause was closed already."""
+        async with self._store.atomic():
+            request = await self.close(
+                pause,
+                reason=reason,
+                event=event,
+                running=running,
+                audit=audit,
+                still_paused=still_paused,
+                tell=tell,
+            )
+            if request is not None:
+                await self._requests.show_as(request)
         return request is not None
 
     async def let_it_end(self, *, request_id: str, user: str) -> bool:
@@ -341,7 +342,7 @@ class PauseService:
                 kept = await self._store.get_pause(pause.id)
                 if kept is not None:
                     await self.schedule(kept)
-            await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
+                await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
             return
         try:
             state = await self._resume(pause)
@@ -603,7 +604,7 @@ class PauseService:
                 detail=audit[1],
             )
             await self._requests.publish(request, event)
-        await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
+            await self._requests.show_as(request.model_copy(update={"pause_outcome": outcome}))
 
     # -- reminders and drift --------------------------------------------------------------
 

@@ -276,9 +276,9 @@ class RequestService:
                     detail={"error": error.user_message(), "type": type(exc).__name__},
                 )
                 await self.publish(failed, failed_event(error, type(exc).__name__))
+                await self.show(failed)
         if failed is not None:
             self._count(failed, "failed")
-            await self.show(failed)
         return error
 
     async def _extension_base(self, command: PauseCommand) -> TargetState:
@@ -474,13 +474,13 @@ class RequestService:
                     actor=actor, action="executing", via=via, request_id=request.id
                 )
                 await self.publish(request, Executing())
+                await self.show(request)
         if request is None:
             current = await self._store.get_request(request_id)
             if current is None:
                 raise LookupError(f"no request {request_id}")
             return current
         crash_point(CrashPoint.AFTER_EXECUTING_AUDIT)
-        await self.show(request)
         return await self._carry_out(request, actor=actor, via=via)
 
     async def _carry_out(
@@ -564,11 +564,12 @@ class RequestService:
                     detail=failure_detail(event, exc),
                 )
                 await self.publish(failed, event)
+                await self.show(failed)
         if failed is None:  # settled by another process (it took over): it told the thread
             return await self._require(request.id)
+        crash_point(CrashPoint.AFTER_SETTLED)
         log.info("request_failed", request_id=request.id, error=message)
         self._count(failed, "failed")
-        await self.show(failed)
         return failed
 
     async def _settle(
@@ -618,10 +619,11 @@ class RequestService:
             )
             ended = await self._track_pause(settled, result)
             await self.publish(settled, event)
+            if ended is not None:
+                await self.show_as(ended)
+            await self.show(settled)
+        crash_point(CrashPoint.AFTER_SETTLED)
         self._count(settled, status.value)
-        if ended is not None:
-            await self.show_as(ended)
-        await self.show(settled)
         return settled
 
     async def _track_pause(
@@ -792,24 +794,14 @@ class RequestService:
         return await self._store.set_card(request.id, channel=ref.channel, card_ts=ref.ts)
 
     async def show(self, request: OperationRequest) -> None:
-        """Edit the card to show the request as it is now.
-
-        The request and its votes are read again (the caller's copy may be older than what
-        another voter, or another process, already showed), and read once more after the
-        edit: if they changed meanwhile, the card is edited again (up to three edits), so
-        the last edit a process makes shows what it last read, not its caller's old copy.
-        """
+        """Have the card show the request as it is now: called in the transaction of the
+        change it shows, so the edit is kept exactly when the change is. The request and
+        its votes are read again (the caller's copy may be older than what another voter
+        or process stored); the edit itself draws them once more when it is sent."""
 
         async def edit() -> None:
-            shown: tuple[object, ...] | None = None
-            for _ in range(3):
-                current = await self._store.get_request(request.id) or request
-                view = await self.approval_view(current)
-                seen = (current.status, current.updated_at, current.card_ts, view)
-                if seen == shown:
-                    return
-                await self._notifier.update_card(current, view)
-                shown = seen
+            current = await self._store.get_request(request.id) or request
+            await self._notifier.update_card(current, await self.approval_view(current))
 
         await self._safely(edit())
 

@@ -457,8 +457,8 @@ class SlackNotifier:
         await self._enqueue(message)
         # only an order hint for the edit that may be waiting: it renders what is stored
         self._card_state((request.channel, request.card_ts), moving=request.moving)
-        if request.terminal:
-            await self.refresh_homes()
+        if request.terminal:  # once what it shows is committed (a caller's transaction)
+            await self._store.when_committed(self.refresh_homes)
 
     async def _current(
         self, request: OperationRequest, approval: ApprovalView | None

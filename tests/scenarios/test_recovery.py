@@ -312,6 +312,32 @@ def test_a_call_in_flight_when_the_bot_is_killed_is_read_back_once(
     no_more_later(bot, ts, schedules=1)
 
 
+def test_a_request_settled_just_before_a_crash_still_gets_its_final_card(
+    bot: BotUnderTest, victims: list[Victim]
+) -> None:
+    """Killed the moment a pause is verified and stored: nothing is left to recover, so
+    the card's final edit must have been written with the result, not after it (the card
+    would say "Working" for ever)."""
+    bot.providers.sfmc.knobs.set(latency_ms=500)  # "Working" is on the card meanwhile
+    victim = Victim(bot, CrashPoint.AFTER_SETTLED)
+    victims.append(victim)
+    ts = staging_card(bot)
+    victim.crashed()
+    bot.providers.sfmc.knobs.set(latency_ms=0)
+    assert "Working" in card_text(bot, ts)
+    assert request_on(bot, ts).status is RequestStatus.SUCCEEDED
+    assert status(bot, STAGING_MID, STAGING_TARGET) == PAUSED
+
+    bot.start(port=victim.port)
+    assert bot.clock is not None
+    bot.clock.advance(PAST_THE_LEASE)  # whatever the dead sender had taken is taken again
+    said(bot, ts, VERIFIED, "the result")
+    wait_for(lambda: "Done" in card_text(bot, ts), what="the card's final state")
+    bot.settle()
+    assert count(bot, ts, VERIFIED) == 1
+    assert changes(bot) == 1
+
+
 # -- point 5: two replicas; one restarts while the other executes ----------------------------
 
 
