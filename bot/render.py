@@ -43,6 +43,7 @@ from bot.domain.models import (
 )
 from bot.domain.requests import (
     AuditEvent,
+    ExecutionPhase,
     OperationRequest,
     PauseOutcome,
     PauseRecord,
@@ -299,6 +300,15 @@ def outcome_text(outcome: Outcome, *, where: str = "here") -> str:
             return done_text(batch)
 
 
+def interrupted_text(after: str) -> str:
+    """A request whose process stopped while sending it: recovery read it back, once."""
+    return (
+        f"The bot stopped while sending this; the read-back shows {after}, so it was "
+        "probably not carried out. It was not sent again: check with status and ask "
+        "again if it is still needed."
+    )
+
+
 def card_text(request: OperationRequest, approval: ApprovalView | None = None) -> str:
     """The request card as plain text (console)."""
     spec = request.spec
@@ -335,6 +345,8 @@ def card_text(request: OperationRequest, approval: ApprovalView | None = None) -
                 f"environments.{approval.environment}.approval (more approvers, a lower "
                 "required, or allow_self_approval: true); the requester can still deny it"
             )
+    if request.execution_phase is ExecutionPhase.INTERRUPTED:
+        lines.append(f"  unverified: {interrupted_text(request.state_after or 'unknown')}")
     if request.error:
         lines.append(f"  error: {request.error}")
     return "\n".join(lines)
@@ -367,11 +379,7 @@ def event_text(request: OperationRequest, event: Event) -> str:
         case Succeeded(state_after=after):
             return f"Done: {after} (verified by reading it back)."
         case Unverified(state_after=after, interrupted=True):
-            return (
-                f"The bot stopped while sending this; the read-back shows {after}, so it was "
-                "probably not carried out. It was not sent again: check with status and ask "
-                "again if it is still needed."
-            )
+            return interrupted_text(after)
         case Unverified(state_after=after):
             return f"Sent, but the read-back shows {after}; check again with status."
         case RequestFailed(message=message):

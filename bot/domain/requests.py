@@ -65,6 +65,9 @@ class ExecutionPhase(StrEnum):
 
     NOT_SENT = "not_sent"  # the call was not sent: recovery may send it, once
     MAYBE_SENT = "maybe_sent"  # written just before sending: recovery only reads back
+    #: The process stopped while sending; recovery read the target back and did not send
+    #: the call again (the request is unverified, worded by each front end).
+    INTERRUPTED = "interrupted"
 
 
 def can_transition(current: RequestStatus, new: RequestStatus) -> bool:

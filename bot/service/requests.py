@@ -14,7 +14,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -579,9 +579,10 @@ class RequestService:
         *,
         actor: str,
         via: Via,
-        error: str | None = None,
         interrupted: bool = False,
     ) -> OperationRequest:
+        """Record what the read-back showed (``interrupted``: recovery read back a call
+        whose process stopped while sending it, and did not send it again)."""
         spec = request.spec
         ends_at = None
         if spec.verb is Verb.PAUSE and spec.pause is not None and result.verified:
@@ -592,6 +593,11 @@ class RequestService:
             if result.verified
             else Unverified(state_after=result.after.describe(), interrupted=interrupted)
         )
+        phase: dict[str, Any] = (
+            {"execution_phase": ExecutionPhase.INTERRUPTED.value}
+            if interrupted and not result.verified
+            else {}
+        )
         async with self._store.atomic():
             settled = await self._store.transition(
                 request.id,
@@ -600,7 +606,7 @@ class RequestService:
                 state_after=result.after.describe(),
                 provider_request_id=result.request_id,
                 pause_ends_at=ends_at,
-                error=None if result.verified else error,
+                **phase,
             )
             if settled is None:  # settled by another process (it took over): it told
                 return await self._require(request.id)
@@ -764,14 +770,7 @@ class RequestService:
             verified=verified,
             note="settled after a restart",
         )
-        unconfirmed = (
-            f"The bot stopped while sending this; the read-back shows {seen}, so it was "
-            "probably not carried out. It was not sent again: check with status and ask "
-            "again if it is still needed."
-        )
-        return await self._settle(
-            request, result, actor="bot", via=Via.SYSTEM, error=unconfirmed, interrupted=True
-        )
+        return await self._settle(request, result, actor="bot", via=Via.SYSTEM, interrupted=True)
 
     # -- notifications ------------------------------------------------------------------
 

@@ -33,12 +33,14 @@ from bot.domain.help import help_text
 from bot.domain.models import TargetKind, TargetState, TargetSummary, ThenAction, Verb
 from bot.domain.requests import (
     AuditEvent,
+    ExecutionPhase,
     OperationRequest,
     PauseRecord,
     RequestSpec,
     RequestStatus,
     format_timedelta,
 )
+from bot.render import interrupted_text
 from bot.slack.ids import ApprovalAction, CardAction, CardBlock, PickerAction, ReminderAction
 from bot.slack.metadata import ButtonValue
 
@@ -307,7 +309,9 @@ def _status_line(request: OperationRequest) -> str:
             return ":hourglass_flowing_sand: Working…"
         case RequestStatus.SUCCEEDED:
             return f":white_check_mark: Done — verified {after}"
-        case RequestStatus.UNVERIFIED if request.error:  # e.g. the bot stopped while sending
+        case RequestStatus.UNVERIFIED if request.execution_phase is ExecutionPhase.INTERRUPTED:
+            return f":warning: {interrupted_text(after)}"
+        case RequestStatus.UNVERIFIED if request.error:  # a sentence stored by an earlier version
             return f":warning: {_user(request.error, _ERROR_MAX)}"
         case RequestStatus.UNVERIFIED:
             return f":warning: Sent, but the read-back shows {after}"
@@ -582,7 +586,9 @@ def result_reply(request: OperationRequest) -> Message:
         case RequestStatus.SUCCEEDED:
             past = _PAST.get(spec.verb, spec.verb.value)
             text = f":white_check_mark: {past} {label}. Verified: it is now {after}."
-        case RequestStatus.UNVERIFIED if request.error:  # e.g. the bot stopped while sending
+        case RequestStatus.UNVERIFIED if request.execution_phase is ExecutionPhase.INTERRUPTED:
+            text = f":warning: {interrupted_text(after)}"
+        case RequestStatus.UNVERIFIED if request.error:  # a sentence stored by an earlier version
             text = f":warning: {_user(request.error, _ERROR_MAX)}"
         case RequestStatus.UNVERIFIED:
             text = (

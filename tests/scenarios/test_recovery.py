@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bot import render
 from bot.config import BotConfig, SlackSettings
 from bot.domain.jobs import Job
-from bot.domain.requests import OperationRequest, RequestStatus
+from bot.domain.requests import ExecutionPhase, OperationRequest, RequestStatus
 from bot.faults import CRASH_AT_ENV, CRASHED_EXIT, CrashPoint
 from bot.metrics import Metrics
 from bot.serve import create_asgi_app
@@ -265,6 +266,9 @@ def test_a_call_that_may_have_been_sent_is_read_back_not_sent_again(
     wait_for(
         lambda: request_on(bot, ts).status is RequestStatus.UNVERIFIED, what="the request settled"
     )
+    settled = request_on(bot, ts)  # recorded as what happened; each front end words it
+    assert (settled.execution_phase, settled.error) == (ExecutionPhase.INTERRUPTED, None)
+    assert "probably not carried out" in render.card_text(settled)  # the console's card
     card: str = wait_for(
         lambda: next((t for t in [card_text(bot, ts)] if STOPPED_WHILE_SENDING in t), None),
         what="the card's final state",

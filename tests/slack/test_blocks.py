@@ -27,6 +27,7 @@ from bot.domain.models import (
 )
 from bot.domain.requests import (
     AuditEvent,
+    ExecutionPhase,
     OperationRequest,
     RequestSpec,
     RequestStatus,
@@ -133,6 +134,12 @@ def all_text(blocks: Any) -> str:
 
 
 # -- fixtures -------------------------------------------------------------------------------
+
+
+INTERRUPTED_BEFORE = (
+    "The bot stopped while sending this; the read-back shows active, so it was probably not "
+    "carried out. It was not sent again: check with status and ask again if it is still needed."
+)
 
 
 def make_request(
@@ -719,14 +726,24 @@ def test_result_reply(status: RequestStatus, expected: str) -> None:
         assert "Journey is not active (SFMC: code 30002)" in message.text
 
 
-def test_a_request_interrupted_while_sending_says_what_the_read_back_shows() -> None:
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"execution_phase": ExecutionPhase.INTERRUPTED},  # recorded as a phase, worded here
+        {"error": INTERRUPTED_BEFORE},  # the sentence an earlier version stored
+    ],
+    ids=["phase", "stored-sentence"],
+)
+def test_a_request_interrupted_while_sending_says_what_the_read_back_shows(
+    fields: dict[str, Any],
+) -> None:
     """Not "Sent, but ...": nothing says it was sent; the card and the thread say why."""
-    why = "The bot stopped while sending this; the read-back shows active, so it was probably"
-    request = make_request(status=RequestStatus.UNVERIFIED, state_after="active", error=why)
+    request = make_request(status=RequestStatus.UNVERIFIED, state_after="active", **fields)
     reply = check_message(result_reply(request)).text
     card = check_message(request_card(request, now=NOW)).text
     for text in (reply, card):
-        assert why in text
+        assert "The bot stopped while sending this; the read-back shows" in text
+        assert "so it was probably not carried out. It was not sent again" in text
         assert "Sent, but" not in text
         assert "was sent" not in text
 
