@@ -137,7 +137,10 @@ class ApprovalService:
                     total=policy.required,
                 ),
             )
-            await self._requests.show(request)
+        # after the commit: the card of a request awaiting approval names who may approve
+        # (a directory lookup, not to be made inside a transaction); its decision's edit,
+        # which shows the final state, is written with the decision
+        await self._requests.show(request)
         match result.outcome:
             case Outcome.DENIED:
                 await self._decide(request, RequestStatus.DENIED, actor=voter, via=via)
@@ -195,7 +198,7 @@ class ApprovalService:
                     total=policy.required,
                 ),
             )
-            await self._requests.show(request)
+        await self._requests.show(request)  # after the commit (see vote)
         return True
 
     # -- decisions ------------------------------------------------------------------------

@@ -793,10 +793,12 @@ class RequestService:
         return await self._store.set_card(request.id, channel=ref.channel, card_ts=ref.ts)
 
     async def show(self, request: OperationRequest) -> None:
-        """Have the card show the request as it is now: called in the transaction of the
-        change it shows, so the edit is kept exactly when the change is. The request and
-        its votes are read again (the caller's copy may be older than what another voter
-        or process stored); the edit itself draws them once more when it is sent."""
+        """Have the card show the request as it is now. Called in the transaction of the
+        change it shows (so the edit is kept exactly when the change is), except for a
+        request awaiting approval, whose card names who may approve (a directory lookup:
+        after the commit). The request and its votes are read again (the caller's copy
+        may be older than what another voter or process stored); the edit itself draws
+        them once more when it is sent."""
 
         async def edit() -> None:
             current = await self._store.get_request(request.id) or request
